@@ -1,0 +1,1 @@
+"""The mining part: pyasic adapter, fleet coordinator, curtailment planner."""
