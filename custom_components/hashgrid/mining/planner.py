@@ -34,8 +34,8 @@ Decision (deterministic)
 ------------------------
 1. Every controllable miner starts at its floor. If even that exceeds the
    budget, the plan is the floors and ``fits`` is False.
-2. In :func:`keep_order` (priority high to low; ties: a miner already mining
-   first, to avoid churn, then the larger ``max_power_w``, then ``miner_id``),
+2. In :func:`keep_order` (priority high to low; ties: the larger
+   ``max_power_w`` -- more hashing for the budget -- then ``miner_id``),
    each stoppable miner is set running at its minimum level if the total still
    fits; otherwise it stays stopped and the next (smaller, lower-priority) miner
    is tried. So a miner is stopped only if running it, even at its minimum, would
@@ -197,16 +197,18 @@ def with_user_limits(
     return replace(miner, min_power_w=low, max_power_w=high)
 
 
-def _rank_key(miner: MinerState) -> tuple[int, bool, float, str]:
+def _rank_key(miner: MinerState) -> tuple[int, float, str]:
     """Sort key: most worth keeping first."""
-    return (-miner.priority, not miner.mining, -miner.max_power_w, miner.miner_id)
+    return (-miner.priority, -miner.max_power_w, miner.miner_id)
 
 
 def keep_order(miners: Sequence[MinerState]) -> list[MinerState]:
     """Miners in the order they are kept running and restored (first = best).
 
-    Higher priority first; ties: already mining, then larger ``max_power_w``,
-    then ``miner_id``. Reductions hit the end of this order first.
+    Higher priority first; ties: larger ``max_power_w``, then ``miner_id``.
+    Reductions hit the end of this order first. The order ignores whether a
+    miner is mining now, so the same budget always gives the same levels: no
+    flip-flopping between equal miners, and replanning is idempotent.
     """
     return sorted(miners, key=_rank_key)
 
@@ -275,27 +277,26 @@ def plan_curtailment(
             if miner.miner_id in running and miner.targetable:
                 _raise_target(miner, levels, total, budget)
 
+    # One command per miner at most; reductions (stop, lower) go first, all at
+    # once, lowest rank first; restores (resume, raise) follow, best first.
     reductions: list[Command] = []
     restores: list[Command] = []
-    for miner in reversed(ranked):  # reductions: lowest rank first
+    for miner in ranked:
         level = levels[miner.miner_id]
         command = _command(miner, level, miner.miner_id in running)
-        if command is not None and (
-            command[0] == "stop" or level < _current_level(miner)
+        if command is None:
+            continue
+        action, target = command
+        if action == "stop" or (
+            action == "set_power" and level < _current_level(miner)
         ):
-            reductions.append(Command(miner.miner_id, command[0], command[1], 0.0))
-    for miner in ranked:  # restores: best first, staggered
-        level = levels[miner.miner_id]
-        command = _command(miner, level, miner.miner_id in running)
-        if (
-            command is not None
-            and command[0] != "stop"
-            and level > _current_level(miner)
-        ):
-            step = len(restores) + (1 if reductions else 0)
-            restores.append(
-                Command(miner.miner_id, command[0], command[1], step * stagger_s)
-            )
+            reductions.insert(0, Command(miner.miner_id, action, target, 0.0))
+        else:
+            restores.append(Command(miner.miner_id, action, target, 0.0))
+    offset = 1 if reductions else 0
+    restores = [
+        replace(c, delay_s=(i + offset) * stagger_s) for i, c in enumerate(restores)
+    ]
 
     planned_w = math.fsum(levels.values())
     return Plan(
