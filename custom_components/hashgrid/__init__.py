@@ -1,0 +1,45 @@
+"""HashGrid: bitcoin mining as the flexible load of a small energy site."""
+
+from __future__ import annotations
+
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers import config_validation as cv
+from homeassistant.helpers.typing import ConfigType
+
+from . import kind_handlers  # noqa: F401  (registers every kind)
+from .const import DOMAIN
+from .kinds import handler_for
+from .models import HashGridConfigEntry
+from .services import async_setup_services
+
+CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
+
+
+async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
+    """Set up the actions HashGrid offers (once, for every entry)."""
+    async_setup_services(hass)
+    return True
+
+
+async def async_setup_entry(hass: HomeAssistant, entry: HashGridConfigEntry) -> bool:
+    """Set up one entry: dispatch on its kind, then forward to its platforms."""
+    handler = handler_for(entry)
+    entry.runtime_data = await handler.setup(hass, entry)
+    entry.async_on_unload(entry.runtime_data.async_shutdown)
+    await hass.config_entries.async_forward_entry_setups(entry, list(handler.platforms))
+    entry.async_on_unload(entry.add_update_listener(_async_reload_on_update))
+    return True
+
+
+async def async_unload_entry(hass: HomeAssistant, entry: HashGridConfigEntry) -> bool:
+    """Unload an entry's platforms (its shutdown runs via async_on_unload)."""
+    return await hass.config_entries.async_unload_platforms(
+        entry, list(handler_for(entry).platforms)
+    )
+
+
+async def _async_reload_on_update(
+    hass: HomeAssistant, entry: HashGridConfigEntry
+) -> None:
+    """Reload when options or subentries change."""
+    hass.config_entries.async_schedule_reload(entry.entry_id)

@@ -1,0 +1,32 @@
+"""Config flow for HashGrid: a menu of entry kinds, then each kind's own steps."""
+
+from __future__ import annotations
+
+from homeassistant.config_entries import ConfigEntry, ConfigFlow, ConfigFlowResult, ConfigSubentryFlow
+from homeassistant.core import callback
+
+from .const import CONF_KIND, DOMAIN, EntryKind
+from .kinds import KINDS
+from .mining.flow import MiningSiteFlowMixin
+
+
+class HashGridConfigFlow(MiningSiteFlowMixin, ConfigFlow, domain=DOMAIN):
+    """Start with a menu: which kind of entry to make."""
+
+    VERSION = 1
+    MINOR_VERSION = 1
+
+    async def async_step_user(self, user_input: None = None) -> ConfigFlowResult:
+        """Show the menu of the kinds that exist."""
+        return self.async_show_menu(
+            step_id="user", menu_options=[kind.value for kind in EntryKind if kind in KINDS]
+        )
+
+    @classmethod
+    @callback
+    def async_get_supported_subentry_types(
+        cls, config_entry: ConfigEntry
+    ) -> dict[str, type[ConfigSubentryFlow]]:
+        """Return the subentry flows of the entry's kind (miners, neighbours)."""
+        handler = KINDS.get(EntryKind(config_entry.data[CONF_KIND]))
+        return dict(handler.subentry_flows) if handler else {}

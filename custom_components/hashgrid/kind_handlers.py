@@ -1,0 +1,3 @@
+"""Import every kind's handler so that each registers itself."""
+
+from .mining import handler as _mining  # noqa: F401

@@ -1,0 +1,215 @@
+"""The mining site coordinator: one poller for every miner of a site."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from dataclasses import dataclass, field
+import time
+from typing import Any
+
+from homeassistant.config_entries import ConfigSubentry
+from homeassistant.const import CONF_HOST, CONF_PASSWORD, CONF_USERNAME
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers.storage import Store
+from homeassistant.helpers.update_coordinator import DataUpdateCoordinator
+
+from ..const import DOMAIN, LOGGER
+from ..models import HashGridConfigEntry
+from .client import MinerClient, MinerInfo, MinerReading, connect
+from .const import (
+    CONF_MAX_POWER,
+    CONF_MIN_POWER,
+    CONF_PRIORITY,
+    SCAN_INTERVAL,
+    SUBENTRY_MINER,
+)
+from .errors import MinerError
+from .planner import MinerState, with_user_limits
+
+STORAGE_VERSION = 1
+# Integrate power into energy only across gaps shorter than this many polls.
+MAX_GAP_POLLS = 3
+
+
+@dataclass
+class MinerSlot:
+    """One configured miner: its client (once identified) and what we know."""
+
+    subentry: ConfigSubentry
+    client: MinerClient | None = None
+    reading: MinerReading | None = None
+    read_at: float | None = None
+    energy_kwh: float = 0.0
+    unavailable_logged: bool = False
+    error: str | None = None
+    # The last power target HashGrid set (firmwares do not all report theirs).
+    power_target_w: float | None = None
+    disobeyed: int = 0
+
+    @property
+    def subentry_id(self) -> str:
+        """Return the id of the miner's subentry."""
+        return self.subentry.subentry_id
+
+    @property
+    def info(self) -> MinerInfo | None:
+        """Return the identified miner, if identified."""
+        return self.client.info if self.client else None
+
+    @property
+    def available(self) -> bool:
+        """Return True when the last poll succeeded."""
+        return self.reading is not None
+
+    def state(self) -> MinerState:
+        """Return the planner's view of the miner."""
+        info, reading = self.info, self.reading
+        data = self.subentry.data
+        if info is None or reading is None:
+            max_w = float(data.get(CONF_MAX_POWER) or 0.0)
+            return MinerState(
+                miner_id=self.subentry_id,
+                reachable=False,
+                mining=False,
+                power_w=max_w,
+                max_power_w=max_w,
+                priority=int(data.get(CONF_PRIORITY, 0)),
+            )
+        state = MinerState(
+            miner_id=self.subentry_id,
+            reachable=True,
+            mining=reading.is_mining,
+            power_w=reading.power_w or 0.0,
+            priority=int(data.get(CONF_PRIORITY, 0)),
+            can_stop=info.can_stop,
+            can_set_power=info.can_set_power,
+            min_power_w=info.min_power_w,
+            max_power_w=info.max_power_w or reading.power_w or 0.0,
+            power_target_w=self.power_target_w or reading.power_target_w,
+        )
+        return with_user_limits(state, data.get(CONF_MIN_POWER), data.get(CONF_MAX_POWER))
+
+
+@dataclass(frozen=True)
+class SiteData:
+    """What one poll of the whole site found."""
+
+    polled_at: float
+    total_hashrate_ths: float
+    total_power_w: float
+    energy_kwh: float
+    mining: int
+    curtailed: int
+    unavailable: int
+    miners: dict[str, MinerReading | None] = field(default_factory=dict)
+
+
+class MiningSiteCoordinator(DataUpdateCoordinator[SiteData]):
+    """Polls every miner of a site concurrently; identifies each only once."""
+
+    config_entry: HashGridConfigEntry
+
+    def __init__(self, hass: HomeAssistant, entry: HashGridConfigEntry) -> None:
+        """Set up the slots of the configured miners."""
+        super().__init__(
+            hass,
+            LOGGER,
+            config_entry=entry,
+            name=f"{DOMAIN} mining site {entry.title}",
+            update_interval=SCAN_INTERVAL,
+        )
+        self.slots: dict[str, MinerSlot] = {
+            sub.subentry_id: MinerSlot(sub)
+            for sub in entry.subentries.values()
+            if sub.subentry_type == SUBENTRY_MINER
+        }
+        self.site_energy_kwh = 0.0
+        self.budget_w: float = math.inf
+        self.stored_budget_w: float | None = None
+        self._store: Store[dict[str, Any]] = Store(
+            hass, STORAGE_VERSION, f"{DOMAIN}.mining.{entry.entry_id}"
+        )
+
+    async def async_load_energy(self) -> None:
+        """Restore the energy counters and budget (kept across restarts)."""
+        stored = await self._store.async_load() or {}
+        self.site_energy_kwh = float(stored.get("site_kwh", 0.0))
+        if (budget := stored.get("budget_w")) is not None:
+            self.stored_budget_w = float(budget)
+        for sub_id, kwh in stored.get("miners", {}).items():
+            if sub_id in self.slots:
+                self.slots[sub_id].energy_kwh = float(kwh)
+
+    def _energy_data(self) -> dict[str, Any]:
+        return {
+            "budget_w": None if math.isinf(self.budget_w) else self.budget_w,
+            "site_kwh": self.site_energy_kwh,
+            "miners": {s.subentry_id: s.energy_kwh for s in self.slots.values()},
+        }
+
+    async def async_save_energy(self) -> None:
+        """Write the energy counters now (at unload)."""
+        await self._store.async_save(self._energy_data())
+
+    async def _async_update_data(self) -> SiteData:
+        """Poll all miners at once; a failing miner only makes itself unavailable."""
+        await asyncio.gather(*(self._poll(slot) for slot in self.slots.values()))
+        self._store.async_delay_save(self._energy_data, 30)
+        readings = {s.subentry_id: s.reading for s in self.slots.values()}
+        live = [r for r in readings.values() if r is not None]
+        return SiteData(
+            polled_at=time.time(),
+            total_hashrate_ths=sum(r.hashrate_ths or 0.0 for r in live),
+            total_power_w=sum(r.power_w or 0.0 for r in live),
+            energy_kwh=self.site_energy_kwh,
+            mining=sum(1 for r in live if r.is_mining),
+            curtailed=sum(1 for r in live if not r.is_mining),
+            unavailable=len(readings) - len(live),
+            miners=readings,
+        )
+
+    async def _poll(self, slot: MinerSlot) -> None:
+        data = slot.subentry.data
+        try:
+            if slot.client is None:
+                slot.client = await connect(
+                    data[CONF_HOST],
+                    username=data.get(CONF_USERNAME),
+                    password=data.get(CONF_PASSWORD),
+                )
+            reading = await slot.client.poll()
+        except MinerError as err:
+            self._set_unavailable(slot, err)
+            return
+        now = time.monotonic()
+        self._integrate(slot, reading, now)
+        if slot.unavailable_logged:
+            LOGGER.info("Miner %s is back", data[CONF_HOST])
+            slot.unavailable_logged = False
+        slot.reading, slot.read_at, slot.error = reading, now, None
+
+    def _set_unavailable(self, slot: MinerSlot, err: Exception) -> None:
+        slot.reading, slot.error = None, str(err) or type(err).__name__
+        if not slot.unavailable_logged:
+            LOGGER.info(
+                "Miner %s is unavailable: %s", slot.subentry.data[CONF_HOST], slot.error
+            )
+            slot.unavailable_logged = True
+
+    def _integrate(self, slot: MinerSlot, reading: MinerReading, now: float) -> None:
+        """Add the energy since the last reading (trapezoid), if the gap is short."""
+        previous, since = slot.reading, slot.read_at
+        if previous is None or since is None:
+            return
+        dt = now - since
+        max_gap = MAX_GAP_POLLS * SCAN_INTERVAL.total_seconds()
+        if not 0 < dt <= max_gap:
+            return
+        kwh = ((previous.power_w or 0.0) + (reading.power_w or 0.0)) / 2 * dt / 3.6e6
+        slot.energy_kwh += kwh
+        self.site_energy_kwh += kwh
+
+    def miner_states(self) -> list[MinerState]:
+        """Return the planner's view of every miner."""
+        return [slot.state() for slot in self.slots.values()]

@@ -1,0 +1,199 @@
+"""Carry out a curtailment plan: every command at once, then verify by reading back."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import asdict, dataclass
+import math
+from typing import Any
+
+from homeassistant.const import CONF_HOST
+from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
+from homeassistant.helpers import issue_registry as ir
+from homeassistant.helpers.event import async_call_later
+
+from ..const import DOMAIN, LOGGER
+from .const import (
+    DEFAULT_STAGGER_S,
+    DISOBEY_REPAIR_THRESHOLD,
+    EVENT_CURTAILMENT,
+    VERIFY_DELAY_S,
+)
+from .coordinator import MinerSlot, MiningSiteCoordinator
+from .errors import MinerError
+from .planner import Command, plan_curtailment
+
+# Power targets within this many watts of the requested one count as obeyed.
+TARGET_TOLERANCE_W = 5.0
+
+
+@dataclass(frozen=True, slots=True)
+class MinerOutcome:
+    """What one miner was asked and what it did."""
+
+    miner: str
+    host: str
+    action: str
+    requested_power_w: float | None
+    success: bool
+    error: str | None
+    power_w: float | None
+
+
+class Curtailer:
+    """Holds a site's power budget and enforces it on the miners."""
+
+    def __init__(self, hass: HomeAssistant, coordinator: MiningSiteCoordinator) -> None:
+        """Start with no budget (every miner may run at full power)."""
+        self.hass = hass
+        self.coordinator = coordinator
+        self.budget_w: float = math.inf
+        self._lock = asyncio.Lock()
+        self._revert: CALLBACK_TYPE | None = None
+
+    @callback
+    def async_shutdown(self) -> None:
+        """Cancel a pending end of a timed budget."""
+        if self._revert:
+            self._revert()
+            self._revert = None
+
+    async def async_set_budget(
+        self,
+        budget_w: float,
+        *,
+        stagger_s: float = DEFAULT_STAGGER_S,
+        duration_s: float | None = None,
+    ) -> dict[str, Any]:
+        """Set the site budget, curtail or restore the miners, verify, report."""
+        async with self._lock:
+            previous = self.budget_w
+            self.async_shutdown()
+            self.budget_w = max(0.0, budget_w)
+            self.coordinator.budget_w = self.budget_w
+            await self.coordinator.async_save_energy()
+            result = await self._enforce(stagger_s)
+            if duration_s:
+                self._revert = async_call_later(
+                    self.hass, duration_s, self._revert_job(previous, stagger_s)
+                )
+        self.coordinator.async_update_listeners()
+        return result
+
+    def _revert_job(self, budget_w: float, stagger_s: float) -> Any:
+        async def _revert(_now: Any) -> None:
+            self._revert = None
+            await self.async_set_budget(budget_w, stagger_s=stagger_s)
+
+        return _revert
+
+    async def _enforce(self, stagger_s: float) -> dict[str, Any]:
+        coordinator = self.coordinator
+        slots = coordinator.slots
+        plan = plan_curtailment(
+            coordinator.miner_states(), self.budget_w, stagger_s=stagger_s
+        )
+        results = await asyncio.gather(
+            *(self._send(slots[cmd.miner_id], cmd) for cmd in plan.commands)
+        )
+        if plan.commands:
+            await asyncio.sleep(VERIFY_DELAY_S)
+            await coordinator.async_refresh()
+        outcomes = [
+            self._verify(slots[cmd.miner_id], cmd, error)
+            for cmd, error in zip(plan.commands, results, strict=True)
+        ]
+        for slot, outcome in zip(
+            (slots[cmd.miner_id] for cmd in plan.commands), outcomes, strict=True
+        ):
+            self._track_obedience(slot, outcome)
+        data = coordinator.data
+        response: dict[str, Any] = {
+            "site": coordinator.config_entry.title,
+            "budget_w": None if math.isinf(self.budget_w) else self.budget_w,
+            "planned_power_w": round(plan.planned_power_w + plan.uncontrollable_power_w, 1),
+            "fits": plan.fits,
+            "power_w": round(data.total_power_w, 1) if data else None,
+            "miners": [asdict(outcome) for outcome in outcomes],
+        }
+        self.hass.bus.async_fire(
+            EVENT_CURTAILMENT,
+            {"config_entry_id": coordinator.config_entry.entry_id, **response},
+        )
+        return response
+
+    async def _send(self, slot: MinerSlot, cmd: Command) -> str | None:
+        """Send one command (after its stagger delay); return an error or None."""
+        client = slot.client
+        if client is None:
+            return "not identified"
+        if cmd.delay_s:
+            await asyncio.sleep(cmd.delay_s)
+        try:
+            if cmd.action == "stop":
+                ok = await client.stop()
+            elif cmd.action == "set_power":
+                assert cmd.power_w is not None
+                ok = await client.set_power_target(cmd.power_w)
+            else:
+                ok = True
+                if cmd.power_w is not None and slot.info and slot.info.can_set_power:
+                    ok = await client.set_power_target(cmd.power_w)
+                ok = await client.resume() and ok
+        except MinerError as err:
+            return str(err) or type(err).__name__
+        if cmd.power_w is not None and ok:
+            slot.power_target_w = cmd.power_w
+        return None if ok else "refused"
+
+    def _verify(self, slot: MinerSlot, cmd: Command, error: str | None) -> MinerOutcome:
+        reading = slot.reading
+        if error is None:
+            if reading is None:
+                error = "unavailable after the command"
+            elif cmd.action == "stop" and reading.is_mining:
+                error = "still mining"
+            elif cmd.action == "resume" and not reading.is_mining:
+                error = "not mining"
+            elif (
+                cmd.action == "set_power"
+                and cmd.power_w is not None
+                and reading.power_target_w is not None
+                and abs(reading.power_target_w - cmd.power_w) > TARGET_TOLERANCE_W
+            ):
+                error = f"power target is {reading.power_target_w:.0f} W"
+        return MinerOutcome(
+            miner=slot.subentry.title,
+            host=slot.subentry.data[CONF_HOST],
+            action=cmd.action,
+            requested_power_w=cmd.power_w,
+            success=error is None,
+            error=error,
+            power_w=reading.power_w if reading else None,
+        )
+
+    def _track_obedience(self, slot: MinerSlot, outcome: MinerOutcome) -> None:
+        issue_id = f"miner_disobeys_{slot.subentry_id}"
+        if outcome.success:
+            if slot.disobeyed >= DISOBEY_REPAIR_THRESHOLD:
+                ir.async_delete_issue(self.hass, DOMAIN, issue_id)
+            slot.disobeyed = 0
+            return
+        slot.disobeyed += 1
+        LOGGER.warning(
+            "Miner %s did not %s: %s", outcome.host, outcome.action, outcome.error
+        )
+        if slot.disobeyed >= DISOBEY_REPAIR_THRESHOLD:
+            ir.async_create_issue(
+                self.hass,
+                DOMAIN,
+                issue_id,
+                is_fixable=False,
+                severity=ir.IssueSeverity.WARNING,
+                translation_key="miner_disobeys",
+                translation_placeholders={
+                    "miner": outcome.miner,
+                    "count": str(slot.disobeyed),
+                    "error": outcome.error or "",
+                },
+            )

@@ -1,0 +1,83 @@
+"""Base entities of the mining part: a miner's device, and the site's."""
+
+from __future__ import annotations
+
+from homeassistant.const import CONF_HOST
+from homeassistant.helpers.device_registry import (
+    CONNECTION_NETWORK_MAC,
+    DeviceInfo,
+    format_mac,
+)
+from homeassistant.helpers.entity import EntityDescription
+from homeassistant.helpers.update_coordinator import CoordinatorEntity
+
+from ..const import DOMAIN
+from .coordinator import MinerSlot, MiningSiteCoordinator
+
+
+def site_device_info(coordinator: MiningSiteCoordinator) -> DeviceInfo:
+    """Return the device of the site itself."""
+    entry = coordinator.config_entry
+    return DeviceInfo(
+        identifiers={(DOMAIN, entry.entry_id)},
+        name=entry.title,
+        manufacturer="HashGrid",
+        model="Mining site",
+    )
+
+
+class SiteEntity(CoordinatorEntity[MiningSiteCoordinator]):
+    """An entity of the site device."""
+
+    _attr_has_entity_name = True
+
+    def __init__(
+        self, coordinator: MiningSiteCoordinator, description: EntityDescription
+    ) -> None:
+        """Attach to the site's device."""
+        super().__init__(coordinator)
+        self.entity_description = description
+        self._attr_unique_id = f"{coordinator.config_entry.entry_id}_{description.key}"
+        self._attr_device_info = site_device_info(coordinator)
+
+
+class MinerEntity(CoordinatorEntity[MiningSiteCoordinator]):
+    """An entity of one miner's device; unavailable while the miner is."""
+
+    _attr_has_entity_name = True
+
+    def __init__(
+        self,
+        coordinator: MiningSiteCoordinator,
+        slot: MinerSlot,
+        description: EntityDescription,
+    ) -> None:
+        """Attach to the miner's device (identified by serial or MAC)."""
+        super().__init__(coordinator)
+        self.slot = slot
+        self.entity_description = description
+        unique = slot.subentry.unique_id or slot.subentry_id
+        self._attr_unique_id = f"{unique}_{description.key}"
+        info = slot.info
+        self._attr_device_info = DeviceInfo(
+            identifiers={(DOMAIN, unique)},
+            name=slot.subentry.title,
+            via_device=(DOMAIN, coordinator.config_entry.entry_id),
+            configuration_url=f"http://{slot.subentry.data[CONF_HOST]}",
+        )
+        if info is not None:
+            self._attr_device_info.update(
+                manufacturer=info.make,
+                model=info.model,
+                sw_version=info.firmware,
+                serial_number=info.serial,
+            )
+            if info.mac:
+                self._attr_device_info["connections"] = {
+                    (CONNECTION_NETWORK_MAC, format_mac(info.mac))
+                }
+
+    @property
+    def available(self) -> bool:
+        """Return True while the miner answers."""
+        return super().available and self.slot.available

@@ -1,0 +1,324 @@
+"""Config flow steps of the mining part: the site entry and its miner subentries."""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Any
+
+from homeassistant.config_entries import (
+    ConfigFlow,
+    ConfigFlowResult,
+    ConfigSubentryFlow,
+    SubentryFlowResult,
+)
+from homeassistant.const import CONF_HOST, CONF_NAME, CONF_PASSWORD, CONF_USERNAME
+from homeassistant.helpers.selector import (
+    NumberSelector,
+    NumberSelectorConfig,
+    NumberSelectorMode,
+    SelectOptionDict,
+    SelectSelector,
+    SelectSelectorConfig,
+    TextSelector,
+    TextSelectorConfig,
+    TextSelectorType,
+)
+from homeassistant.util import slugify
+import voluptuous as vol
+
+from ..const import CONF_KIND, DOMAIN, EntryKind
+from .client import MinerInfo, identify
+from .scan import scan_subnet
+from .const import (
+    CONF_MAX_POWER,
+    CONF_MIN_POWER,
+    CONF_PRIORITY,
+    CONF_SUBNET,
+    SUBENTRY_MINER,
+)
+from .errors import (
+    AuthRequired,
+    CannotConnect,
+    InvalidAuth,
+    MinerError,
+    NotAMiner,
+    UnsupportedMiner,
+)
+
+_ERRORS: dict[type[MinerError], str] = {
+    CannotConnect: "cannot_connect",
+    NotAMiner: "not_a_miner",
+    UnsupportedMiner: "unsupported_miner",
+    InvalidAuth: "invalid_auth",
+    AuthRequired: "auth_required",
+}
+
+_POWER = NumberSelector(
+    NumberSelectorConfig(
+        min=0, max=20000, step=1, unit_of_measurement="W", mode=NumberSelectorMode.BOX
+    )
+)
+_PRIORITY = NumberSelector(
+    NumberSelectorConfig(min=0, max=100, step=1, mode=NumberSelectorMode.BOX)
+)
+
+
+def _site_schema(defaults: dict[str, Any]) -> vol.Schema:
+    return vol.Schema(
+        {
+            vol.Required(CONF_NAME, default=defaults.get(CONF_NAME, "Mining site")): str,
+            vol.Optional(
+                CONF_SUBNET,
+                description={"suggested_value": defaults.get(CONF_SUBNET)},
+            ): str,
+        }
+    )
+
+
+def _valid_subnet(value: str | None) -> bool:
+    if not value:
+        return True
+    try:
+        ipaddress.ip_network(value, strict=False)
+    except ValueError:
+        return False
+    return True
+
+
+class MiningSiteFlowMixin(ConfigFlow):
+    """The `mining_site` steps of the main config flow."""
+
+    async def async_step_mining_site(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Name the site and, optionally, the subnet its miners live on."""
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            if not _valid_subnet(user_input.get(CONF_SUBNET)):
+                errors[CONF_SUBNET] = "invalid_subnet"
+            else:
+                await self.async_set_unique_id(
+                    f"{EntryKind.MINING_SITE}_{slugify(user_input[CONF_NAME])}"
+                )
+                self._abort_if_unique_id_configured()
+                return self.async_create_entry(
+                    title=user_input[CONF_NAME],
+                    data={CONF_KIND: EntryKind.MINING_SITE, **user_input},
+                )
+        return self.async_show_form(
+            step_id="mining_site",
+            data_schema=_site_schema(user_input or {}),
+            errors=errors,
+        )
+
+    async def async_step_reconfigure_mining_site(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Change the site's subnet (its name is its identity)."""
+        entry = self._get_reconfigure_entry()
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            if _valid_subnet(user_input.get(CONF_SUBNET)):
+                return self.async_update_reload_and_abort(
+                    entry, data_updates={CONF_SUBNET: user_input.get(CONF_SUBNET)}
+                )
+            errors[CONF_SUBNET] = "invalid_subnet"
+        return self.async_show_form(
+            step_id="reconfigure_mining_site",
+            data_schema=vol.Schema(
+                {
+                    vol.Optional(
+                        CONF_SUBNET,
+                        description={"suggested_value": entry.data.get(CONF_SUBNET)},
+                    ): str
+                }
+            ),
+            errors=errors,
+        )
+
+
+def _limits_schema(info: MinerInfo | None, defaults: dict[str, Any]) -> dict[Any, Any]:
+    """The per-miner options: curtailment priority and power limits."""
+    min_default = defaults.get(CONF_MIN_POWER, info.min_power_w if info else None)
+    max_default = defaults.get(CONF_MAX_POWER, info.max_power_w if info else None)
+    return {
+        vol.Required(CONF_PRIORITY, default=defaults.get(CONF_PRIORITY, 50)): _PRIORITY,
+        vol.Optional(CONF_MIN_POWER, description={"suggested_value": min_default}): _POWER,
+        vol.Optional(CONF_MAX_POWER, description={"suggested_value": max_default}): _POWER,
+    }
+
+
+class MinerSubentryFlow(ConfigSubentryFlow):
+    """Add a miner to a site (by host or from a scan) and change its options."""
+
+    def __init__(self) -> None:
+        """Start with nothing known."""
+        self._host: str | None = None
+        self._info: MinerInfo | None = None
+        self._credentials: dict[str, str] = {}
+
+    def _known_unique_ids(self) -> set[str]:
+        return {
+            subentry.unique_id
+            for entry in self.hass.config_entries.async_entries(DOMAIN)
+            for subentry in entry.subentries.values()
+            if subentry.subentry_type == SUBENTRY_MINER and subentry.unique_id
+        }
+
+    async def _identify(self, host: str) -> str | None:
+        """Identify the miner at host; return an error key or None."""
+        try:
+            self._info = await identify(host, **self._credentials)
+        except MinerError as err:
+            return _ERRORS.get(type(err), "unknown")
+        self._host = host
+        if self._info.unique_id in self._known_unique_ids():
+            return "already_configured"
+        return None
+
+    async def async_step_user(
+        self, user_input: dict[str, Any] | None = None
+    ) -> SubentryFlowResult:
+        """Add by host, or pick from a scan when the site has a subnet."""
+        if self._get_entry().data.get(CONF_SUBNET):
+            return self.async_show_menu(step_id="user", menu_options=["host", "scan"])
+        return await self.async_step_host()
+
+    async def async_step_host(
+        self, user_input: dict[str, Any] | None = None
+    ) -> SubentryFlowResult:
+        """Ask for the miner's address and its curtailment options."""
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            host = user_input[CONF_HOST].strip()
+            error = await self._identify(host)
+            if error == "auth_required":
+                self._host = host
+                return await self.async_step_credentials()
+            if error == "already_configured":
+                return self.async_abort(reason="already_configured")
+            if error is None:
+                return await self.async_step_limits()
+            errors["base"] = error
+        return self.async_show_form(
+            step_id="host",
+            data_schema=vol.Schema({vol.Required(CONF_HOST): str}),
+            errors=errors,
+        )
+
+    async def async_step_scan(
+        self, user_input: dict[str, Any] | None = None
+    ) -> SubentryFlowResult:
+        """Scan the site's subnet and offer the miners not yet added."""
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            error = await self._identify(user_input[CONF_HOST])
+            if error is None:
+                return await self.async_step_limits()
+            if error == "auth_required":
+                self._host = user_input[CONF_HOST]
+                return await self.async_step_credentials()
+            errors["base"] = error
+        found = await scan_subnet(self._get_entry().data[CONF_SUBNET])
+        known = self._known_unique_ids()
+        options = [
+            SelectOptionDict(value=info.host, label=f"{info.model} ({info.host})")
+            for info in found
+            if info.unique_id not in known
+        ]
+        if not options:
+            return self.async_abort(reason="no_miners_found")
+        return self.async_show_form(
+            step_id="scan",
+            data_schema=vol.Schema(
+                {vol.Required(CONF_HOST): SelectSelector(SelectSelectorConfig(options=options))}
+            ),
+            errors=errors,
+        )
+
+    async def async_step_credentials(
+        self, user_input: dict[str, Any] | None = None
+    ) -> SubentryFlowResult:
+        """Ask for the firmware's credentials."""
+        assert self._host is not None
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            self._credentials = {
+                "username": user_input[CONF_USERNAME],
+                "password": user_input[CONF_PASSWORD],
+            }
+            error = await self._identify(self._host)
+            if error == "already_configured":
+                return self.async_abort(reason="already_configured")
+            if error is None:
+                return await self.async_step_limits()
+            errors["base"] = "invalid_auth" if error == "auth_required" else error
+        return self.async_show_form(
+            step_id="credentials",
+            data_schema=vol.Schema(
+                {
+                    vol.Required(CONF_USERNAME, default="root"): str,
+                    vol.Required(CONF_PASSWORD): TextSelector(
+                        TextSelectorConfig(type=TextSelectorType.PASSWORD)
+                    ),
+                }
+            ),
+            description_placeholders={"host": self._host},
+            errors=errors,
+        )
+
+    async def async_step_limits(
+        self, user_input: dict[str, Any] | None = None
+    ) -> SubentryFlowResult:
+        """Set the miner's priority and power limits, then add it."""
+        info = self._info
+        assert info is not None and self._host is not None
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            if (error := _check_limits(user_input)) is None:
+                return self.async_create_entry(
+                    title=f"{info.model} ({self._host})",
+                    unique_id=info.unique_id,
+                    data={
+                        CONF_HOST: self._host,
+                        **{f"{k}": v for k, v in self._credentials.items()},
+                        **user_input,
+                    },
+                )
+            errors["base"] = error
+        return self.async_show_form(
+            step_id="limits",
+            data_schema=vol.Schema(_limits_schema(info, user_input or {})),
+            description_placeholders={"model": info.model, "host": self._host},
+            errors=errors,
+        )
+
+    async def async_step_reconfigure(
+        self, user_input: dict[str, Any] | None = None
+    ) -> SubentryFlowResult:
+        """Change a miner's priority and power limits."""
+        subentry = self._get_reconfigure_subentry()
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            if (error := _check_limits(user_input)) is None:
+                data = {
+                    k: v
+                    for k, v in subentry.data.items()
+                    if k not in (CONF_MIN_POWER, CONF_MAX_POWER)
+                }
+                return self.async_update_and_abort(
+                    self._get_entry(), subentry, data={**data, **user_input}
+                )
+            errors["base"] = error
+        return self.async_show_form(
+            step_id="reconfigure",
+            data_schema=vol.Schema(_limits_schema(None, user_input or dict(subentry.data))),
+            errors=errors,
+        )
+
+
+def _check_limits(user_input: dict[str, Any]) -> str | None:
+    low, high = user_input.get(CONF_MIN_POWER), user_input.get(CONF_MAX_POWER)
+    if low is not None and high is not None and low > high:
+        return "min_above_max"
+    return None

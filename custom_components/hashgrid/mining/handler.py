@@ -1,0 +1,60 @@
+"""The `mining_site` kind: setup and platforms of a site entry."""
+
+from __future__ import annotations
+
+import math
+
+from homeassistant.const import Platform
+from homeassistant.core import HomeAssistant, callback
+
+from ..const import EntryKind
+from ..kinds import register
+from ..models import HashGridConfigEntry, KindHandler, KindRuntime
+from .const import SUBENTRY_MINER
+from .control import async_setup_buttons, async_setup_numbers, async_setup_switches
+from .coordinator import MiningSiteCoordinator
+from .curtailment import Curtailer
+from .flow import MinerSubentryFlow
+from .runtime import MiningSiteRuntime
+from .sensor import async_setup_sensors
+
+
+async def async_setup_site(hass: HomeAssistant, entry: HashGridConfigEntry) -> KindRuntime:
+    """Identify and poll the miners once, then keep a curtailment in force."""
+    coordinator = MiningSiteCoordinator(hass, entry)
+    await coordinator.async_load_energy()
+    await coordinator.async_config_entry_first_refresh()
+    curtailer = Curtailer(hass, coordinator)
+    if (budget := coordinator.stored_budget_w) is not None and not math.isinf(budget):
+        # A restart keeps a curtailment: enforce the stored budget again.
+        entry.async_create_background_task(
+            hass, curtailer.async_set_budget(budget), "hashgrid_restore_budget"
+        )
+
+    unidentified = {s.subentry_id for s in coordinator.slots.values() if s.info is None}
+
+    @callback
+    def _reload_when_identified() -> None:
+        """A miner identified after setup gets its full set of entities."""
+        if any(coordinator.slots[i].info is not None for i in unidentified):
+            unidentified.clear()
+            hass.config_entries.async_schedule_reload(entry.entry_id)
+
+    if unidentified:
+        entry.async_on_unload(coordinator.async_add_listener(_reload_when_identified))
+    return MiningSiteRuntime(coordinator=coordinator, curtailer=curtailer)
+
+
+HANDLER = register(
+    KindHandler(
+        kind=EntryKind.MINING_SITE,
+        setup=async_setup_site,
+        platforms={
+            Platform.SENSOR: async_setup_sensors,
+            Platform.SWITCH: async_setup_switches,
+            Platform.NUMBER: async_setup_numbers,
+            Platform.BUTTON: async_setup_buttons,
+        },
+        subentry_flows={SUBENTRY_MINER: MinerSubentryFlow},
+    )
+)

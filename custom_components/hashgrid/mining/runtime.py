@@ -1,0 +1,53 @@
+"""The runtime data of a mining site entry."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+import math
+from typing import Any
+
+from ..models import HashGridConfigEntry, KindRuntime
+from .coordinator import MiningSiteCoordinator
+from .curtailment import Curtailer
+
+
+@dataclass
+class MiningSiteRuntime(KindRuntime):
+    """A site's coordinator and its curtailer."""
+
+    coordinator: MiningSiteCoordinator
+    curtailer: Curtailer
+
+    async def async_shutdown(self) -> None:
+        """Stop timers and keep the energy counters."""
+        self.curtailer.async_shutdown()
+        await self.coordinator.async_save_energy()
+
+    def diagnostics(self) -> dict[str, Any]:
+        """Return each miner's identification and last reading."""
+        data = self.coordinator.data
+        return {
+            "budget_w": None
+            if math.isinf(self.curtailer.budget_w)
+            else self.curtailer.budget_w,
+            "site": None
+            if data is None
+            else {k: v for k, v in asdict(data).items() if k != "miners"},
+            "miners": {
+                slot.subentry_id: {
+                    "info": None if slot.info is None else asdict(slot.info),
+                    "reading": None if slot.reading is None else asdict(slot.reading),
+                    "error": slot.error,
+                    "energy_kwh": slot.energy_kwh,
+                }
+                for slot in self.coordinator.slots.values()
+            },
+        }
+
+
+def site_runtime(entry: HashGridConfigEntry) -> MiningSiteRuntime:
+    """Return the entry's mining runtime (the platforms' typed view)."""
+    runtime = entry.runtime_data
+    assert isinstance(runtime, MiningSiteRuntime)
+    return runtime
+

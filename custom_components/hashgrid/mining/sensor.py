@@ -1,0 +1,220 @@
+"""Sensors of a mining site: per miner, and the site totals."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from homeassistant.components.sensor import (
+    SensorDeviceClass,
+    SensorEntity,
+    SensorEntityDescription,
+    SensorStateClass,
+)
+from homeassistant.const import (
+    REVOLUTIONS_PER_MINUTE,
+    EntityCategory,
+    UnitOfEnergy,
+    UnitOfPower,
+    UnitOfTemperature,
+)
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
+from homeassistant.util import dt as dt_util
+
+from ..models import HashGridConfigEntry
+from .client import MinerReading
+from .coordinator import MinerSlot, SiteData
+from .entity import MinerEntity, SiteEntity
+from .runtime import site_runtime
+
+HASHRATE = "TH/s"
+EFFICIENCY = "J/TH"
+
+type StateValue = float | int | str | datetime | None
+
+
+@dataclass(frozen=True, kw_only=True)
+class MinerSensorEntityDescription(SensorEntityDescription):
+    """A miner sensor: its value from the miner's slot."""
+
+    value_fn: Callable[[MinerSlot, MinerReading], StateValue]
+
+
+@dataclass(frozen=True, kw_only=True)
+class SiteSensorEntityDescription(SensorEntityDescription):
+    """A site sensor: its value from the whole site's poll."""
+
+    value_fn: Callable[[SiteData], StateValue]
+
+
+def _max(values: list[float]) -> float | None:
+    return max(values) if values else None
+
+
+def _boot_time(uptime_s: float | None) -> datetime | None:
+    if uptime_s is None:
+        return None
+    boot = dt_util.utcnow() - timedelta(seconds=uptime_s)
+    # Whole minutes, so the state does not change at every poll.
+    return boot.replace(second=0, microsecond=0)
+
+
+MINER_SENSORS: tuple[MinerSensorEntityDescription, ...] = (
+    MinerSensorEntityDescription(
+        key="hashrate",
+        translation_key="hashrate",
+        native_unit_of_measurement=HASHRATE,
+        state_class=SensorStateClass.MEASUREMENT,
+        suggested_display_precision=2,
+        value_fn=lambda _, r: r.hashrate_ths,
+    ),
+    MinerSensorEntityDescription(
+        key="power",
+        device_class=SensorDeviceClass.POWER,
+        native_unit_of_measurement=UnitOfPower.WATT,
+        state_class=SensorStateClass.MEASUREMENT,
+        suggested_display_precision=0,
+        value_fn=lambda _, r: r.power_w,
+    ),
+    MinerSensorEntityDescription(
+        key="energy",
+        device_class=SensorDeviceClass.ENERGY,
+        native_unit_of_measurement=UnitOfEnergy.KILO_WATT_HOUR,
+        state_class=SensorStateClass.TOTAL_INCREASING,
+        suggested_display_precision=3,
+        value_fn=lambda slot, _: round(slot.energy_kwh, 6),
+    ),
+    MinerSensorEntityDescription(
+        key="efficiency",
+        translation_key="efficiency",
+        native_unit_of_measurement=EFFICIENCY,
+        state_class=SensorStateClass.MEASUREMENT,
+        suggested_display_precision=1,
+        value_fn=lambda _, r: r.efficiency_jth,
+    ),
+    MinerSensorEntityDescription(
+        key="board_temperature",
+        translation_key="board_temperature",
+        device_class=SensorDeviceClass.TEMPERATURE,
+        native_unit_of_measurement=UnitOfTemperature.CELSIUS,
+        state_class=SensorStateClass.MEASUREMENT,
+        value_fn=lambda _, r: _max(r.board_temps_c),
+    ),
+    MinerSensorEntityDescription(
+        key="chip_temperature",
+        translation_key="chip_temperature",
+        device_class=SensorDeviceClass.TEMPERATURE,
+        native_unit_of_measurement=UnitOfTemperature.CELSIUS,
+        state_class=SensorStateClass.MEASUREMENT,
+        value_fn=lambda _, r: _max(r.chip_temps_c),
+    ),
+    MinerSensorEntityDescription(
+        key="fan_speed",
+        translation_key="fan_speed",
+        native_unit_of_measurement=REVOLUTIONS_PER_MINUTE,
+        state_class=SensorStateClass.MEASUREMENT,
+        value_fn=lambda _, r: _max(r.fan_rpms),
+    ),
+    MinerSensorEntityDescription(
+        key="boot_time",
+        translation_key="boot_time",
+        device_class=SensorDeviceClass.TIMESTAMP,
+        entity_category=EntityCategory.DIAGNOSTIC,
+        value_fn=lambda _, r: _boot_time(r.uptime_s),
+    ),
+    MinerSensorEntityDescription(
+        key="pool",
+        translation_key="pool",
+        entity_category=EntityCategory.DIAGNOSTIC,
+        value_fn=lambda _, r: r.pool_url,
+    ),
+    MinerSensorEntityDescription(
+        key="errors",
+        translation_key="errors",
+        entity_category=EntityCategory.DIAGNOSTIC,
+        state_class=SensorStateClass.MEASUREMENT,
+        value_fn=lambda _, r: len(r.errors),
+    ),
+)
+
+SITE_SENSORS: tuple[SiteSensorEntityDescription, ...] = (
+    SiteSensorEntityDescription(
+        key="total_hashrate",
+        translation_key="total_hashrate",
+        native_unit_of_measurement=HASHRATE,
+        state_class=SensorStateClass.MEASUREMENT,
+        suggested_display_precision=2,
+        value_fn=lambda d: d.total_hashrate_ths,
+    ),
+    SiteSensorEntityDescription(
+        key="total_power",
+        translation_key="total_power",
+        device_class=SensorDeviceClass.POWER,
+        native_unit_of_measurement=UnitOfPower.WATT,
+        state_class=SensorStateClass.MEASUREMENT,
+        suggested_display_precision=0,
+        value_fn=lambda d: d.total_power_w,
+    ),
+    SiteSensorEntityDescription(
+        key="total_energy",
+        translation_key="total_energy",
+        device_class=SensorDeviceClass.ENERGY,
+        native_unit_of_measurement=UnitOfEnergy.KILO_WATT_HOUR,
+        state_class=SensorStateClass.TOTAL_INCREASING,
+        suggested_display_precision=3,
+        value_fn=lambda d: round(d.energy_kwh, 6),
+    ),
+    SiteSensorEntityDescription(
+        key="miners_mining",
+        translation_key="miners_mining",
+        state_class=SensorStateClass.MEASUREMENT,
+        value_fn=lambda d: d.mining,
+    ),
+    SiteSensorEntityDescription(
+        key="miners_curtailed",
+        translation_key="miners_curtailed",
+        state_class=SensorStateClass.MEASUREMENT,
+        value_fn=lambda d: d.curtailed,
+    ),
+)
+
+
+class MinerSensor(MinerEntity, SensorEntity):
+    """A sensor of one miner."""
+
+    entity_description: MinerSensorEntityDescription
+
+    @property
+    def native_value(self) -> StateValue:
+        """Return the value from the miner's last reading."""
+        if (reading := self.slot.reading) is None:
+            return None
+        return self.entity_description.value_fn(self.slot, reading)
+
+
+class SiteSensor(SiteEntity, SensorEntity):
+    """A sensor of the whole site."""
+
+    entity_description: SiteSensorEntityDescription
+
+    @property
+    def native_value(self) -> StateValue:
+        """Return the value from the site's last poll."""
+        return self.entity_description.value_fn(self.coordinator.data)
+
+
+async def async_setup_sensors(
+    hass: HomeAssistant,
+    entry: HashGridConfigEntry,
+    async_add_entities: AddConfigEntryEntitiesCallback,
+) -> None:
+    """Add the site's sensors, then each miner's (under its subentry)."""
+    coordinator = site_runtime(entry).coordinator
+    async_add_entities(SiteSensor(coordinator, d) for d in SITE_SENSORS)
+    for slot in coordinator.slots.values():
+        async_add_entities(
+            (MinerSensor(coordinator, slot, d) for d in MINER_SENSORS),
+            config_subentry_id=slot.subentry_id,
+        )

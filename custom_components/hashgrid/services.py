@@ -1,0 +1,128 @@
+"""The actions HashGrid offers; each routes to the entry it names."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+import math
+from typing import Any
+
+from homeassistant.config_entries import ConfigEntryState
+from homeassistant.core import (
+    HomeAssistant,
+    ServiceCall,
+    ServiceResponse,
+    SupportsResponse,
+    callback,
+)
+from homeassistant.exceptions import ServiceValidationError
+from homeassistant.helpers import config_validation as cv
+import voluptuous as vol
+
+from .const import CONF_KIND, DOMAIN, EntryKind
+from .mining.const import DEFAULT_STAGGER_S
+from .mining.runtime import MiningSiteRuntime
+from .models import HashGridConfigEntry
+
+ATTR_CONFIG_ENTRY_ID = "config_entry_id"
+ATTR_POWER_KW = "power_kw"
+ATTR_DURATION = "duration"
+ATTR_STAGGER = "stagger"
+
+SERVICE_SET_POWER_BUDGET = "set_power_budget"
+SERVICE_CURTAIL = "curtail"
+SERVICE_RESUME = "resume"
+
+_SITE = {vol.Required(ATTR_CONFIG_ENTRY_ID): cv.string}
+_STAGGER = {
+    vol.Optional(ATTR_STAGGER, default=DEFAULT_STAGGER_S): vol.All(
+        vol.Coerce(float), vol.Range(min=0, max=600)
+    )
+}
+SET_POWER_BUDGET_SCHEMA = vol.Schema(
+    {
+        **_SITE,
+        vol.Required(ATTR_POWER_KW): vol.All(vol.Coerce(float), vol.Range(min=0)),
+        vol.Optional(ATTR_DURATION): cv.positive_time_period,
+        **_STAGGER,
+    }
+)
+CURTAIL_SCHEMA = vol.Schema({**_SITE, vol.Optional(ATTR_DURATION): cv.positive_time_period})
+RESUME_SCHEMA = vol.Schema({**_SITE, **_STAGGER})
+
+
+def _entry(hass: HomeAssistant, call: ServiceCall, kind: EntryKind) -> HashGridConfigEntry:
+    """Return the loaded entry of the wanted kind that the call names."""
+    entry_id = call.data[ATTR_CONFIG_ENTRY_ID]
+    entry: HashGridConfigEntry | None = hass.config_entries.async_get_entry(entry_id)
+    if entry is None or entry.domain != DOMAIN:
+        raise ServiceValidationError(
+            translation_domain=DOMAIN,
+            translation_key="entry_not_found",
+            translation_placeholders={"entry_id": entry_id},
+        )
+    if entry.data.get(CONF_KIND) != kind:
+        raise ServiceValidationError(
+            translation_domain=DOMAIN,
+            translation_key="wrong_entry_kind",
+            translation_placeholders={"title": entry.title, "kind": kind},
+        )
+    if entry.state is not ConfigEntryState.LOADED:
+        raise ServiceValidationError(
+            translation_domain=DOMAIN,
+            translation_key="entry_not_loaded",
+            translation_placeholders={"title": entry.title},
+        )
+    return entry
+
+
+def _site(hass: HomeAssistant, call: ServiceCall) -> MiningSiteRuntime:
+    runtime = _entry(hass, call, EntryKind.MINING_SITE).runtime_data
+    assert isinstance(runtime, MiningSiteRuntime)
+    return runtime
+
+
+def _seconds(value: timedelta | None) -> float | None:
+    return value.total_seconds() if value else None
+
+
+async def _set_power_budget(call: ServiceCall) -> ServiceResponse:
+    site = _site(call.hass, call)
+    return await site.curtailer.async_set_budget(
+        call.data[ATTR_POWER_KW] * 1000,
+        stagger_s=call.data[ATTR_STAGGER],
+        duration_s=_seconds(call.data.get(ATTR_DURATION)),
+    )
+
+
+async def _curtail(call: ServiceCall) -> ServiceResponse:
+    site = _site(call.hass, call)
+    return await site.curtailer.async_set_budget(
+        0, duration_s=_seconds(call.data.get(ATTR_DURATION))
+    )
+
+
+async def _resume(call: ServiceCall) -> ServiceResponse:
+    site = _site(call.hass, call)
+    return await site.curtailer.async_set_budget(
+        math.inf, stagger_s=call.data[ATTR_STAGGER]
+    )
+
+
+SERVICES: tuple[tuple[str, Any, vol.Schema], ...] = (
+    (SERVICE_SET_POWER_BUDGET, _set_power_budget, SET_POWER_BUDGET_SCHEMA),
+    (SERVICE_CURTAIL, _curtail, CURTAIL_SCHEMA),
+    (SERVICE_RESUME, _resume, RESUME_SCHEMA),
+)
+
+
+@callback
+def async_setup_services(hass: HomeAssistant) -> None:
+    """Register HashGrid's actions."""
+    for name, handler, schema in SERVICES:
+        hass.services.async_register(
+            DOMAIN,
+            name,
+            handler,
+            schema=schema,
+            supports_response=SupportsResponse.OPTIONAL,
+        )

@@ -1,0 +1,320 @@
+"""The HashGrid demo: simulated site + a real Home Assistant, configured.
+
+Run through `scripts/develop`. Starts every simulator in this process, then
+`hass -c <config>` as a child process with onboarding done, the demo user
+demo/demo, and every kind of HashGrid entry configured through the real config
+flow API. Ctrl-C (or SIGTERM) stops everything it started.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+from contextlib import AsyncExitStack
+import json
+import os
+from pathlib import Path
+import shutil
+import signal
+import sys
+import time
+from typing import Any
+
+import aiohttp
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+USERNAME = PASSWORD = "demo"
+CLIENT_ID_PATH = "/"
+
+CONFIGURATION_YAML = """\
+homeassistant:
+  name: HashGrid demo
+  latitude: 52.37
+  longitude: 4.89
+  elevation: 0
+  unit_system: metric
+  currency: EUR
+  country: NL
+  time_zone: UTC
+  external_url: "{url}"
+  internal_url: "{url}"
+
+http:
+  server_host: 127.0.0.1
+  server_port: {port}
+
+frontend:
+config:
+api:
+energy:
+history:
+logbook:
+recorder:
+  purge_keep_days: 2
+conversation:
+automation: !include automations.yaml
+script:
+system_health:
+
+logger:
+  default: warning
+  logs:
+    custom_components.hashgrid: debug
+    homeassistant.components.hashgrid: debug
+"""
+
+
+def log(message: str) -> None:
+    """Print a line of the demo's own output."""
+    print(f"[demo] {message}", flush=True)
+
+
+def prepare_config(config: Path, port: int) -> None:
+    """Write the configuration and link the integration and blueprints in."""
+    config.mkdir(parents=True, exist_ok=True)
+    url = f"http://127.0.0.1:{port}"
+    (config / "configuration.yaml").write_text(
+        CONFIGURATION_YAML.format(port=port, url=url)
+    )
+    automations = config / "automations.yaml"
+    if not automations.exists():
+        automations.write_text("[]\n")
+    for link, target in (
+        (config / "custom_components" / "hashgrid", ROOT / "custom_components" / "hashgrid"),
+        (
+            config / "blueprints" / "automation" / "hashgrid",
+            ROOT / "blueprints" / "automation" / "hashgrid",
+        ),
+    ):
+        link.parent.mkdir(parents=True, exist_ok=True)
+        if link.is_symlink() or link.exists():
+            if link.resolve() == target:
+                continue
+            link.unlink() if link.is_symlink() else shutil.rmtree(link)
+        link.symlink_to(target)
+
+
+class HomeAssistantAPI:
+    """Just enough of HA's HTTP API to onboard, log in and add entries."""
+
+    def __init__(self, session: aiohttp.ClientSession, url: str) -> None:
+        self.session = session
+        self.url = url
+        self.client_id = f"{url}{CLIENT_ID_PATH}"
+        self.token: str | None = None
+
+    async def wait_up(self, timeout: float) -> None:
+        """Wait until HA answers HTTP."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                async with self.session.get(f"{self.url}/manifest.json") as resp:
+                    if resp.status < 500:
+                        return
+            except aiohttp.ClientError:
+                pass
+            await asyncio.sleep(0.25)
+        raise TimeoutError(f"Home Assistant did not answer at {self.url}")
+
+    async def _json(self, method: str, path: str, **kwargs: Any) -> Any:
+        headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
+        async with self.session.request(
+            method, f"{self.url}{path}", headers=headers, **kwargs
+        ) as resp:
+            body = await resp.text()
+            if resp.status >= 400:
+                raise RuntimeError(f"{method} {path}: {resp.status} {body}")
+            return json.loads(body) if body else None
+
+    async def onboarding_needed(self) -> bool:
+        """Return True while the owner user still has to be created."""
+        steps = await self._json("GET", "/api/onboarding")
+        return any(step["step"] == "user" and not step["done"] for step in steps)
+
+    async def onboard(self) -> None:
+        """Do every onboarding step: owner demo/demo, location, analytics."""
+        result = await self._json(
+            "POST",
+            "/api/onboarding/users",
+            json={
+                "client_id": self.client_id,
+                "name": "Demo",
+                "username": USERNAME,
+                "password": PASSWORD,
+                "language": "en",
+            },
+        )
+        await self._token(result["auth_code"])
+        await self._json("POST", "/api/onboarding/core_config")
+        await self._json("POST", "/api/onboarding/analytics")
+        await self._json(
+            "POST",
+            "/api/onboarding/integration",
+            json={"client_id": self.client_id, "redirect_uri": self.client_id},
+        )
+
+    async def login(self, username: str = USERNAME, password: str = PASSWORD) -> None:
+        """Log in through HA's own auth API (login flow, then token)."""
+        flow = await self._json(
+            "POST",
+            "/auth/login_flow",
+            json={
+                "client_id": self.client_id,
+                "handler": ["homeassistant", None],
+                "redirect_uri": self.client_id,
+            },
+        )
+        result = await self._json(
+            "POST",
+            f"/auth/login_flow/{flow['flow_id']}",
+            json={
+                "client_id": self.client_id,
+                "username": username,
+                "password": password,
+            },
+        )
+        if result.get("type") != "create_entry":
+            raise RuntimeError(f"login refused: {result.get('errors')}")
+        await self._token(result["result"])
+
+    async def _token(self, code: str) -> None:
+        async with self.session.post(
+            f"{self.url}/auth/token",
+            data={
+                "grant_type": "authorization_code",
+                "code": code,
+                "client_id": self.client_id,
+            },
+        ) as resp:
+            resp.raise_for_status()
+            self.token = (await resp.json())["access_token"]
+
+    async def entries(self) -> list[dict[str, Any]]:
+        """Return the config entries of the hashgrid domain."""
+        return await self._json(
+            "GET", "/api/config/config_entries/entry?domain=hashgrid"
+        )
+
+    async def flow(self, steps: list[dict[str, Any]]) -> dict[str, Any]:
+        """Run the hashgrid config flow through the given menu/form steps."""
+        result = await self._json(
+            "POST",
+            "/api/config/config_entries/flow",
+            json={"handler": "hashgrid", "show_advanced_options": False},
+        )
+        for step in steps:
+            result = await self._json(
+                "POST", f"/api/config/config_entries/flow/{result['flow_id']}", json=step
+            )
+        return result
+
+    async def subentry_flow(
+        self, entry_id: str, subentry_type: str, steps: list[dict[str, Any]]
+    ) -> dict[str, Any]:
+        """Run a subentry flow (e.g. add a miner) through the given steps."""
+        result = await self._json(
+            "POST",
+            "/api/config/config_entries/subentries/flow",
+            json={"handler": [entry_id, subentry_type], "show_advanced_options": False},
+        )
+        for step in steps:
+            result = await self._json(
+                "POST",
+                f"/api/config/config_entries/subentries/flow/{result['flow_id']}",
+                json=step,
+            )
+        return result
+
+    async def components(self) -> list[str]:
+        """Return the components HA has loaded."""
+        return (await self._json("GET", "/api/config"))["components"]
+
+
+async def configure_entries(api: HomeAssistantAPI, site: Any) -> None:
+    """Add every kind of entry the demo has, unless already there."""
+    titles = {entry["title"] for entry in await api.entries()}
+    for setup in site.entry_setups:
+        if setup.title in titles:
+            continue
+        await setup.run(api)
+        log(f"configured: {setup.title}")
+
+
+async def run(args: argparse.Namespace) -> int:
+    """Start the site, then Home Assistant; wait for Ctrl-C."""
+    from simulators.demo_site import running_demo_site
+
+    config = Path(args.config).resolve()
+    prepare_config(config, args.port)
+    url = f"http://127.0.0.1:{args.port}"
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+
+    async with AsyncExitStack() as stack:
+        site = await stack.enter_async_context(running_demo_site(args.base_address))
+        log(f"simulated site running: {site.summary}")
+        hass = await asyncio.create_subprocess_exec(
+            str(ROOT / ".venv" / "bin" / "hass"),
+            "-c",
+            str(config),
+            "--skip-pip",
+            stdout=None if args.verbose else asyncio.subprocess.DEVNULL,
+            stderr=None if args.verbose else asyncio.subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        stack.push_async_callback(_stop_process, hass)
+        session = await stack.enter_async_context(aiohttp.ClientSession())
+        api = HomeAssistantAPI(session, url)
+        started = time.monotonic()
+        waiter = asyncio.ensure_future(api.wait_up(args.timeout))
+        exited = asyncio.ensure_future(hass.wait())
+        await asyncio.wait({waiter, exited}, return_when=asyncio.FIRST_COMPLETED)
+        if exited.done():
+            waiter.cancel()
+            log(f"Home Assistant exited early (code {hass.returncode}); run with -v")
+            return 1
+        await waiter
+        if await api.onboarding_needed():
+            await api.onboard()
+            log("onboarding done")
+        await api.login()
+        await configure_entries(api, site)
+        log(f"Home Assistant is up at {url} after {time.monotonic() - started:.1f} s")
+        log(f"log in as {USERNAME} / {PASSWORD}")
+        for line in site.watch_hints:
+            log(line)
+        log("Ctrl-C stops everything")
+        await asyncio.wait({asyncio.ensure_future(stop.wait()), exited},
+                           return_when=asyncio.FIRST_COMPLETED)
+        log("stopping")
+    return 0
+
+
+async def _stop_process(proc: asyncio.subprocess.Process) -> None:
+    if proc.returncode is not None:
+        return
+    proc.send_signal(signal.SIGTERM)
+    try:
+        await asyncio.wait_for(proc.wait(), 30)
+    except TimeoutError:
+        proc.kill()
+        await proc.wait()
+
+
+def main() -> int:
+    """Parse the command line and run the demo."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--config", default=str(ROOT / ".demo" / "config"))
+    parser.add_argument("--port", type=int, default=int(os.environ.get("HASHGRID_DEMO_PORT", 8123)))
+    parser.add_argument("--base-address", default="127.0.1.1", help="first miner's loopback address")
+    parser.add_argument("--timeout", type=float, default=120.0)
+    parser.add_argument("-v", "--verbose", action="store_true", help="show Home Assistant's output")
+    return asyncio.run(run(parser.parse_args()))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

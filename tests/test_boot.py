@@ -1,0 +1,83 @@
+"""The demo boots a real Home Assistant process that demo/demo can log in to."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from pathlib import Path
+import signal
+import socket
+import sys
+
+import aiohttp
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "scripts"))
+
+from demo import HomeAssistantAPI  # noqa: E402
+
+pytestmark = pytest.mark.slow
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def _wait_for_line(stream: asyncio.StreamReader, text: str, timeout: float) -> str:
+    """Read the demo's output until a line contains text; return all read."""
+    seen: list[str] = []
+
+    async def _read() -> None:
+        while line := await stream.readline():
+            seen.append(line.decode())
+            if text in seen[-1]:
+                return
+        raise AssertionError("the demo exited:\n" + "".join(seen))
+
+    await asyncio.wait_for(_read(), timeout)
+    return "".join(seen)
+
+
+async def test_develop_boots_home_assistant(tmp_path: Path, socket_enabled: None) -> None:
+    """scripts/develop: HA up, demo/demo logs in, hashgrid loaded, clean stop."""
+    port = _free_port()
+    proc = await asyncio.create_subprocess_exec(
+        str(ROOT / "scripts" / "develop"),
+        "--config",
+        str(tmp_path / "config"),
+        "--port",
+        str(port),
+        "--base-address",
+        "127.0.9.1",
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    assert proc.stdout is not None
+    try:
+        output = await _wait_for_line(proc.stdout, "Ctrl-C stops everything", 180)
+        assert "log in as demo / demo" in output
+
+        async with aiohttp.ClientSession() as session:
+            url = f"http://127.0.0.1:{port}"
+            async with session.get(f"{url}/") as resp:
+                # The frontend serves the login page.
+                assert resp.status == 200
+                assert "<html" in (await resp.text()).lower()
+            api = HomeAssistantAPI(session, url)
+            await api.login("demo", "demo")
+            assert "hashgrid" in await api.components()
+            entries = await api.entries()
+            assert {e["state"] for e in entries} == {"loaded"}
+            with pytest.raises(RuntimeError, match="login refused"):
+                await HomeAssistantAPI(session, url).login("demo", "wrong")
+    finally:
+        if proc.returncode is None:
+            proc.send_signal(signal.SIGINT)
+        rest = await asyncio.wait_for(proc.stdout.read(), 60)
+        code = await asyncio.wait_for(proc.wait(), 60)
+    assert code == 0, rest.decode()
+    assert "stopping" in rest.decode()
