@@ -1,0 +1,1 @@
+"""Simulators that speak the real protocols, for tests and the demo."""
