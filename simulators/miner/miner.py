@@ -1,0 +1,196 @@
+"""One simulated miner: identity, physical model, fault knobs and listeners."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+import logging
+import socket
+from typing import Any
+
+from aiohttp import web
+
+from .firmware import Firmware
+from .model import MinerModel, MinerSpec
+from .rpc import RpcProtocol
+
+_LOGGER = logging.getLogger(__name__)
+
+RPC_PORT = 4028
+HTTP_PORT = 80
+GARBAGE = b"<html><body>\xff\xfe upgrade in progress {{{ </body>"
+
+
+class SimulatedMiner:
+    """A miner on its own loopback address.
+
+    Fault knobs, all settable while running:
+    - `unreachable`: the listeners close, so connections are refused;
+    - `slow`: every reply is delayed by this many (real) seconds;
+    - `garbage`: every reply is malformed (not JSON, not the firmware's page);
+    - `ignore_commands`: commands are acknowledged but change nothing.
+    """
+
+    def __init__(
+        self,
+        ip: str,
+        firmware: type[Firmware],
+        spec: MinerSpec,
+        clock: Callable[[], float],
+        *,
+        serial: str | None,
+        mac: str,
+        web_password: str = "root",
+    ) -> None:
+        """Create the miner (not yet listening)."""
+        self.ip = ip
+        self.spec = spec
+        self.physics = MinerModel(spec, clock)
+        self.serial = serial
+        self.mac = mac
+        self.hostname = f"{spec.model.split()[0].lower()}-{mac[-5:].replace(':', '')}"
+        self.web_password = web_password
+        self.slow = 0.0
+        self.garbage = False
+        self.ignore_commands = False
+        self._unreachable = False
+        self.personality = firmware(self)
+        self._servers: list[asyncio.Server] = []
+        self._retired: list[asyncio.Server] = []
+        self._web = web.Server(self._http, handler_cancellation=True, access_log=None)
+        self._opening: set[asyncio.Task[None]] = set()
+
+    def __repr__(self) -> str:
+        """Describe the miner briefly."""
+        return f"<SimulatedMiner {self.firmware} {self.model} at {self.ip}>"
+
+    # ---- identity and state ---------------------------------------------
+
+    @property
+    def firmware(self) -> str:
+        """Return the firmware's short name (luxos, antminer, bitaxe)."""
+        return self.personality.name
+
+    @property
+    def model(self) -> str:
+        """Return the hardware model, as the firmware reports it."""
+        return self.spec.model
+
+    @property
+    def mining(self) -> bool:
+        """Return True while hashing (not asleep or stopped)."""
+        return self.physics.mining
+
+    @property
+    def power_w(self) -> float:
+        """Return the power drawn now, in W."""
+        return self.physics.power_w
+
+    @property
+    def power_target_w(self) -> float:
+        """Return the power the miner draws when mining, in W."""
+        return self.physics.power_target_w
+
+    @property
+    def hashrate_ths(self) -> float:
+        """Return the hashrate now, in TH/s."""
+        return self.physics.hashrate_ths
+
+    @property
+    def energy_wh(self) -> float:
+        """Return the energy drawn since the simulation started, in Wh."""
+        return self.physics.energy_wh
+
+    def reboot(self) -> None:
+        """Reboot: uptime restarts, power ramps from idle, sessions are gone."""
+        self.physics.reboot()
+        self.personality.on_reboot()
+
+    # ---- faults ----------------------------------------------------------
+
+    @property
+    def unreachable(self) -> bool:
+        """Return True while the miner refuses connections."""
+        return self._unreachable
+
+    @unreachable.setter
+    def unreachable(self, value: bool) -> None:
+        if value == self._unreachable:
+            return
+        self._unreachable = value
+        if value:
+            self._close_listeners()
+        else:
+            self._open_listeners()
+
+    # ---- listeners -------------------------------------------------------
+
+    async def start(self) -> None:
+        """Start listening (unless unreachable)."""
+        if not self._unreachable:
+            self._open_listeners()
+        await self._settle()
+
+    async def stop(self) -> None:
+        """Stop listening and drop every connection."""
+        await self._settle()
+        self._close_listeners()
+        await self._web.shutdown(timeout=0.1)
+        for server in self._retired:
+            await server.wait_closed()
+        self._retired.clear()
+
+    async def _settle(self) -> None:
+        while self._opening:
+            await asyncio.gather(*self._opening)
+
+    def _open_listeners(self) -> None:
+        """Bind now (so connections queue at once), serve from the next loop turn."""
+        loop = asyncio.get_running_loop()
+        factories: list[tuple[int, Callable[[], asyncio.BaseProtocol]]] = [
+            (HTTP_PORT, self._web)
+        ]
+        if self.personality.serves_rpc:
+            factories.append((RPC_PORT, self._rpc_protocol))
+        for port, factory in factories:
+            sock = socket.create_server((self.ip, port), backlog=128)
+            sock.setblocking(False)
+            task = loop.create_task(self._serve(factory, sock))
+            self._opening.add(task)
+            task.add_done_callback(self._opening.discard)
+
+    async def _serve(
+        self, factory: Callable[[], asyncio.BaseProtocol], sock: socket.socket
+    ) -> None:
+        server = await asyncio.get_running_loop().create_server(factory, sock=sock)
+        self._servers.append(server)
+        if self._unreachable:  # made unreachable while we were opening
+            self._close_listeners()
+
+    def _close_listeners(self) -> None:
+        for server in self._servers:
+            server.close()
+            server.abort_clients()
+        self._retired.extend(self._servers)
+        self._servers.clear()
+
+    # ---- transports -> personality, through the fault knobs ---------------
+
+    def _rpc_protocol(self) -> RpcProtocol:
+        return RpcProtocol(self._rpc_reply, lambda: self.slow)
+
+    def _rpc_reply(self, request: dict[str, Any]) -> bytes:
+        if self.garbage:
+            return GARBAGE
+        try:
+            return self.personality.rpc_reply(request)
+        except Exception:
+            _LOGGER.exception("%s: RPC %s failed", self, request)
+            raise
+
+    async def _http(self, request: web.BaseRequest) -> web.StreamResponse:
+        if self.slow:
+            await asyncio.sleep(self.slow)
+        if self.garbage:
+            return web.Response(body=GARBAGE, content_type="text/html")
+        return await self.personality.http_reply(request)
