@@ -18,7 +18,7 @@ _LOGGER = logging.getLogger(__name__)
 
 RPC_PORT = 4028
 HTTP_PORT = 80
-GARBAGE = b"<html><body>\xff\xfe upgrade in progress {{{ </body>"
+GARBAGE = b'<html><body>upgrade in progress {{{ "STATUS": [</body>'
 
 
 class SimulatedMiner:

@@ -1,0 +1,314 @@
+"""The miner simulator, driven by the real pyasic over loopback sockets."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+import json
+import time
+
+import pyasic
+from pyasic.device.algorithm import SHA256Unit
+import pytest
+import pytest_socket
+
+from simulators.miner import S21, Fleet, MinerSpec, SimulatedMiner, running_fleet
+from simulators.miner.model import MinerModel
+
+BASE = "127.0.3.1"
+
+
+class ManualClock:
+    """A clock the test moves by hand (simulated seconds)."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def loopback(socket_enabled: None) -> None:
+    """Allow connections to all of 127.0.0.0/8, not only 127.0.0.1."""
+    pytest_socket.socket_allow_hosts(["127.0.0.0/8"], allow_unix_socket=True)
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock()
+
+
+@pytest.fixture
+async def fleet(loopback: None, clock: ManualClock) -> AsyncIterator[Fleet]:
+    async with running_fleet(3, BASE, clock=clock) as running:
+        yield running
+
+
+def ths(hashrate: object) -> float:
+    return float(hashrate.into(SHA256Unit.TH))  # type: ignore[attr-defined]
+
+
+async def rpc(ip: str, command: str, parameter: str | None = None) -> bytes:
+    """Send one raw API request and read the reply until the miner closes."""
+    reader, writer = await asyncio.open_connection(ip, 4028)
+    request = {"command": command} | ({"parameter": parameter} if parameter else {})
+    writer.write(json.dumps(request).encode())
+    data = await reader.read()
+    writer.close()
+    await writer.wait_closed()
+    return data
+
+
+# ---- the physical model, on a manual clock -----------------------------------
+
+
+def test_model_ramps_and_counts_energy(clock: ManualClock) -> None:
+    model = MinerModel(S21, clock, ramp_tau_s=1.5)
+    assert model.power_w == pytest.approx(3500)
+    assert model.hashrate_ths == pytest.approx(206)
+    clock.now = 3600.0
+    assert model.energy_wh == pytest.approx(3500, rel=1e-6)
+    model.set_mining(False)
+    assert model.hashrate_ths == 0
+    clock.now += 1.5  # one time constant: 63 % of the way down
+    assert model.power_w == pytest.approx(15 + (3500 - 15) * 0.3679, rel=1e-3)
+    clock.now += 30
+    assert model.power_w == pytest.approx(15, abs=0.01)
+    assert model.fan_rpms()[0] < 1300
+    model.set_mining(True)
+    model.set_power_target(1750)
+    clock.now += 30
+    assert model.power_w == pytest.approx(1750, abs=0.01)
+    # Underclocked, the miner is more efficient than nameplate (17 J/TH).
+    assert 1750 / model.hashrate_ths < S21.efficiency_j_th
+    model.reboot()
+    assert model.uptime_s == 0
+    assert model.power_w == 15
+
+
+# ---- identification ------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("index", "cls_name", "model"),
+    [
+        (0, "LUXMinerS19jPro", "S19j Pro"),
+        (1, "BMMinerS21", "S21"),
+        (2, "BitAxeGamma", "Gamma"),
+    ],
+)
+async def test_pyasic_identifies_each_firmware(
+    fleet: Fleet, index: int, cls_name: str, model: str
+) -> None:
+    miner = await pyasic.get_miner(fleet.miners[index].ip)
+    assert type(miner).__name__ == cls_name
+    assert str(miner.raw_model) == model
+
+
+# ---- data ----------------------------------------------------------------------
+
+
+async def test_luxos_get_data(fleet: Fleet) -> None:
+    sim = fleet.miners[0]
+    data = await (await pyasic.get_miner(sim.ip)).get_data()
+    assert ths(data.hashrate) == pytest.approx(145, rel=1e-3)
+    assert data.wattage == 3050
+    assert data.wattage_limit == 3050
+    assert data.efficiency_fract == pytest.approx(21.0, abs=0.1)
+    assert [round(b.temp) for b in data.hashboards] == [60, 61, 62]
+    assert all(b.chip_temp > b.temp for b in data.hashboards)
+    assert [f.speed for f in data.fans] == sim.physics.fan_rpms()
+    assert data.fw_ver.startswith("2025.")
+    assert data.pools[0].user == f"hashgrid.{sim.hostname}"
+    assert str(data.firmware) == "LuxOS"
+
+
+async def test_antminer_get_data(fleet: Fleet, clock: ManualClock) -> None:
+    sim = fleet.miners[1]
+    clock.now = 125.0
+    data = await (await pyasic.get_miner(sim.ip)).get_data()
+    assert ths(data.hashrate) == pytest.approx(206, rel=1e-3)
+    assert data.mac == sim.mac.upper()
+    assert data.serial_number == sim.serial
+    assert data.hostname == sim.hostname
+    assert data.uptime == 125
+    assert data.is_mining is True
+    assert len(data.hashboards) == 3
+    assert {b.chips for b in data.hashboards} == {108}
+    assert len(data.fans) == 4
+    assert all(f.speed > 4000 for f in data.fans)
+    assert data.errors == []
+    # Stock firmware reports no power through pyasic.
+    assert data.wattage is None
+
+
+async def test_bitaxe_get_data(fleet: Fleet) -> None:
+    sim = fleet.miners[2]
+    data = await (await pyasic.get_miner(sim.ip)).get_data()
+    assert ths(data.hashrate) == pytest.approx(1.0)
+    assert data.wattage == 15
+    assert data.mac == sim.mac.upper()
+    assert data.fw_ver == "v2.6.1"
+    assert data.hashboards[0].chip_temp == sim.physics.chip_temps_c()[0]
+    assert [f.speed for f in data.fans] == sim.physics.fan_rpms()
+
+
+# ---- commands ------------------------------------------------------------------
+
+
+async def test_luxos_stop_resume_power_reboot(fleet: Fleet, clock: ManualClock) -> None:
+    sim = fleet.miners[0]
+    miner = await pyasic.get_miner(sim.ip)
+    assert await miner.stop_mining() is True
+    assert sim.mining is False
+    clock.now += 20
+    data = await miner.get_data()
+    assert data.wattage == 15
+    assert ths(data.hashrate) == 0
+    assert await miner.resume_mining() is True
+    assert sim.mining is True
+    # The highest profile at or below 2000 W is 60 % of 3050 W.
+    assert await miner.set_power_limit(2000) is True
+    assert sim.power_target_w == 1830
+    clock.now += 20
+    data = await miner.get_data()
+    assert data.wattage == 1830
+    assert data.wattage_limit == 1830
+    assert await miner.set_power_limit(1000) is False  # below every profile
+    clock.now += 100
+    assert await miner.reboot() is True
+    assert sim.physics.uptime_s == 0
+    assert sim.power_w == 15
+    # A reboot ends the LuxOS session that pyasic cached.
+    assert await miner.stop_mining() is False
+    assert sim.mining is True
+
+
+async def test_antminer_sleep_and_resume(fleet: Fleet, clock: ManualClock) -> None:
+    sim = fleet.miners[1]
+    miner = await pyasic.get_miner(sim.ip)
+    assert await miner.stop_mining() is True
+    assert sim.mining is False
+    clock.now += 20
+    assert await miner.is_mining() is False
+    assert sim.power_w == pytest.approx(15, abs=0.1)
+    assert await miner.resume_mining() is True
+    assert await miner.is_mining() is True
+    assert await miner.set_power_limit(2000) is False  # stock: no power target
+    assert await miner.reboot() is True
+    assert sim.physics.uptime_s == 0
+
+
+async def test_bitaxe_cannot_stop(fleet: Fleet) -> None:
+    sim = fleet.miners[2]
+    miner = await pyasic.get_miner(sim.ip)
+    assert await miner.stop_mining() is False
+    assert sim.mining is True
+
+
+# ---- faults --------------------------------------------------------------------
+
+
+async def test_unreachable_refuses_then_recovers(fleet: Fleet) -> None:
+    sim = fleet.miners[0]
+    sim.unreachable = True
+    for port in (80, 4028):
+        with pytest.raises(ConnectionRefusedError):
+            await asyncio.open_connection(sim.ip, port)
+    assert await pyasic.get_miner(sim.ip) is None
+    sim.unreachable = False
+    assert b"LUXminer" in await rpc(sim.ip, "version")
+    assert type(await pyasic.get_miner(sim.ip)).__name__ == "LUXMinerS19jPro"
+
+
+async def test_slow_delays_replies(fleet: Fleet) -> None:
+    sim = fleet.miners[2]
+    sim.slow = 0.4
+    miner = await pyasic.get_miner(sim.ip)
+    started = time.monotonic()
+    data = await miner.get_data()
+    assert time.monotonic() - started >= 0.4
+    assert data.wattage == 15
+    started = time.monotonic()
+    await rpc(fleet.miners[1].ip, "version")  # the others are not slowed
+    assert time.monotonic() - started < 0.3
+
+
+async def test_garbage_is_not_json(fleet: Fleet) -> None:
+    sim = fleet.miners[0]
+    sim.garbage = True
+    reply = await rpc(sim.ip, "version")
+    with pytest.raises(ValueError):
+        json.loads(reply)
+    assert await pyasic.get_miner(sim.ip) is None
+    sim.garbage = False
+    assert json.loads(await rpc(sim.ip, "version"))["VERSION"][0]["Type"] == sim.model
+
+
+async def test_ignore_commands_acknowledges_without_effect(
+    fleet: Fleet, clock: ManualClock
+) -> None:
+    luxos, antminer = fleet.miners[0], fleet.miners[1]
+    luxos.ignore_commands = antminer.ignore_commands = True
+    for sim in (luxos, antminer):
+        miner = await pyasic.get_miner(sim.ip)
+        assert await miner.stop_mining() is True
+        assert sim.mining is True
+    assert await (await pyasic.get_miner(luxos.ip)).set_power_limit(2000) is True
+    assert luxos.power_target_w == 3050
+
+
+async def test_privileged_luxos_command_needs_session(fleet: Fleet) -> None:
+    sim = fleet.miners[0]
+    reply = json.loads(await rpc(sim.ip, "curtail", "bogus,sleep"))
+    assert reply["STATUS"][0]["STATUS"] == "E"
+    assert sim.mining is True
+    session = json.loads(await rpc(sim.ip, "logon"))["SESSION"][0]["SessionID"]
+    reply = json.loads(await rpc(sim.ip, "curtail", f"{session},sleep"))
+    assert reply["STATUS"][0]["STATUS"] == "S"
+    assert sim.mining is False
+
+
+async def test_antminer_web_needs_digest_auth(fleet: Fleet) -> None:
+    sim = fleet.miners[1]
+    sim.web_password = "secret"
+    miner = await pyasic.get_miner(sim.ip)  # still found, through the RPC
+    assert type(miner).__name__ == "BMMinerS21"
+    assert (await miner.web.get_system_info()).get("success") is False
+    miner.web.pwd = "secret"
+    assert (await miner.web.get_system_info())["serinum"] == sim.serial
+
+
+# ---- scale and lifecycle ---------------------------------------------------------
+
+
+async def test_fleet_of_240_starts_and_stops_fast(loopback: None) -> None:
+    started = time.monotonic()
+    async with running_fleet(240, "127.0.4.1", ("luxos", "antminer", "bitaxe")) as big:
+        assert len(big) == 240
+        assert big.miners[-1].ip == "127.0.4.240"
+        assert len(big.by_firmware("bitaxe")) == 80
+        replies = await asyncio.gather(
+            *(rpc(m.ip, "version") for m in big.miners[:60] if m.firmware != "bitaxe")
+        )
+        assert all(b"VERSION" in r for r in replies)
+    assert time.monotonic() - started < 10
+
+
+async def test_custom_spec_and_address_checks(
+    loopback: None, clock: ManualClock
+) -> None:
+    spec = MinerSpec("Antminer S19", 3250, 95, 3, 76, 4)
+    async with running_fleet(
+        1, "127.0.5.1", ("luxos",), clock=clock, specs={"luxos": spec}
+    ) as one:
+        sim: SimulatedMiner = one["127.0.5.1"]
+        assert sim.model == "Antminer S19"
+        assert type(await pyasic.get_miner(sim.ip)).__name__ == "LUXMinerS19"
+    with pytest.raises(ValueError, match="loopback"):
+        async with running_fleet(1, "10.0.0.1"):
+            pass
+    with pytest.raises(ValueError, match="unknown firmware"):
+        async with running_fleet(1, BASE, ("whatsminer",)):
+            pass
