@@ -1,0 +1,1 @@
+"""Microgrid part of HashGrid: SunSpec and Victron readers/writers, surplus maths."""

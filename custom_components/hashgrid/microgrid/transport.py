@@ -1,0 +1,223 @@
+"""One reused Modbus-TCP connection per device, with timeouts and reconnect backoff.
+
+No Home Assistant imports. Errors are mapped onto :mod:`.errors`:
+
+- the connection cannot be opened, or drops mid-request -> :class:`CannotConnect`
+- no answer within ``timeout`` -> :class:`ModbusTimeout` (the connection is closed,
+  so a late answer can never be taken for the next request's)
+- exception 0x02 -> :class:`IllegalAddress`; other exceptions -> :class:`ModbusDeviceError`
+
+After a failed connect, further attempts are refused (fast, with
+:class:`CannotConnect`) until the backoff has elapsed; the backoff doubles from
+``backoff_initial`` up to ``backoff_max`` and resets on success.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from contextlib import suppress
+import logging
+import time
+from types import TracebackType
+from typing import Self
+
+from pymodbus.client import AsyncModbusTcpClient
+from pymodbus.exceptions import ConnectionException, ModbusException
+from pymodbus.pdu import ModbusPDU
+
+from .errors import CannotConnect, IllegalAddress, ModbusDeviceError, ModbusTimeout
+
+_LOGGER = logging.getLogger(__name__)
+
+#: Most registers one read may ask for (Modbus application protocol limit).
+MAX_READ_REGISTERS = 125
+#: Most registers one write (function 16) may carry.
+MAX_WRITE_REGISTERS = 123
+
+_ILLEGAL_ADDRESS = 0x02
+
+
+class ModbusTransport:
+    """A lazily opened, reused connection to one Modbus-TCP endpoint."""
+
+    def __init__(
+        self,
+        host: str,
+        port: int = 502,
+        *,
+        timeout: float = 3.0,
+        backoff_initial: float = 1.0,
+        backoff_max: float = 60.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        """Configure; nothing is opened until the first request or :meth:`connect`."""
+        self.host = host
+        self.port = port
+        self.timeout = timeout
+        self.backoff_initial = backoff_initial
+        self.backoff_max = backoff_max
+        self._clock = clock
+        self._client: AsyncModbusTcpClient | None = None
+        self._lost = asyncio.Event()
+        self._lock = asyncio.Lock()
+        self._backoff = 0.0
+        self._next_attempt = 0.0
+        #: Requests sent (reads + writes), for benchmarks and tests.
+        self.requests = 0
+        #: Connections opened.
+        self.connects = 0
+
+    # ---------------------------------------------------------------- lifecycle
+
+    @property
+    def connected(self) -> bool:
+        """Whether a connection is open now."""
+        return self._client is not None and self._client.connected
+
+    async def connect(self) -> None:
+        """Open the connection now (raises :class:`CannotConnect`)."""
+        async with self._lock:
+            await self._ensure()
+
+    async def close(self) -> None:
+        """Close the connection (a later request opens a new one)."""
+        self._drop()
+
+    async def __aenter__(self) -> Self:
+        """Connect on entry."""
+        await self.connect()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        """Close on exit."""
+        await self.close()
+
+    def _on_connect(self, connected: bool) -> None:
+        if not connected:
+            self._lost.set()
+
+    def _drop(self) -> None:
+        client, self._client = self._client, None
+        if client is not None:
+            client.close()
+
+    async def _ensure(self) -> AsyncModbusTcpClient:
+        if self._client is not None and self._client.connected:
+            return self._client
+        self._drop()
+        now = self._clock()
+        if now < self._next_attempt:
+            raise CannotConnect(
+                f"{self.host}:{self.port} unreachable; next attempt in "
+                f"{self._next_attempt - now:.1f} s"
+            )
+        lost = asyncio.Event()
+        self._lost = lost
+        client = AsyncModbusTcpClient(
+            self.host,
+            port=self.port,
+            timeout=self.timeout,
+            retries=0,
+            reconnect_delay=0,
+            trace_connect=self._on_connect,
+        )
+        try:
+            ok = await asyncio.wait_for(client.connect(), self.timeout + 1.0)
+        except TimeoutError, OSError, ModbusException:
+            ok = False
+        if not ok or not client.connected:
+            client.close()
+            self._backoff = (
+                self.backoff_initial
+                if self._backoff == 0
+                else min(self.backoff_max, self._backoff * 2)
+            )
+            self._next_attempt = self._clock() + self._backoff
+            raise CannotConnect(f"cannot connect to {self.host}:{self.port}")
+        self._backoff = 0.0
+        self._next_attempt = 0.0
+        lost.clear()
+        self._client = client
+        self.connects += 1
+        return client
+
+    # ---------------------------------------------------------------- requests
+
+    async def _execute(
+        self,
+        call: Callable[[AsyncModbusTcpClient], Awaitable[ModbusPDU]],
+        what: str,
+    ) -> ModbusPDU:
+        async with self._lock:
+            client = await self._ensure()
+            lost = self._lost
+            self.requests += 1
+            task = asyncio.ensure_future(call(client))
+            waiter = asyncio.ensure_future(lost.wait())
+            try:
+                done, _ = await asyncio.wait(
+                    {task, waiter},
+                    timeout=self.timeout + 0.5,
+                    return_when=asyncio.FIRST_COMPLETED,
+                )
+            finally:
+                waiter.cancel()
+            if task not in done:
+                task.cancel()
+                with suppress(asyncio.CancelledError, ModbusException):
+                    await task
+                self._drop()
+                if lost.is_set():
+                    raise CannotConnect(f"{what}: connection lost")
+                raise ModbusTimeout(f"{what}: no answer in {self.timeout} s")
+            try:
+                response = task.result()
+            except ConnectionException as err:
+                self._drop()
+                raise CannotConnect(f"{what}: {err}") from err
+            except ModbusException as err:
+                self._drop()
+                if lost.is_set():
+                    raise CannotConnect(f"{what}: connection lost") from err
+                raise ModbusTimeout(f"{what}: {err}") from err
+        if response.isError():
+            code = int(response.exception_code)
+            if code == _ILLEGAL_ADDRESS:
+                raise IllegalAddress(f"{what}: illegal data address", code)
+            raise ModbusDeviceError(f"{what}: Modbus exception {code:#04x}", code)
+        return response
+
+    async def read_registers(self, unit_id: int, address: int, count: int) -> list[int]:
+        """Read holding registers (function 3)."""
+        if not 1 <= count <= MAX_READ_REGISTERS:
+            raise ValueError(f"count {count} outside 1..{MAX_READ_REGISTERS}")
+        what = f"read {unit_id}/{address}+{count}"
+        response = await self._execute(
+            lambda c: c.read_holding_registers(address, count=count, device_id=unit_id),
+            what,
+        )
+        registers = list(response.registers)
+        if len(registers) != count:
+            raise ModbusDeviceError(f"{what}: got {len(registers)} registers", 0)
+        return registers
+
+    async def write_registers(
+        self, unit_id: int, address: int, values: list[int]
+    ) -> None:
+        """Write holding registers (function 16)."""
+        if not 1 <= len(values) <= MAX_WRITE_REGISTERS:
+            raise ValueError(
+                f"{len(values)} registers outside 1..{MAX_WRITE_REGISTERS}"
+            )
+        if any(not 0 <= v <= 0xFFFF for v in values):
+            raise ValueError("register values are 16-bit unsigned")
+        await self._execute(
+            lambda c: c.write_registers(address, values, device_id=unit_id),
+            f"write {unit_id}/{address}+{len(values)}",
+        )
