@@ -591,7 +591,8 @@ class VictronGX(Device):
     # -------------------------------------------------------------- encoding
 
     def _encode(self, reg: VictronRegister, value: float) -> list[int]:
-        raw = round(value * reg.scale)
+        # -1 means "no limit" in the GX's settings, whatever the scale
+        raw = -1 if value == -1 and reg.writable else round(value * reg.scale)
         if reg.type == "int16":
             raw = max(-32768, min(32767, raw)) & 0xFFFF
             return [raw]
