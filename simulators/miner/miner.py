@@ -27,7 +27,8 @@ class SimulatedMiner:
     Fault knobs, all settable while running:
     - `unreachable`: the listeners close, so connections are refused;
     - `slow`: every reply is delayed by this many (real) seconds;
-    - `garbage`: every reply is malformed (not JSON, not the firmware's page);
+    - `garbage`: every reply is malformed (not JSON, not the firmware's page):
+      `garbage_payload`, which may be set to any bytes (e.g. invalid UTF-8);
     - `ignore_commands`: commands are acknowledged but change nothing.
     """
 
@@ -52,6 +53,7 @@ class SimulatedMiner:
         self.web_password = web_password
         self.slow = 0.0
         self.garbage = False
+        self.garbage_payload = GARBAGE
         self.ignore_commands = False
         self._unreachable = False
         self.personality = firmware(self)
@@ -181,7 +183,7 @@ class SimulatedMiner:
 
     def _rpc_reply(self, request: dict[str, Any]) -> bytes:
         if self.garbage:
-            return GARBAGE
+            return self.garbage_payload
         try:
             return self.personality.rpc_reply(request)
         except Exception:
@@ -192,5 +194,5 @@ class SimulatedMiner:
         if self.slow:
             await asyncio.sleep(self.slow)
         if self.garbage:
-            return web.Response(body=GARBAGE, content_type="text/html")
+            return web.Response(body=self.garbage_payload, content_type="text/html")
         return await self.personality.http_reply(request)

@@ -238,6 +238,8 @@ async def connect(
             miner, info = await _identify(host, username, password)
     except TimeoutError as err:
         raise CannotConnect(f"{host}: no answer within {timeout_s} s") from err
+    except UnicodeDecodeError as err:  # pyasic's probe decodes replies strictly
+        raise NotAMiner(f"{host}: answers with undecodable bytes") from err
     except APIError as err:
         raise InvalidResponse(f"{host}: {err}") from err
     return MinerClient(miner, info, timeout_s=timeout_s)
@@ -332,7 +334,7 @@ class MinerClient:
             raise CannotConnect(
                 f"{self.host}: no answer within {self.timeout_s} s"
             ) from err
-        except APIError as err:
+        except (APIError, UnicodeDecodeError) as err:
             raise InvalidResponse(f"{self.host}: {err}") from err
         reading = _reading(self._miner, data)
         if _is_empty(reading):

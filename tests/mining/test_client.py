@@ -1,0 +1,286 @@
+"""The pyasic adapter against the miner simulator (real pyasic, real sockets)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+import pytest
+import pytest_socket
+
+from custom_components.hashgrid.mining.client import (
+    MinerClient,
+    connect,
+    identify,
+    normalize_mac,
+)
+from custom_components.hashgrid.mining.errors import (
+    AuthRequired,
+    CannotConnect,
+    InvalidAuth,
+    InvalidResponse,
+    NotAMiner,
+    UnsupportedMiner,
+)
+from simulators.miner import Fleet, MinerSpec, running_fleet
+
+BASE = "127.0.7.1"
+NOTHING = "127.0.7.250"  # nothing listens here
+WEB_ONLY = "127.0.7.251"  # a web server that is not a miner
+
+
+class ManualClock:
+    """A clock the test moves by hand (simulated seconds)."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def loopback(socket_enabled: None) -> None:
+    """Allow connections to all of 127.0.0.0/8, not only 127.0.0.1."""
+    pytest_socket.socket_allow_hosts(["127.0.0.0/8"], allow_unix_socket=True)
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock()
+
+
+@pytest.fixture
+async def fleet(loopback: None, clock: ManualClock) -> AsyncIterator[Fleet]:
+    async with running_fleet(3, BASE, clock=clock) as running:
+        yield running
+
+
+@pytest.fixture
+async def web_only(loopback: None) -> AsyncIterator[str]:
+    """Serve an ordinary web page (a router, a printer …) on port 80."""
+
+    async def page(request: web.BaseRequest) -> web.Response:
+        return web.Response(
+            text="<html><title>Router</title></html>", content_type="text/html"
+        )
+
+    runner = web.ServerRunner(web.Server(page), shutdown_timeout=0.1)
+    await runner.setup()
+    site = web.TCPSite(runner, WEB_ONLY, 80)
+    await site.start()
+    yield WEB_ONLY
+    await runner.cleanup()
+
+
+# ---- identify -------------------------------------------------------------------
+
+
+async def test_identify_luxos(fleet: Fleet) -> None:
+    sim = fleet.miners[0]
+    info = await identify(sim.ip)
+    assert info.host == sim.ip
+    assert (info.make, info.model, info.firmware) == (
+        "AntMiner",
+        "AntMiner S19j Pro",
+        "LuxOS",
+    )
+    assert info.mac == sim.mac
+    assert info.serial == sim.serial
+    assert info.unique_id == sim.serial.upper()
+    assert info.can_stop is True
+    assert info.can_set_power is True
+    # The profiles span 50 %..110 % of the 3050 W nominal.
+    assert (info.min_power_w, info.max_power_w) == (1525, 3355)
+    assert info.nominal_power_w == 3050
+
+
+async def test_identify_antminer(fleet: Fleet) -> None:
+    sim = fleet.miners[1]
+    info = await identify(sim.ip)
+    assert (info.model, info.firmware) == ("AntMiner S21", "Stock")
+    assert info.mac == sim.mac
+    assert info.unique_id == sim.serial
+    assert info.can_stop is True
+    assert info.can_set_power is False
+    assert info.min_power_w is None
+
+
+async def test_identify_bitaxe_falls_back_to_mac(fleet: Fleet) -> None:
+    sim = fleet.miners[2]
+    info = await identify(sim.ip)
+    assert (info.make, info.model) == ("BitAxe", "BitAxe Gamma")
+    assert info.serial == info.mac == info.unique_id == sim.mac
+    assert info.can_stop is False
+    assert info.can_set_power is False
+
+
+def test_normalize_mac() -> None:
+    assert normalize_mac("02-48-47-0A-0B-FF") == "02:48:47:0a:0b:ff"
+    assert normalize_mac("024847000102") == "02:48:47:00:01:02"
+
+
+# ---- identify: what goes wrong, told apart ----------------------------------------
+
+
+async def test_nothing_listening_is_cannot_connect(loopback: None) -> None:
+    with pytest.raises(CannotConnect):
+        await identify(NOTHING)
+
+
+async def test_web_server_is_not_a_miner(web_only: str) -> None:
+    with pytest.raises(NotAMiner):
+        await identify(web_only)
+
+
+async def test_garbage_is_not_a_miner(fleet: Fleet) -> None:
+    fleet.miners[0].garbage = True
+    with pytest.raises(NotAMiner):
+        await identify(fleet.miners[0].ip)
+
+
+async def test_binary_garbage_is_not_a_miner(fleet: Fleet) -> None:
+    fleet.miners[1].garbage = True
+    fleet.miners[1].garbage_payload = b"\xff\xfe\x00binary"
+    with pytest.raises(NotAMiner):
+        await identify(fleet.miners[1].ip)
+
+
+async def test_unknown_model_is_unsupported(loopback: None) -> None:
+    spec = MinerSpec("Antminer S23 Hyd", 5500, 580, 3, 160, 0)
+    async with running_fleet(1, "127.0.7.200", ("luxos",), specs={"luxos": spec}):
+        with pytest.raises(UnsupportedMiner):
+            await identify("127.0.7.200")
+
+
+async def test_antminer_credentials(loopback: None) -> None:
+    async with running_fleet(
+        2, "127.0.7.210", ("antminer",), web_password="s3cret"
+    ) as f:
+        ip = f.miners[0].ip
+        with pytest.raises(AuthRequired):
+            await identify(ip)
+        with pytest.raises(InvalidAuth):
+            await identify(ip, password="wrong")
+        client = await connect(ip, username="root", password="s3cret")
+        assert client.info.unique_id == f.miners[0].serial
+        assert await client.stop() is True
+        assert f.miners[0].mining is False
+
+
+async def test_identify_timeout_is_cannot_connect(fleet: Fleet) -> None:
+    fleet.miners[2].slow = 2.0
+    with pytest.raises(CannotConnect):
+        await identify(fleet.miners[2].ip, timeout_s=0.5)
+
+
+# ---- poll ----------------------------------------------------------------------
+
+
+async def test_poll_luxos(fleet: Fleet, clock: ManualClock) -> None:
+    sim = fleet.miners[0]
+    client = await connect(sim.ip)
+    clock.now = 600.0
+    reading = await client.poll()
+    assert reading.hashrate_ths == pytest.approx(145, rel=1e-3)
+    assert reading.power_w == 3050
+    assert reading.efficiency_j_th == pytest.approx(21.03, abs=0.01)
+    assert reading.board_temps_c == [59.5, 61.0, 62.5]
+    assert len(reading.chip_temps_c) == 3
+    assert min(reading.chip_temps_c) > max(reading.board_temps_c)
+    assert reading.fan_rpms == sim.physics.fan_rpms()
+    assert reading.uptime_s == 600
+    assert reading.pool_url == "stratum+tcp://pool.hashgrid.invalid:3333"
+    assert reading.pool_user == f"hashgrid.{sim.hostname}"
+    assert reading.errors == []
+    assert reading.is_mining is True
+    assert reading.power_target_w == 3050
+
+
+async def test_poll_antminer_and_bitaxe(fleet: Fleet) -> None:
+    antminer = await (await connect(fleet.miners[1].ip)).poll()
+    assert antminer.hashrate_ths == pytest.approx(206, rel=1e-3)
+    assert antminer.power_w is None  # stock firmware does not report power
+    assert antminer.is_mining is True
+    assert len(antminer.fan_rpms) == 4
+    bitaxe = await (await connect(fleet.miners[2].ip)).poll()
+    assert bitaxe.hashrate_ths == pytest.approx(1.0)
+    assert bitaxe.power_w == 15
+    assert bitaxe.efficiency_j_th == pytest.approx(15.0)
+    assert bitaxe.fan_rpms == fleet.miners[2].physics.fan_rpms()
+
+
+async def test_poll_faults(fleet: Fleet) -> None:
+    sim = fleet.miners[0]
+    client = await connect(sim.ip, timeout_s=0.5)
+    sim.slow = 1.0
+    with pytest.raises(CannotConnect):
+        await client.poll()
+    sim.slow = 0.0
+    sim.unreachable = True
+    with pytest.raises(CannotConnect):
+        await client.poll()
+    with pytest.raises(CannotConnect):
+        await client.stop()
+    assert sim.mining is True
+    sim.unreachable = False
+    sim.garbage = True
+    with pytest.raises(InvalidResponse):
+        await client.poll()
+    sim.garbage_payload = b"\xff\xfe\x00binary"
+    with pytest.raises(InvalidResponse):
+        await client.poll()
+    sim.garbage = False
+    assert (await client.poll()).power_w == 3050
+
+
+# ---- commands ------------------------------------------------------------------
+
+
+async def test_luxos_commands(fleet: Fleet, clock: ManualClock) -> None:
+    sim = fleet.miners[0]
+    client = await connect(sim.ip)
+    assert await client.stop() is True
+    clock.now += 20
+    reading = await client.poll()
+    assert reading.is_mining is False
+    assert reading.hashrate_ths == 0
+    assert reading.power_w == 15
+    assert await client.resume() is True
+    assert sim.mining is True
+    assert await client.set_power_target(2500) is True
+    assert sim.power_target_w == 2440  # the 80 % profile
+    clock.now += 20
+    assert (await client.poll()).power_target_w == 2440
+    assert await client.set_power_target(100) is False
+    assert await client.restart() is True
+    assert sim.physics.uptime_s == 0
+    # The reboot expired pyasic's cached LuxOS session: the client logs on again.
+    assert await client.stop() is True
+    assert sim.mining is False
+
+
+async def test_antminer_commands_are_verified(fleet: Fleet) -> None:
+    sim = fleet.miners[1]
+    client = await connect(sim.ip)
+    assert await client.stop() is True
+    assert sim.mining is False
+    assert (await client.poll()).is_mining is False
+    assert await client.resume() is True
+    assert sim.mining is True
+    assert await client.set_power_target(2000) is False
+    sim.ignore_commands = True
+    # pyasic says yes; the read-back of the work mode says it did not happen.
+    assert await client.stop() is False
+    assert sim.mining is True
+
+
+async def test_bitaxe_commands(fleet: Fleet, clock: ManualClock) -> None:
+    sim = fleet.miners[2]
+    client: MinerClient = await connect(sim.ip)
+    assert await client.stop() is False
+    assert await client.set_power_target(10) is False
+    assert sim.mining is True
+    clock.now += 50
+    assert await client.restart() is True
+    assert sim.physics.uptime_s == 0
