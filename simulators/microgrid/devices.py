@@ -334,7 +334,7 @@ class HybridInverter(SunSpecDevice):
         m.set("VAr", 0)
         m.set("PF", 100.0 if ac >= 0 else -100.0)
         m.set("WH", round(_LIFETIME_WH["inv_out"] + k.inverter_out_wh))
-        m.set("DCA", round(dc_w / dc_v, 2))
+        m.set("DCA", round(abs(dc_w) / dc_v, 2))  # uint16: magnitude only
         m.set("DCV", round(dc_v, 1))
         m.set("DCW", round(dc_w))
         m.set("TmpCab", 35.0)
