@@ -81,23 +81,28 @@ class MinerState:
     ``min_power_w``/``max_power_w`` are the limits after the user's per-miner
     options (see :func:`with_user_limits`). ``max_power_w`` is also the draw of a
     running stop-only miner. ``power_target_w`` is the current power target when
-    known; otherwise the measured ``power_w`` stands in for it.
+    known; otherwise the measured ``power_w`` stands in for it. ``priority``:
+    higher keeps mining longer. ``idle_power_w`` is the draw when stopped.
     """
 
     miner_id: str
     reachable: bool
     mining: bool
     power_w: float
+    max_power_w: float
     priority: int = 0
     can_stop: bool = False
     can_set_power: bool = False
     min_power_w: float | None = None
-    max_power_w: float = 0.0
     idle_power_w: float = 15.0
     power_target_w: float | None = None
 
     def __post_init__(self) -> None:
-        """Reject limits that make no sense (negative, NaN, min above max)."""
+        """Reject impossible figures.
+
+        Powers must be finite and >= 0, ``min_power_w <= max_power_w``, and a
+        stoppable miner must draw no more stopped than running at its minimum.
+        """
         values = (
             self.power_w,
             self.max_power_w,
@@ -110,7 +115,7 @@ class MinerState:
                 raise ValueError(f"{self.miner_id}: power {value!r} out of range")
         if self.min_power_w is not None and self.min_power_w > self.max_power_w:
             raise ValueError(f"{self.miner_id}: min_power_w above max_power_w")
-        if self.idle_power_w > self.min_run_w:
+        if self.can_stop and self.idle_power_w > self.min_run_w:
             raise ValueError(f"{self.miner_id}: idle_power_w above running power")
 
     @property
@@ -272,10 +277,12 @@ def plan_curtailment(
                     running.add(miner.miner_id)
                 else:
                     levels[miner.miner_id] = miner.floor_w
-        # Spend the headroom on power targets, best first.
-        for miner in ranked:
-            if miner.miner_id in running and miner.targetable:
-                _raise_target(miner, levels, total, budget)
+        # Spend the headroom on power targets, best first; once a miner cannot
+        # reach its maximum the headroom is gone (to rounding): stop there.
+        raisable = [m for m in ranked if m.miner_id in running and m.targetable]
+        for miner in raisable:
+            if not _raise_target(miner, levels, total, budget):
+                break
 
     # One command per miner at most; reductions (stop, lower) go first, all at
     # once, lowest rank first; restores (resume, raise) follow, best first.
@@ -319,25 +326,25 @@ def _raise_target(
     levels: dict[str, float],
     total: Callable[[], float],
     budget: float,
-) -> None:
+) -> bool:
     """Raise a running miner's target as far as the budget allows, in place.
 
     ``levels`` must fit on entry, with this miner at its minimum. The exact room
     is computed, then the target is nudged down past float rounding so that
-    ``total() <= budget`` holds exactly.
+    ``total() <= budget`` holds exactly. True if the miner reached its maximum.
     """
     key = miner.miner_id
     low = levels[key]
     levels[key] = miner.max_power_w
     if total() <= budget:
-        return
+        return True
     levels[key] = low
     candidate = min(miner.max_power_w, low + (budget - total()))
     step = 0.0
     while True:
         levels[key] = max(low, candidate - step)
         if levels[key] == low or total() <= budget:
-            return
+            return False
         step = 2 * step if step else max(math.ulp(budget), math.ulp(candidate))
 
 
