@@ -1,0 +1,197 @@
+"""Victron GX reader: pure decoding, then the real pymodbus client vs the simulator."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+import math
+
+import pytest
+
+from custom_components.hashgrid.microgrid.errors import (
+    IllegalAddress,
+    ModbusTimeout,
+    OutOfRange,
+)
+from custom_components.hashgrid.microgrid.transport import ModbusTransport
+from custom_components.hashgrid.microgrid.victron import (
+    READ_BLOCKS,
+    SetpointKeeper,
+    VictronGX,
+    snapshot_from_registers,
+)
+from simulators.microgrid import (
+    VICTRON_UNIT_ID,
+    MicrogridSite,
+    ModelParams,
+    running_microgrid,
+)
+
+
+def _regs(**overrides: int) -> dict[int, int]:
+    regs = {a: 0 for start, n in READ_BLOCKS for a in range(start, start + n)}
+    for key, value in overrides.items():
+        regs[int(key[1:])] = value
+    return regs
+
+
+def test_decoding_conventions() -> None:
+    snap = snapshot_from_registers(
+        _regs(
+            r817=300,
+            r818=200,
+            r819=100,  # consumption, uint16 W
+            r820=0xFFF6,
+            r821=5,
+            r822=0,  # grid int16: -10 + 5
+            r840=512,
+            r841=0xFF9C,
+            r842=0xFB2E,
+            r843=87,
+            r844=2,  # 51.2 V, -10 A, -1234 W
+            r850=4000,
+            r2700=0xFC18,  # -1000 W
+            r2705=0xFFFF,  # -1: no DVCC limit
+            r2706=30,  # 3000 W (scale 0.01)
+            r2901=155,
+            r2902=3,
+        )
+    )
+    assert snap.consumption_w == 600
+    assert snap.grid_power_w == -5
+    assert snap.battery_voltage_v == 51.2
+    assert snap.battery_current_a == -10.0
+    assert snap.battery_power_w == -1234
+    assert snap.battery_soc_pct == 87
+    assert snap.battery_state == 2
+    assert snap.pv_dc_power_w == 4000
+    assert snap.pv_power_w == 4000
+    assert snap.ess_grid_setpoint_w == -1000
+    assert snap.dvcc_max_charge_current_a is None
+    assert snap.ess_max_feed_in_w == 3000
+    assert snap.ess_minimum_soc_pct == 15.5
+    assert snap.ess_mode == 3
+    assert snap.rejected == ()
+
+
+def test_not_available_and_absurd_values() -> None:
+    snap = snapshot_from_registers(_regs(r843=0xFFFF, r842=0x7FFF, r840=20000, r844=9))
+    assert snap.battery_soc_pct is None
+    assert snap.battery_power_w is None
+    assert snap.battery_voltage_v is None  # 2000 V on a 48 V bus
+    assert snap.battery_state is None
+    assert set(snap.rejected) == {"battery_voltage_v", "battery_state"}
+    snap = snapshot_from_registers(_regs(r843=250))
+    assert snap.battery_soc_pct is None
+    assert snap.rejected == ("battery_soc_pct",)
+
+
+@pytest.fixture
+async def site(socket_enabled: None) -> AsyncIterator[MicrogridSite]:
+    params = ModelParams(start_time_of_day_s=0.0)  # midnight: battery covers the load
+    async with running_microgrid(
+        tick_interval=None, victron_port=0, params=params
+    ) as site:
+        site.advance(60)
+        yield site
+
+
+@pytest.fixture
+async def gx(site: MicrogridSite) -> AsyncIterator[VictronGX]:
+    assert site.victron_port is not None
+    async with ModbusTransport("127.0.0.1", site.victron_port, timeout=0.5) as t:
+        yield VictronGX(t)
+
+
+async def test_snapshot_matches_the_model(site: MicrogridSite, gx: VictronGX) -> None:
+    snap = await gx.read_snapshot()
+    m = site.model
+    assert gx.last_read_requests == len(READ_BLOCKS) == 7
+    assert snap.battery_soc_pct == round(m.soc * 100)
+    assert snap.battery_power_w == round(m.battery_w)
+    assert snap.battery_power_w is not None
+    assert snap.battery_power_w < 0  # discharging at night
+    assert snap.battery_voltage_v == pytest.approx(m.battery_voltage_v, abs=0.05)
+    assert snap.consumption_w == pytest.approx(m.load_w, abs=2)
+    assert snap.grid_power_w == pytest.approx(m.grid_w, abs=2)
+    assert snap.pv_power_w == 0
+    assert snap.ess_grid_setpoint_w == 0
+    assert snap.ess_mode == 1
+    assert snap.dvcc_max_charge_current_a is None
+    assert await gx.read_serial() == "c0619ab1d2e3"
+
+
+async def test_setpoint_writes(site: MicrogridSite, gx: VictronGX) -> None:
+    c = site.model.controls
+    await gx.set_grid_setpoint(1200)
+    assert c.ess_grid_setpoint_w == 1200
+    site.advance(10)
+    assert site.model.grid_w == pytest.approx(1200)
+    assert (await gx.read_snapshot()).ess_grid_setpoint_w == 1200
+    await gx.set_grid_setpoint(-45_000)  # beyond int16: the 32-bit register
+    assert c.ess_grid_setpoint_w == -45_000
+    await gx.set_max_charge_current(25)
+    assert c.dvcc_max_charge_current_a == 25
+    await gx.set_max_charge_current(None)
+    assert c.dvcc_max_charge_current_a is None
+    await gx.set_ess_mode(3)
+    assert c.ess_mode == 3
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda gx: gx.set_grid_setpoint(math.nan),
+        lambda gx: gx.set_grid_setpoint(3e9),
+        lambda gx: gx.set_max_charge_current(-5),
+        lambda gx: gx.set_max_charge_current(math.inf),
+        lambda gx: gx.set_ess_mode(0),
+    ],
+)
+async def test_out_of_range_writes_write_nothing(
+    site: MicrogridSite, gx: VictronGX, call: Callable[[VictronGX], Awaitable[None]]
+) -> None:
+    writes = site.writes[VICTRON_UNIT_ID]
+    with pytest.raises(OutOfRange):
+        await call(gx)
+    assert site.writes[VICTRON_UNIT_ID] == writes
+
+
+async def test_faults(site: MicrogridSite, gx: VictronGX) -> None:
+    site.fault(VICTRON_UNIT_ID).illegal_address = True
+    with pytest.raises(IllegalAddress):
+        await gx.read_snapshot()
+    site.clear_faults()
+    site.fault(VICTRON_UNIT_ID).timeout = True
+    with pytest.raises(ModbusTimeout):
+        await gx.read_snapshot()
+    site.clear_faults()
+    site.fault(VICTRON_UNIT_ID).garbage[843] = 0xFFFF
+    assert (await gx.read_snapshot()).battery_soc_pct is None
+    site.clear_faults()
+    assert (await gx.read_snapshot()).battery_soc_pct is not None
+
+
+async def test_setpoint_keeper_outlives_a_watchdog(socket_enabled: None) -> None:
+    """With a 0.6 s watchdog on the setpoint, the keeper holds it; without, it lapses."""
+    async with (
+        running_microgrid(tick_interval=0.05, setpoint_timeout_s=0.6) as site,
+        ModbusTransport("127.0.0.1", site.port, timeout=0.5) as t,
+    ):
+        gx = VictronGX(t)
+        keeper = SetpointKeeper(gx, interval=0.1)
+        await keeper.set(-700)
+        assert keeper.active
+        await asyncio.sleep(1.0)
+        assert site.model.controls.ess_grid_setpoint_w == -700
+        assert keeper.sends >= 5
+        await keeper.stop()
+        assert not keeper.active
+        await asyncio.sleep(1.0)
+        assert site.model.controls.ess_grid_setpoint_w == 0  # lapsed
+        await keeper.set(500)
+        await keeper.set(None)  # release writes 0 and stops
+        assert not keeper.active
+        assert site.model.controls.ess_grid_setpoint_w == 0
+        with pytest.raises(ValueError):
+            SetpointKeeper(gx, interval=0)
