@@ -98,10 +98,6 @@ class ModbusTransport:
         """Close on exit."""
         await self.close()
 
-    def _on_connect(self, connected: bool) -> None:
-        if not connected:
-            self._lost.set()
-
     def _drop(self) -> None:
         client, self._client = self._client, None
         if client is not None:
@@ -125,7 +121,9 @@ class ModbusTransport:
             timeout=self.timeout,
             retries=0,
             reconnect_delay=0,
-            trace_connect=self._on_connect,
+            # bound to this connection's event: a late callback from an old
+            # connection can never mark a newer one as lost
+            trace_connect=lambda up: None if up else lost.set(),
         )
         try:
             ok = await asyncio.wait_for(client.connect(), self.timeout + 1.0)
