@@ -5,7 +5,9 @@ from pathlib import Path
 from PIL import Image, ImageDraw
 
 SIZE = 256
-OUT = Path(__file__).resolve().parent.parent / "custom_components/hashgrid/brand/icon.png"
+OUT = (
+    Path(__file__).resolve().parent.parent / "custom_components/hashgrid/brand/icon.png"
+)
 
 
 def draw() -> Image.Image:
@@ -29,9 +31,21 @@ def draw() -> Image.Image:
             radius=w // 2,
             fill=amber,
         )
-    bolt = [(150, 18), (70, 140), (122, 140), (100, 238), (190, 104), (136, 104), (166, 18)]
-    d.polygon([(x * scale, y * scale) for x, y in bolt], fill=(255, 236, 64, 255),
-              outline=(24, 32, 48, 255), width=8 * scale)
+    bolt = [
+        (150, 18),
+        (70, 140),
+        (122, 140),
+        (100, 238),
+        (190, 104),
+        (136, 104),
+        (166, 18),
+    ]
+    d.polygon(
+        [(x * scale, y * scale) for x, y in bolt],
+        fill=(255, 236, 64, 255),
+        outline=(24, 32, 48, 255),
+        width=8 * scale,
+    )
     return img.resize((SIZE, SIZE), Image.Resampling.LANCZOS)
 
 

@@ -16,6 +16,7 @@ import os
 from pathlib import Path
 import shutil
 import signal
+import socket
 import sys
 import time
 from typing import Any
@@ -78,11 +79,29 @@ def prepare_config(config: Path, port: int) -> None:
     (config / "configuration.yaml").write_text(
         CONFIGURATION_YAML.format(port=port, url=url)
     )
+    # Onboarding: every step but the owner user is done, so HA makes none of
+    # its default entries (weather, radio, TTS: they need the network).
+    onboarding = config / ".storage" / "onboarding"
+    if not onboarding.exists():
+        onboarding.parent.mkdir(parents=True, exist_ok=True)
+        onboarding.write_text(
+            json.dumps(
+                {
+                    "version": 4,
+                    "minor_version": 1,
+                    "key": "onboarding",
+                    "data": {"done": ["core_config", "analytics", "integration"]},
+                }
+            )
+        )
     automations = config / "automations.yaml"
     if not automations.exists():
         automations.write_text("[]\n")
     for link, target in (
-        (config / "custom_components" / "hashgrid", ROOT / "custom_components" / "hashgrid"),
+        (
+            config / "custom_components" / "hashgrid",
+            ROOT / "custom_components" / "hashgrid",
+        ),
         (
             config / "blueprints" / "automation" / "hashgrid",
             ROOT / "blueprints" / "automation" / "hashgrid",
@@ -105,9 +124,9 @@ class HomeAssistantAPI:
         self.client_id = f"{url}{CLIENT_ID_PATH}"
         self.token: str | None = None
 
-    async def wait_up(self, timeout: float) -> None:
+    async def wait_up(self, limit_s: float) -> None:
         """Wait until HA answers HTTP."""
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + limit_s
         while time.monotonic() < deadline:
             try:
                 async with self.session.get(f"{self.url}/manifest.json") as resp:
@@ -134,7 +153,7 @@ class HomeAssistantAPI:
         return any(step["step"] == "user" and not step["done"] for step in steps)
 
     async def onboard(self) -> None:
-        """Do every onboarding step: owner demo/demo, location, analytics."""
+        """Create the owner demo/demo (the only onboarding step left)."""
         result = await self._json(
             "POST",
             "/api/onboarding/users",
@@ -147,13 +166,6 @@ class HomeAssistantAPI:
             },
         )
         await self._token(result["auth_code"])
-        await self._json("POST", "/api/onboarding/core_config")
-        await self._json("POST", "/api/onboarding/analytics")
-        await self._json(
-            "POST",
-            "/api/onboarding/integration",
-            json={"client_id": self.client_id, "redirect_uri": self.client_id},
-        )
 
     async def login(self, username: str = USERNAME, password: str = PASSWORD) -> None:
         """Log in through HA's own auth API (login flow, then token)."""
@@ -206,7 +218,9 @@ class HomeAssistantAPI:
         )
         for step in steps:
             result = await self._json(
-                "POST", f"/api/config/config_entries/flow/{result['flow_id']}", json=step
+                "POST",
+                f"/api/config/config_entries/flow/{result['flow_id']}",
+                json=step,
             )
         return result
 
@@ -246,8 +260,7 @@ async def run(args: argparse.Namespace) -> int:
     """Start the site, then Home Assistant; wait for Ctrl-C."""
     from simulators.demo_site import running_demo_site
 
-    config = Path(args.config).resolve()
-    prepare_config(config, args.port)
+    config = args.config
     url = f"http://127.0.0.1:{args.port}"
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -288,8 +301,10 @@ async def run(args: argparse.Namespace) -> int:
         for line in site.watch_hints:
             log(line)
         log("Ctrl-C stops everything")
-        await asyncio.wait({asyncio.ensure_future(stop.wait()), exited},
-                           return_when=asyncio.FIRST_COMPLETED)
+        await asyncio.wait(
+            {asyncio.ensure_future(stop.wait()), exited},
+            return_when=asyncio.FIRST_COMPLETED,
+        )
         log("stopping")
     return 0
 
@@ -305,15 +320,32 @@ async def _stop_process(proc: asyncio.subprocess.Process) -> None:
         await proc.wait()
 
 
+def _port_in_use(port: int) -> bool:
+    with socket.socket() as sock:
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
 def main() -> int:
     """Parse the command line and run the demo."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--config", default=str(ROOT / ".demo" / "config"))
-    parser.add_argument("--port", type=int, default=int(os.environ.get("HASHGRID_DEMO_PORT", 8123)))
-    parser.add_argument("--base-address", default="127.0.1.1", help="first miner's loopback address")
+    parser.add_argument(
+        "--port", type=int, default=int(os.environ.get("HASHGRID_DEMO_PORT", 8123))
+    )
+    parser.add_argument(
+        "--base-address", default="127.0.1.1", help="first miner's loopback address"
+    )
     parser.add_argument("--timeout", type=float, default=120.0)
-    parser.add_argument("-v", "--verbose", action="store_true", help="show Home Assistant's output")
-    return asyncio.run(run(parser.parse_args()))
+    parser.add_argument(
+        "-v", "--verbose", action="store_true", help="show Home Assistant's output"
+    )
+    args = parser.parse_args()
+    if _port_in_use(args.port):
+        log(f"port {args.port} is in use: is another Home Assistant running? (--port)")
+        return 1
+    args.config = Path(args.config).resolve()
+    prepare_config(args.config, args.port)
+    return asyncio.run(run(args))
 
 
 if __name__ == "__main__":

@@ -26,7 +26,7 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-async def _wait_for_line(stream: asyncio.StreamReader, text: str, timeout: float) -> str:
+async def _wait_for_line(stream: asyncio.StreamReader, text: str) -> str:
     """Read the demo's output until a line contains text; return all read."""
     seen: list[str] = []
 
@@ -37,11 +37,13 @@ async def _wait_for_line(stream: asyncio.StreamReader, text: str, timeout: float
                 return
         raise AssertionError("the demo exited:\n" + "".join(seen))
 
-    await asyncio.wait_for(_read(), timeout)
+    await _read()
     return "".join(seen)
 
 
-async def test_develop_boots_home_assistant(tmp_path: Path, socket_enabled: None) -> None:
+async def test_develop_boots_home_assistant(
+    tmp_path: Path, socket_enabled: None
+) -> None:
     """scripts/develop: HA up, demo/demo logs in, hashgrid loaded, clean stop."""
     port = _free_port()
     proc = await asyncio.create_subprocess_exec(
@@ -58,7 +60,8 @@ async def test_develop_boots_home_assistant(tmp_path: Path, socket_enabled: None
     )
     assert proc.stdout is not None
     try:
-        output = await _wait_for_line(proc.stdout, "Ctrl-C stops everything", 180)
+        async with asyncio.timeout(180):
+            output = await _wait_for_line(proc.stdout, "Ctrl-C stops everything")
         assert "log in as demo / demo" in output
 
         async with aiohttp.ClientSession() as session:

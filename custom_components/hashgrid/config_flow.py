@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from homeassistant.config_entries import ConfigEntry, ConfigFlow, ConfigFlowResult, ConfigSubentryFlow
+from typing import Any, cast
+
+from homeassistant.config_entries import (
+    ConfigEntry,
+    ConfigFlow,
+    ConfigFlowResult,
+    ConfigSubentryFlow,
+)
 from homeassistant.core import callback
 
 from .const import CONF_KIND, DOMAIN, EntryKind
@@ -19,8 +26,17 @@ class HashGridConfigFlow(MiningSiteFlowMixin, ConfigFlow, domain=DOMAIN):
     async def async_step_user(self, user_input: None = None) -> ConfigFlowResult:
         """Show the menu of the kinds that exist."""
         return self.async_show_menu(
-            step_id="user", menu_options=[kind.value for kind in EntryKind if kind in KINDS]
+            step_id="user",
+            menu_options=[kind.value for kind in EntryKind if kind in KINDS],
         )
+
+    async def async_step_reconfigure(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Reconfigure: each kind has its own step."""
+        kind = self._get_reconfigure_entry().data[CONF_KIND]
+        step = getattr(self, f"async_step_reconfigure_{kind}")
+        return cast(ConfigFlowResult, await step(user_input))
 
     @classmethod
     @callback

@@ -28,7 +28,6 @@ import voluptuous as vol
 
 from ..const import CONF_KIND, DOMAIN, EntryKind
 from .client import MinerInfo, identify
-from .scan import scan_subnet
 from .const import (
     CONF_MAX_POWER,
     CONF_MIN_POWER,
@@ -44,6 +43,7 @@ from .errors import (
     NotAMiner,
     UnsupportedMiner,
 )
+from .scan import MAX_SCAN_HOSTS, scan_subnet
 
 _ERRORS: dict[type[MinerError], str] = {
     CannotConnect: "cannot_connect",
@@ -66,7 +66,9 @@ _PRIORITY = NumberSelector(
 def _site_schema(defaults: dict[str, Any]) -> vol.Schema:
     return vol.Schema(
         {
-            vol.Required(CONF_NAME, default=defaults.get(CONF_NAME, "Mining site")): str,
+            vol.Required(
+                CONF_NAME, default=defaults.get(CONF_NAME, "Mining site")
+            ): str,
             vol.Optional(
                 CONF_SUBNET,
                 description={"suggested_value": defaults.get(CONF_SUBNET)},
@@ -79,10 +81,10 @@ def _valid_subnet(value: str | None) -> bool:
     if not value:
         return True
     try:
-        ipaddress.ip_network(value, strict=False)
+        network = ipaddress.ip_network(value, strict=False)
     except ValueError:
         return False
-    return True
+    return network.num_addresses <= MAX_SCAN_HOSTS
 
 
 class MiningSiteFlowMixin(ConfigFlow):
@@ -143,8 +145,12 @@ def _limits_schema(info: MinerInfo | None, defaults: dict[str, Any]) -> dict[Any
     max_default = defaults.get(CONF_MAX_POWER, info.max_power_w if info else None)
     return {
         vol.Required(CONF_PRIORITY, default=defaults.get(CONF_PRIORITY, 50)): _PRIORITY,
-        vol.Optional(CONF_MIN_POWER, description={"suggested_value": min_default}): _POWER,
-        vol.Optional(CONF_MAX_POWER, description={"suggested_value": max_default}): _POWER,
+        vol.Optional(
+            CONF_MIN_POWER, description={"suggested_value": min_default}
+        ): _POWER,
+        vol.Optional(
+            CONF_MAX_POWER, description={"suggested_value": max_default}
+        ): _POWER,
     }
 
 
@@ -231,7 +237,11 @@ class MinerSubentryFlow(ConfigSubentryFlow):
         return self.async_show_form(
             step_id="scan",
             data_schema=vol.Schema(
-                {vol.Required(CONF_HOST): SelectSelector(SelectSelectorConfig(options=options))}
+                {
+                    vol.Required(CONF_HOST): SelectSelector(
+                        SelectSelectorConfig(options=options)
+                    )
+                }
             ),
             errors=errors,
         )
@@ -312,7 +322,9 @@ class MinerSubentryFlow(ConfigSubentryFlow):
             errors["base"] = error
         return self.async_show_form(
             step_id="reconfigure",
-            data_schema=vol.Schema(_limits_schema(None, user_input or dict(subentry.data))),
+            data_schema=vol.Schema(
+                _limits_schema(None, user_input or dict(subentry.data))
+            ),
             errors=errors,
         )
 
