@@ -1430,6 +1430,14 @@ class LightningNetwork:
             return
         self.spawn(_notify(), loop)
 
+    async def close(self) -> None:
+        """Cancel background work (simulated restarts, notifications)."""
+        tasks = list(self._background)
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
+
     def spawn(
         self,
         coro: Coroutine[Any, Any, None],

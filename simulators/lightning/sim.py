@@ -234,4 +234,5 @@ async def running_lightning(
     finally:
         if rest is not None:
             await rest.stop()
+        await net.close()
         await asyncio.gather(*(s.close() for s in servers), return_exceptions=True)
