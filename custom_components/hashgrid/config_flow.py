@@ -23,7 +23,9 @@ class HashGridConfigFlow(MiningSiteFlowMixin, ConfigFlow, domain=DOMAIN):
     VERSION = 1
     MINOR_VERSION = 1
 
-    async def async_step_user(self, user_input: None = None) -> ConfigFlowResult:
+    async def async_step_user(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
         """Show the menu of the kinds that exist."""
         return self.async_show_menu(
             step_id="user",

@@ -40,6 +40,4 @@ class KindHandler:
     kind: EntryKind
     setup: Callable[[HomeAssistant, HashGridConfigEntry], Awaitable[KindRuntime]]
     platforms: Mapping[Platform, PlatformSetup] = field(default_factory=dict)
-    subentry_flows: Mapping[str, type[ConfigSubentryFlow]] = field(
-        default_factory=dict
-    )
+    subentry_flows: Mapping[str, type[ConfigSubentryFlow]] = field(default_factory=dict)

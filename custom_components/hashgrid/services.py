@@ -16,7 +16,7 @@ from homeassistant.core import (
 )
 from homeassistant.exceptions import ServiceValidationError
 from homeassistant.helpers import config_validation as cv
-import voluptuous as vol
+import probatio
 
 from .const import CONF_KIND, DOMAIN, EntryKind
 from .mining.const import DEFAULT_STAGGER_S
@@ -32,25 +32,31 @@ SERVICE_SET_POWER_BUDGET = "set_power_budget"
 SERVICE_CURTAIL = "curtail"
 SERVICE_RESUME = "resume"
 
-_SITE = {vol.Required(ATTR_CONFIG_ENTRY_ID): cv.string}
-_STAGGER = {
-    vol.Optional(ATTR_STAGGER, default=DEFAULT_STAGGER_S): vol.All(
-        vol.Coerce(float), vol.Range(min=0, max=600)
+_SITE: dict[Any, Any] = {probatio.Required(ATTR_CONFIG_ENTRY_ID): cv.string}
+_STAGGER: dict[Any, Any] = {
+    probatio.Optional(ATTR_STAGGER, default=DEFAULT_STAGGER_S): probatio.All(
+        probatio.Coerce(float), probatio.Range(min=0, max=600)
     )
 }
-SET_POWER_BUDGET_SCHEMA = vol.Schema(
+SET_POWER_BUDGET_SCHEMA = probatio.Schema(
     {
         **_SITE,
-        vol.Required(ATTR_POWER_KW): vol.All(vol.Coerce(float), vol.Range(min=0)),
-        vol.Optional(ATTR_DURATION): cv.positive_time_period,
+        probatio.Required(ATTR_POWER_KW): probatio.All(
+            probatio.Coerce(float), probatio.Range(min=0)
+        ),
+        probatio.Optional(ATTR_DURATION): cv.positive_time_period,
         **_STAGGER,
     }
 )
-CURTAIL_SCHEMA = vol.Schema({**_SITE, vol.Optional(ATTR_DURATION): cv.positive_time_period})
-RESUME_SCHEMA = vol.Schema({**_SITE, **_STAGGER})
+CURTAIL_SCHEMA = probatio.Schema(
+    {**_SITE, probatio.Optional(ATTR_DURATION): cv.positive_time_period}
+)
+RESUME_SCHEMA = probatio.Schema({**_SITE, **_STAGGER})
 
 
-def _entry(hass: HomeAssistant, call: ServiceCall, kind: EntryKind) -> HashGridConfigEntry:
+def _entry(
+    hass: HomeAssistant, call: ServiceCall, kind: EntryKind
+) -> HashGridConfigEntry:
     """Return the loaded entry of the wanted kind that the call names."""
     entry_id = call.data[ATTR_CONFIG_ENTRY_ID]
     entry: HashGridConfigEntry | None = hass.config_entries.async_get_entry(entry_id)
@@ -108,7 +114,7 @@ async def _resume(call: ServiceCall) -> ServiceResponse:
     )
 
 
-SERVICES: tuple[tuple[str, Any, vol.Schema], ...] = (
+SERVICES: tuple[tuple[str, Any, probatio.Schema], ...] = (
     (SERVICE_SET_POWER_BUDGET, _set_power_budget, SET_POWER_BUDGET_SCHEMA),
     (SERVICE_CURTAIL, _curtail, CURTAIL_SCHEMA),
     (SERVICE_RESUME, _resume, RESUME_SCHEMA),

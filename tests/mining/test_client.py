@@ -6,7 +6,6 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 import pytest
-import pytest_socket
 
 from custom_components.hashgrid.mining.client import (
     MinerClient,
@@ -37,12 +36,6 @@ class ManualClock:
 
     def __call__(self) -> float:
         return self.now
-
-
-@pytest.fixture
-def loopback(socket_enabled: None) -> None:
-    """Allow connections to all of 127.0.0.0/8, not only 127.0.0.1."""
-    pytest_socket.socket_allow_hosts(["127.0.0.0/8"], allow_unix_socket=True)
 
 
 @pytest.fixture

@@ -10,7 +10,6 @@ import time
 import pyasic
 from pyasic.device.algorithm import SHA256Unit
 import pytest
-import pytest_socket
 
 from simulators.miner import S21, Fleet, MinerSpec, SimulatedMiner, running_fleet
 from simulators.miner.model import MinerModel
@@ -26,12 +25,6 @@ class ManualClock:
 
     def __call__(self) -> float:
         return self.now
-
-
-@pytest.fixture
-def loopback(socket_enabled: None) -> None:
-    """Allow connections to all of 127.0.0.0/8, not only 127.0.0.1."""
-    pytest_socket.socket_allow_hosts(["127.0.0.0/8"], allow_unix_socket=True)
 
 
 @pytest.fixture

@@ -7,10 +7,10 @@ import math
 from typing import Any
 
 from homeassistant.components.button import (
-    ButtonDeviceClass,
     ButtonEntity,
     ButtonEntityDescription,
 )
+from homeassistant.components.button.const import ButtonDeviceClass
 from homeassistant.components.number import (
     NumberDeviceClass,
     NumberEntity,
@@ -181,12 +181,25 @@ async def async_setup_switches(
     """Add the site's mining switch and one per miner that can stop."""
     coordinator = site_runtime(entry).coordinator
     async_add_entities(
-        [SiteMiningSwitch(coordinator, SwitchEntityDescription(key="site_mining", translation_key="site_mining"))]
+        [
+            SiteMiningSwitch(
+                coordinator,
+                SwitchEntityDescription(
+                    key="site_mining", translation_key="site_mining"
+                ),
+            )
+        ]
     )
     for slot in coordinator.slots.values():
         if slot.info is None or slot.info.can_stop:
             async_add_entities(
-                [MinerMiningSwitch(coordinator, slot, SwitchEntityDescription(key="mining", translation_key="mining"))],
+                [
+                    MinerMiningSwitch(
+                        coordinator,
+                        slot,
+                        SwitchEntityDescription(key="mining", translation_key="mining"),
+                    )
+                ],
                 config_subentry_id=slot.subentry_id,
             )
 
@@ -199,7 +212,14 @@ async def async_setup_numbers(
     """Add the site's power budget and each miner's power target."""
     coordinator = site_runtime(entry).coordinator
     async_add_entities(
-        [SitePowerBudgetNumber(coordinator, NumberEntityDescription(key="power_budget", translation_key="power_budget"))]
+        [
+            SitePowerBudgetNumber(
+                coordinator,
+                NumberEntityDescription(
+                    key="power_budget", translation_key="power_budget"
+                ),
+            )
+        ]
     )
     for slot in coordinator.slots.values():
         if slot.info is not None and slot.info.can_set_power:
@@ -208,7 +228,9 @@ async def async_setup_numbers(
                     MinerPowerTargetNumber(
                         coordinator,
                         slot,
-                        NumberEntityDescription(key="power_target", translation_key="power_target"),
+                        NumberEntityDescription(
+                            key="power_target", translation_key="power_target"
+                        ),
                         info=slot.info,
                     )
                 ],
@@ -225,6 +247,10 @@ async def async_setup_buttons(
     coordinator = site_runtime(entry).coordinator
     for slot in coordinator.slots.values():
         async_add_entities(
-            [MinerRestartButton(coordinator, slot, ButtonEntityDescription(key="restart"))],
+            [
+                MinerRestartButton(
+                    coordinator, slot, ButtonEntityDescription(key="restart")
+                )
+            ],
             config_subentry_id=slot.subentry_id,
         )

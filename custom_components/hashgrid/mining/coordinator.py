@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import math
 from dataclasses import dataclass, field
+import math
 import time
 from typing import Any
 
@@ -30,6 +30,10 @@ from .planner import MinerState, with_user_limits
 STORAGE_VERSION = 1
 # Integrate power into energy only across gaps shorter than this many polls.
 MAX_GAP_POLLS = 3
+# What a stopped (sleeping) miner draws, and a typical efficiency, for miners
+# whose firmware reports no power.
+IDLE_POWER_W = 15.0
+TYPICAL_J_PER_TH = 21.0
 
 
 @dataclass
@@ -46,6 +50,7 @@ class MinerSlot:
     # The last power target HashGrid set (firmwares do not all report theirs).
     power_target_w: float | None = None
     disobeyed: int = 0
+    peak_power_w: float = 0.0
 
     @property
     def subentry_id(self) -> str:
@@ -56,6 +61,21 @@ class MinerSlot:
     def info(self) -> MinerInfo | None:
         """Return the identified miner, if identified."""
         return self.client.info if self.client else None
+
+    def estimated_power_w(self) -> float:
+        """Return the miner's highest power seen, or one from its hashrate.
+
+        Some firmwares (Antminer stock) report no power at all: the planner
+        then counts the miner at its hashrate times a typical efficiency.
+        """
+        reading = self.reading
+        if reading is not None and reading.power_w:
+            self.peak_power_w = max(self.peak_power_w, reading.power_w)
+        if self.peak_power_w:
+            return self.peak_power_w
+        if reading is not None and reading.hashrate_ths:
+            self.peak_power_w = reading.hashrate_ths * TYPICAL_J_PER_TH
+        return self.peak_power_w
 
     @property
     def available(self) -> bool:
@@ -76,19 +96,28 @@ class MinerSlot:
                 max_power_w=max_w,
                 priority=int(data.get(CONF_PRIORITY, 0)),
             )
+        max_w = max(
+            info.max_power_w or info.nominal_power_w or self.estimated_power_w(),
+            IDLE_POWER_W,
+        )
         state = MinerState(
             miner_id=self.subentry_id,
             reachable=True,
             mining=reading.is_mining,
-            power_w=reading.power_w or 0.0,
+            power_w=reading.power_w
+            if reading.power_w is not None
+            else (max_w if reading.is_mining else IDLE_POWER_W),
             priority=int(data.get(CONF_PRIORITY, 0)),
             can_stop=info.can_stop,
             can_set_power=info.can_set_power,
             min_power_w=info.min_power_w,
-            max_power_w=info.max_power_w or reading.power_w or 0.0,
+            max_power_w=max_w,
+            idle_power_w=min(IDLE_POWER_W, info.min_power_w or IDLE_POWER_W),
             power_target_w=self.power_target_w or reading.power_target_w,
         )
-        return with_user_limits(state, data.get(CONF_MIN_POWER), data.get(CONF_MAX_POWER))
+        return with_user_limits(
+            state, data.get(CONF_MIN_POWER), data.get(CONF_MAX_POWER)
+        )
 
 
 @dataclass(frozen=True)
@@ -182,7 +211,7 @@ class MiningSiteCoordinator(DataUpdateCoordinator[SiteData]):
         except MinerError as err:
             self._set_unavailable(slot, err)
             return
-        now = time.monotonic()
+        now = self.hass.loop.time()
         self._integrate(slot, reading, now)
         if slot.unavailable_logged:
             LOGGER.info("Miner %s is back", data[CONF_HOST])

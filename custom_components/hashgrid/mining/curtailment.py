@@ -111,7 +111,9 @@ class Curtailer:
         response: dict[str, Any] = {
             "site": coordinator.config_entry.title,
             "budget_w": None if math.isinf(self.budget_w) else self.budget_w,
-            "planned_power_w": round(plan.planned_power_w + plan.uncontrollable_power_w, 1),
+            "planned_power_w": round(
+                plan.planned_power_w + plan.uncontrollable_power_w, 1
+            ),
             "fits": plan.fits,
             "power_w": round(data.total_power_w, 1) if data else None,
             "miners": [asdict(outcome) for outcome in outcomes],

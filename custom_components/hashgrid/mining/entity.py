@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from homeassistant.const import CONF_HOST
+from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers.device_registry import (
     CONNECTION_NETWORK_MAC,
     DeviceInfo,
@@ -62,16 +63,18 @@ class MinerEntity(CoordinatorEntity[MiningSiteCoordinator]):
         self._attr_device_info = DeviceInfo(
             identifiers={(DOMAIN, unique)},
             name=slot.subentry.title,
-            via_device=(DOMAIN, coordinator.config_entry.entry_id),
+            via_device_id=dr.async_get_device_id_by_identifier(
+                coordinator.hass,
+                (DOMAIN, coordinator.config_entry.entry_id),
+                config_entry_id=coordinator.config_entry.entry_id,
+            ),
             configuration_url=f"http://{slot.subentry.data[CONF_HOST]}",
         )
         if info is not None:
-            self._attr_device_info.update(
-                manufacturer=info.make,
-                model=info.model,
-                sw_version=info.firmware,
-                serial_number=info.serial,
-            )
+            self._attr_device_info["manufacturer"] = info.make
+            self._attr_device_info["model"] = info.model
+            self._attr_device_info["sw_version"] = info.firmware
+            self._attr_device_info["serial_number"] = info.serial
             if info.mac:
                 self._attr_device_info["connections"] = {
                     (CONNECTION_NETWORK_MAC, format_mac(info.mac))

@@ -24,7 +24,7 @@ from homeassistant.helpers.selector import (
     TextSelectorType,
 )
 from homeassistant.util import slugify
-import voluptuous as vol
+import probatio
 
 from ..const import CONF_KIND, DOMAIN, EntryKind
 from .client import MinerInfo, identify
@@ -63,13 +63,13 @@ _PRIORITY = NumberSelector(
 )
 
 
-def _site_schema(defaults: dict[str, Any]) -> vol.Schema:
-    return vol.Schema(
+def _site_schema(defaults: dict[str, Any]) -> probatio.Schema:
+    return probatio.Schema(
         {
-            vol.Required(
+            probatio.Required(
                 CONF_NAME, default=defaults.get(CONF_NAME, "Mining site")
             ): str,
-            vol.Optional(
+            probatio.Optional(
                 CONF_SUBNET,
                 description={"suggested_value": defaults.get(CONF_SUBNET)},
             ): str,
@@ -127,9 +127,9 @@ class MiningSiteFlowMixin(ConfigFlow):
             errors[CONF_SUBNET] = "invalid_subnet"
         return self.async_show_form(
             step_id="reconfigure_mining_site",
-            data_schema=vol.Schema(
+            data_schema=probatio.Schema(
                 {
-                    vol.Optional(
+                    probatio.Optional(
                         CONF_SUBNET,
                         description={"suggested_value": entry.data.get(CONF_SUBNET)},
                     ): str
@@ -144,11 +144,13 @@ def _limits_schema(info: MinerInfo | None, defaults: dict[str, Any]) -> dict[Any
     min_default = defaults.get(CONF_MIN_POWER, info.min_power_w if info else None)
     max_default = defaults.get(CONF_MAX_POWER, info.max_power_w if info else None)
     return {
-        vol.Required(CONF_PRIORITY, default=defaults.get(CONF_PRIORITY, 50)): _PRIORITY,
-        vol.Optional(
+        probatio.Required(
+            CONF_PRIORITY, default=defaults.get(CONF_PRIORITY, 50)
+        ): _PRIORITY,
+        probatio.Optional(
             CONF_MIN_POWER, description={"suggested_value": min_default}
         ): _POWER,
-        vol.Optional(
+        probatio.Optional(
             CONF_MAX_POWER, description={"suggested_value": max_default}
         ): _POWER,
     }
@@ -161,7 +163,8 @@ class MinerSubentryFlow(ConfigSubentryFlow):
         """Start with nothing known."""
         self._host: str | None = None
         self._info: MinerInfo | None = None
-        self._credentials: dict[str, str] = {}
+        self._username: str | None = None
+        self._password: str | None = None
 
     def _known_unique_ids(self) -> set[str]:
         return {
@@ -174,7 +177,9 @@ class MinerSubentryFlow(ConfigSubentryFlow):
     async def _identify(self, host: str) -> str | None:
         """Identify the miner at host; return an error key or None."""
         try:
-            self._info = await identify(host, **self._credentials)
+            self._info = await identify(
+                host, username=self._username, password=self._password
+            )
         except MinerError as err:
             return _ERRORS.get(type(err), "unknown")
         self._host = host
@@ -208,7 +213,7 @@ class MinerSubentryFlow(ConfigSubentryFlow):
             errors["base"] = error
         return self.async_show_form(
             step_id="host",
-            data_schema=vol.Schema({vol.Required(CONF_HOST): str}),
+            data_schema=probatio.Schema({probatio.Required(CONF_HOST): str}),
             errors=errors,
         )
 
@@ -236,9 +241,9 @@ class MinerSubentryFlow(ConfigSubentryFlow):
             return self.async_abort(reason="no_miners_found")
         return self.async_show_form(
             step_id="scan",
-            data_schema=vol.Schema(
+            data_schema=probatio.Schema(
                 {
-                    vol.Required(CONF_HOST): SelectSelector(
+                    probatio.Required(CONF_HOST): SelectSelector(
                         SelectSelectorConfig(options=options)
                     )
                 }
@@ -253,10 +258,8 @@ class MinerSubentryFlow(ConfigSubentryFlow):
         assert self._host is not None
         errors: dict[str, str] = {}
         if user_input is not None:
-            self._credentials = {
-                "username": user_input[CONF_USERNAME],
-                "password": user_input[CONF_PASSWORD],
-            }
+            self._username = user_input[CONF_USERNAME]
+            self._password = user_input[CONF_PASSWORD]
             error = await self._identify(self._host)
             if error == "already_configured":
                 return self.async_abort(reason="already_configured")
@@ -265,10 +268,10 @@ class MinerSubentryFlow(ConfigSubentryFlow):
             errors["base"] = "invalid_auth" if error == "auth_required" else error
         return self.async_show_form(
             step_id="credentials",
-            data_schema=vol.Schema(
+            data_schema=probatio.Schema(
                 {
-                    vol.Required(CONF_USERNAME, default="root"): str,
-                    vol.Required(CONF_PASSWORD): TextSelector(
+                    probatio.Required(CONF_USERNAME, default="root"): str,
+                    probatio.Required(CONF_PASSWORD): TextSelector(
                         TextSelectorConfig(type=TextSelectorType.PASSWORD)
                     ),
                 }
@@ -282,7 +285,8 @@ class MinerSubentryFlow(ConfigSubentryFlow):
     ) -> SubentryFlowResult:
         """Set the miner's priority and power limits, then add it."""
         info = self._info
-        assert info is not None and self._host is not None
+        assert info is not None
+        assert self._host is not None
         errors: dict[str, str] = {}
         if user_input is not None:
             if (error := _check_limits(user_input)) is None:
@@ -291,14 +295,21 @@ class MinerSubentryFlow(ConfigSubentryFlow):
                     unique_id=info.unique_id,
                     data={
                         CONF_HOST: self._host,
-                        **{f"{k}": v for k, v in self._credentials.items()},
+                        **(
+                            {
+                                CONF_USERNAME: self._username,
+                                CONF_PASSWORD: self._password,
+                            }
+                            if self._password is not None
+                            else {}
+                        ),
                         **user_input,
                     },
                 )
             errors["base"] = error
         return self.async_show_form(
             step_id="limits",
-            data_schema=vol.Schema(_limits_schema(info, user_input or {})),
+            data_schema=probatio.Schema(_limits_schema(info, user_input or {})),
             description_placeholders={"model": info.model, "host": self._host},
             errors=errors,
         )
@@ -322,7 +333,7 @@ class MinerSubentryFlow(ConfigSubentryFlow):
             errors["base"] = error
         return self.async_show_form(
             step_id="reconfigure",
-            data_schema=vol.Schema(
+            data_schema=probatio.Schema(
                 _limits_schema(None, user_input or dict(subentry.data))
             ),
             errors=errors,

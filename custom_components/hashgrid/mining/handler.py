@@ -6,6 +6,7 @@ import math
 
 from homeassistant.const import Platform
 from homeassistant.core import HomeAssistant, callback
+from homeassistant.helpers import device_registry as dr
 
 from ..const import EntryKind
 from ..kinds import register
@@ -14,16 +15,23 @@ from .const import SUBENTRY_MINER
 from .control import async_setup_buttons, async_setup_numbers, async_setup_switches
 from .coordinator import MiningSiteCoordinator
 from .curtailment import Curtailer
+from .entity import site_device_info
 from .flow import MinerSubentryFlow
 from .runtime import MiningSiteRuntime
 from .sensor import async_setup_sensors
 
 
-async def async_setup_site(hass: HomeAssistant, entry: HashGridConfigEntry) -> KindRuntime:
+async def async_setup_site(
+    hass: HomeAssistant, entry: HashGridConfigEntry
+) -> KindRuntime:
     """Identify and poll the miners once, then keep a curtailment in force."""
     coordinator = MiningSiteCoordinator(hass, entry)
     await coordinator.async_load_energy()
     await coordinator.async_config_entry_first_refresh()
+    # The site's device first: every miner's device hangs off it.
+    dr.async_get(hass).async_get_or_create(
+        config_entry_id=entry.entry_id, **site_device_info(coordinator)
+    )
     curtailer = Curtailer(hass, coordinator)
     if (budget := coordinator.stored_budget_w) is not None and not math.isinf(budget):
         # A restart keeps a curtailment: enforce the stored budget again.

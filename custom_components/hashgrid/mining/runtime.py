@@ -50,4 +50,3 @@ def site_runtime(entry: HashGridConfigEntry) -> MiningSiteRuntime:
     runtime = entry.runtime_data
     assert isinstance(runtime, MiningSiteRuntime)
     return runtime
-

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -40,6 +40,9 @@ class MinerSensorEntityDescription(SensorEntityDescription):
     """A miner sensor: its value from the miner's slot."""
 
     value_fn: Callable[[MinerSlot, MinerReading], StateValue]
+    # Made only when the first reading has what it needs (some firmwares never
+    # report power, for example); always made for a miner not yet read.
+    exists_fn: Callable[[MinerReading], bool] = lambda _: True
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -49,7 +52,7 @@ class SiteSensorEntityDescription(SensorEntityDescription):
     value_fn: Callable[[SiteData], StateValue]
 
 
-def _max(values: list[float]) -> float | None:
+def _max(values: Sequence[float]) -> float | None:
     return max(values) if values else None
 
 
@@ -77,6 +80,7 @@ MINER_SENSORS: tuple[MinerSensorEntityDescription, ...] = (
         state_class=SensorStateClass.MEASUREMENT,
         suggested_display_precision=0,
         value_fn=lambda _, r: r.power_w,
+        exists_fn=lambda r: r.power_w is not None,
     ),
     MinerSensorEntityDescription(
         key="energy",
@@ -85,6 +89,7 @@ MINER_SENSORS: tuple[MinerSensorEntityDescription, ...] = (
         state_class=SensorStateClass.TOTAL_INCREASING,
         suggested_display_precision=3,
         value_fn=lambda slot, _: round(slot.energy_kwh, 6),
+        exists_fn=lambda r: r.power_w is not None,
     ),
     MinerSensorEntityDescription(
         key="efficiency",
@@ -92,7 +97,8 @@ MINER_SENSORS: tuple[MinerSensorEntityDescription, ...] = (
         native_unit_of_measurement=EFFICIENCY,
         state_class=SensorStateClass.MEASUREMENT,
         suggested_display_precision=1,
-        value_fn=lambda _, r: r.efficiency_jth,
+        value_fn=lambda _, r: r.efficiency_j_th,
+        exists_fn=lambda r: r.efficiency_j_th is not None,
     ),
     MinerSensorEntityDescription(
         key="board_temperature",
@@ -101,6 +107,7 @@ MINER_SENSORS: tuple[MinerSensorEntityDescription, ...] = (
         native_unit_of_measurement=UnitOfTemperature.CELSIUS,
         state_class=SensorStateClass.MEASUREMENT,
         value_fn=lambda _, r: _max(r.board_temps_c),
+        exists_fn=lambda r: bool(r.board_temps_c),
     ),
     MinerSensorEntityDescription(
         key="chip_temperature",
@@ -109,6 +116,7 @@ MINER_SENSORS: tuple[MinerSensorEntityDescription, ...] = (
         native_unit_of_measurement=UnitOfTemperature.CELSIUS,
         state_class=SensorStateClass.MEASUREMENT,
         value_fn=lambda _, r: _max(r.chip_temps_c),
+        exists_fn=lambda r: bool(r.chip_temps_c),
     ),
     MinerSensorEntityDescription(
         key="fan_speed",
@@ -116,6 +124,7 @@ MINER_SENSORS: tuple[MinerSensorEntityDescription, ...] = (
         native_unit_of_measurement=REVOLUTIONS_PER_MINUTE,
         state_class=SensorStateClass.MEASUREMENT,
         value_fn=lambda _, r: _max(r.fan_rpms),
+        exists_fn=lambda r: bool(r.fan_rpms),
     ),
     MinerSensorEntityDescription(
         key="boot_time",
@@ -215,6 +224,10 @@ async def async_setup_sensors(
     async_add_entities(SiteSensor(coordinator, d) for d in SITE_SENSORS)
     for slot in coordinator.slots.values():
         async_add_entities(
-            (MinerSensor(coordinator, slot, d) for d in MINER_SENSORS),
+            (
+                MinerSensor(coordinator, slot, d)
+                for d in MINER_SENSORS
+                if slot.reading is None or d.exists_fn(slot.reading)
+            ),
             config_subentry_id=slot.subentry_id,
         )

@@ -1,0 +1,66 @@
+"""Fixtures of the mining tests: a simulated fleet and a site configured in HA."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+from homeassistant.config_entries import ConfigEntry, ConfigSubentryData
+from homeassistant.core import HomeAssistant
+import pytest
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+
+from custom_components.hashgrid.const import DOMAIN
+from custom_components.hashgrid.mining.client import identify
+from simulators.miner import Fleet, running_fleet
+
+BASE = "127.0.2.1"
+# Simulated seconds per real second: a miner's power ramp (1.5 s) takes ~15 ms.
+TIME_SCALE = 100.0
+
+
+@pytest.fixture
+async def fleet(loopback: None) -> AsyncIterator[Fleet]:
+    """Three miners: LuxOS (stop + power target), Antminer stock (stop), Bitaxe."""
+    async with running_fleet(
+        3, BASE, ("luxos", "antminer", "bitaxe"), time_scale=TIME_SCALE
+    ) as running:
+        yield running
+
+
+async def miner_subentry(host: str, **options: Any) -> ConfigSubentryData:
+    """Return the subentry the flow would make for the miner at host."""
+    info = await identify(host)
+    return ConfigSubentryData(
+        data={"host": host, "priority": 50, **options},
+        subentry_type="miner",
+        title=f"{info.model} ({host})",
+        unique_id=info.unique_id,
+    )
+
+
+async def setup_site(
+    hass: HomeAssistant, subentries: list[ConfigSubentryData], title: str = "Garage"
+) -> ConfigEntry:
+    """Add a mining site entry with the given miners and set it up."""
+    entry = MockConfigEntry(
+        domain=DOMAIN,
+        title=title,
+        data={"kind": "mining_site", "name": title},
+        unique_id=f"mining_site_{title.lower()}",
+        subentries_data=subentries,
+    )
+    entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    return entry
+
+
+@pytest.fixture
+async def site(hass: HomeAssistant, fleet: Fleet) -> ConfigEntry:
+    """A site with the whole simulated fleet, priorities 10 / 50 / 90."""
+    subentries = [
+        await miner_subentry(miner.ip, priority=priority)
+        for miner, priority in zip(fleet.miners, (10, 50, 90), strict=True)
+    ]
+    return await setup_site(hass, subentries)
