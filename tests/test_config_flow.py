@@ -7,7 +7,7 @@ from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
 import pytest
 
-from custom_components.hashgrid.const import DOMAIN
+from custom_components.hashgrid.const import DOMAIN, EntryKind
 from custom_components.hashgrid.kinds import KINDS
 
 
@@ -17,7 +17,7 @@ async def test_menu_lists_the_landed_kinds(hass: HomeAssistant) -> None:
         DOMAIN, context={"source": config_entries.SOURCE_USER}
     )
     assert result["type"] is FlowResultType.MENU
-    assert result["menu_options"] == [kind.value for kind in KINDS]
+    assert result["menu_options"] == [kind.value for kind in EntryKind if kind in KINDS]
     assert "mining_site" in result["menu_options"]
 
 

@@ -9,15 +9,20 @@ from homeassistant.config_entries import (
     ConfigFlow,
     ConfigFlowResult,
     ConfigSubentryFlow,
+    OptionsFlow,
 )
 from homeassistant.core import callback
+from homeassistant.data_entry_flow import UnknownHandler
 
 from .const import CONF_KIND, DOMAIN, EntryKind
 from .kinds import KINDS
+from .microgrid.flow import MicrogridFlowMixin
 from .mining.flow import MiningSiteFlowMixin
 
 
-class HashGridConfigFlow(MiningSiteFlowMixin, ConfigFlow, domain=DOMAIN):
+class HashGridConfigFlow(
+    MiningSiteFlowMixin, MicrogridFlowMixin, ConfigFlow, domain=DOMAIN
+):
     """Start with a menu: which kind of entry to make."""
 
     VERSION = 1
@@ -48,3 +53,19 @@ class HashGridConfigFlow(MiningSiteFlowMixin, ConfigFlow, domain=DOMAIN):
         """Return the subentry flows of the entry's kind (miners, neighbours)."""
         handler = KINDS.get(EntryKind(config_entry.data[CONF_KIND]))
         return dict(handler.subentry_flows) if handler else {}
+
+    @staticmethod
+    @callback
+    def async_get_options_flow(config_entry: ConfigEntry) -> OptionsFlow:
+        """Return the options flow of the entry's kind."""
+        handler = KINDS.get(EntryKind(config_entry.data[CONF_KIND]))
+        if handler is None or handler.options_flow is None:
+            raise UnknownHandler
+        return handler.options_flow()
+
+    @classmethod
+    @callback
+    def async_supports_options_flow(cls, config_entry: ConfigEntry) -> bool:
+        """Offer options only for kinds that have them."""
+        handler = KINDS.get(EntryKind(config_entry.data[CONF_KIND]))
+        return handler is not None and handler.options_flow is not None

@@ -1,3 +1,4 @@
 """Import every kind's handler so that each registers itself."""
 
+from .microgrid import handler as _microgrid  # noqa: F401
 from .mining import handler as _mining  # noqa: F401

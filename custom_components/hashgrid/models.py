@@ -6,7 +6,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from homeassistant.config_entries import ConfigEntry, ConfigSubentryFlow
+from homeassistant.config_entries import ConfigEntry, ConfigSubentryFlow, OptionsFlow
 from homeassistant.const import Platform
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
@@ -41,3 +41,4 @@ class KindHandler:
     setup: Callable[[HomeAssistant, HashGridConfigEntry], Awaitable[KindRuntime]]
     platforms: Mapping[Platform, PlatformSetup] = field(default_factory=dict)
     subentry_flows: Mapping[str, type[ConfigSubentryFlow]] = field(default_factory=dict)
+    options_flow: type[OptionsFlow] | None = None

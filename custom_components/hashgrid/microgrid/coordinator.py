@@ -1,0 +1,296 @@
+"""The microgrid coordinator: one device, one reused Modbus connection, every 5 s."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+import math
+
+from homeassistant.const import CONF_HOST, CONF_PORT
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers.update_coordinator import DataUpdateCoordinator, UpdateFailed
+
+from ..const import DOMAIN, LOGGER
+from ..models import HashGridConfigEntry
+from . import const
+from .const import (
+    CONF_DEVICE,
+    CONF_POLICY,
+    CONF_SHORTFALL_OFF_DELAY,
+    CONF_SHORTFALL_ON_DELAY,
+    CONF_SHORTFALL_THRESHOLD,
+    CONF_TARGET_SOC,
+    CONF_UNIT_ID,
+    DEFAULT_OPTIONS,
+    SCAN_INTERVAL,
+)
+from .detect import DetectedDevice
+from .errors import InvalidValue, MicrogridError
+from .sunspec import SunSpecDevice, SunSpecSnapshot
+from .surplus import BatteryPolicy, ShortfallDetector, Surplus, compute_surplus
+from .transport import ModbusTransport
+from .victron import VictronGX, VictronSnapshot
+
+#: SunSpec models of a device with a DC side or a grid meter; a SunSpec device
+#: with none of them (only AC output, e.g. models 1 + 103) is taken as a genset.
+_INVERTER_MODELS = frozenset({124, 160, 203, 714, 802})
+
+
+def _kwh(wh: float | None) -> float | None:
+    return None if wh is None else round(wh / 1000.0, 3)
+
+
+def _add(*values: float | None) -> float | None:
+    """Sum of the values, None when all are None."""
+    known = [v for v in values if v is not None]
+    return float(sum(known)) if known else None
+
+
+@dataclass(frozen=True, kw_only=True)
+class MicrogridData:
+    """One poll, in HashGrid's conventions (None = the device does not tell).
+
+    Signs: battery power > 0 charging, grid power > 0 importing.
+    """
+
+    pv_power_w: float | None = None
+    pv_energy_kwh: float | None = None
+    battery_soc_pct: float | None = None
+    battery_power_w: float | None = None
+    battery_current_a: float | None = None
+    battery_charged_kwh: float | None = None
+    battery_discharged_kwh: float | None = None
+    dc_bus_voltage_v: float | None = None
+    grid_power_w: float | None = None
+    grid_import_kwh: float | None = None
+    grid_export_kwh: float | None = None
+    load_power_w: float | None = None
+    dc_load_power_w: float | None = None
+    inverter_power_w: float | None = None
+    inverter_energy_kwh: float | None = None
+    generator_power_w: float | None = None
+    generator_energy_kwh: float | None = None
+    # controls (current values) and their ranges
+    max_power_w: float | None = None
+    export_limit_w: float | None = None
+    max_charge_w: float | None = None
+    max_discharge_w: float | None = None
+    battery_max_charge_w: float | None = None
+    battery_max_discharge_w: float | None = None
+    ess_grid_setpoint_w: float | None = None
+    # surplus
+    surplus: Surplus | None = None
+    shortfall: bool = False
+    snapshot: SunSpecSnapshot | VictronSnapshot | None = None
+
+    @property
+    def generation_w(self) -> float | None:
+        """PV plus generator output."""
+        return _add(self.pv_power_w, self.generator_power_w)
+
+    @property
+    def surplus_w(self) -> float | None:
+        """Power left for mining (< 0: a deficit)."""
+        return None if self.surplus is None else self.surplus.surplus_w
+
+
+def from_sunspec(snap: SunSpecSnapshot, *, generator: bool) -> MicrogridData:
+    """Map a SunSpec snapshot (an inverter's, or a genset's)."""
+    if generator:
+        return MicrogridData(
+            generator_power_w=snap.ac_power_w,
+            generator_energy_kwh=_kwh(snap.ac_energy_wh),
+            snapshot=snap,
+        )
+    load = (
+        snap.ac_power_w + snap.grid_power_w
+        if snap.ac_power_w is not None and snap.grid_power_w is not None
+        else None
+    )
+    return MicrogridData(
+        pv_power_w=snap.pv_power_w,
+        pv_energy_kwh=_kwh(snap.pv_energy_wh),
+        battery_soc_pct=snap.battery_soc_pct,
+        battery_power_w=snap.battery_power_w,
+        battery_charged_kwh=_kwh(snap.battery_charged_wh),
+        battery_discharged_kwh=_kwh(snap.battery_discharged_wh),
+        dc_bus_voltage_v=snap.dc_bus_voltage_v,
+        grid_power_w=snap.grid_power_w,
+        grid_import_kwh=_kwh(snap.grid_import_wh),
+        grid_export_kwh=_kwh(snap.grid_export_wh),
+        load_power_w=load,
+        inverter_power_w=snap.ac_power_w,
+        inverter_energy_kwh=_kwh(snap.ac_energy_wh),
+        max_power_w=snap.max_power_w,
+        export_limit_w=snap.export_limit_w
+        if snap.export_limit_enabled
+        else snap.max_power_w,
+        max_charge_w=snap.max_charge_w,
+        max_discharge_w=snap.max_discharge_w,
+        battery_max_charge_w=snap.battery_max_charge_w,
+        battery_max_discharge_w=snap.battery_max_discharge_w,
+        snapshot=snap,
+    )
+
+
+def from_victron(snap: VictronSnapshot) -> MicrogridData:
+    """Map a Victron GX snapshot."""
+    max_charge = (
+        snap.dvcc_max_charge_current_a * snap.battery_voltage_v
+        if snap.dvcc_max_charge_current_a is not None
+        and snap.battery_voltage_v is not None
+        else None
+    )
+    load = (
+        None
+        if snap.consumption_w is None
+        else snap.consumption_w + (snap.dc_system_power_w or 0.0)
+    )
+    return MicrogridData(
+        pv_power_w=snap.pv_power_w,
+        battery_soc_pct=snap.battery_soc_pct,
+        battery_power_w=snap.battery_power_w,
+        battery_current_a=snap.battery_current_a,
+        dc_bus_voltage_v=snap.battery_voltage_v,
+        grid_power_w=snap.grid_power_w,
+        load_power_w=load,
+        dc_load_power_w=snap.dc_system_power_w,
+        generator_power_w=snap.genset_power_w,
+        battery_max_charge_w=max_charge,
+        ess_grid_setpoint_w=snap.ess_grid_setpoint_w,
+        snapshot=snap,
+    )
+
+
+class MicrogridCoordinator(DataUpdateCoordinator[MicrogridData]):
+    """Polls one SunSpec device or Victron GX and computes the surplus."""
+
+    config_entry: HashGridConfigEntry
+
+    def __init__(self, hass: HomeAssistant, entry: HashGridConfigEntry) -> None:
+        """Prepare the connection (opened at the first poll) and the surplus policy."""
+        super().__init__(
+            hass,
+            LOGGER,
+            config_entry=entry,
+            name=f"{DOMAIN} microgrid {entry.title}",
+            update_interval=SCAN_INTERVAL,
+        )
+        data = entry.data
+        self.transport = ModbusTransport(
+            data[CONF_HOST],
+            int(data[CONF_PORT]),
+            timeout=const.REQUEST_TIMEOUT,
+            backoff_max=30.0,
+        )
+        unit = int(data[CONF_UNIT_ID])
+        self.sunspec: SunSpecDevice | None = None
+        self.victron: VictronGX | None = None
+        if data[CONF_DEVICE] == "victron":
+            self.victron = VictronGX(self.transport, unit)
+        else:
+            self.sunspec = SunSpecDevice(self.transport, unit)
+        self.device: DetectedDevice | None = None
+        options = {**DEFAULT_OPTIONS, **entry.options}
+        self.policy = BatteryPolicy(options[CONF_POLICY])
+        self.target_soc_pct = float(options[CONF_TARGET_SOC])
+        self.shortfall = ShortfallDetector(
+            float(options[CONF_SHORTFALL_THRESHOLD]),
+            on_delay_s=float(options[CONF_SHORTFALL_ON_DELAY]),
+            off_delay_s=float(options[CONF_SHORTFALL_OFF_DELAY]),
+        )
+
+    @property
+    def is_generator(self) -> bool:
+        """Whether the device is a SunSpec genset (AC output only)."""
+        if self.sunspec is None or not self.sunspec.models:
+            return False
+        ids = {m.model_id for m in self.sunspec.models}
+        return not ids & _INVERTER_MODELS
+
+    async def _async_setup(self) -> None:
+        """Identify the device once (and scan a SunSpec device's models)."""
+        try:
+            self.device = await self._identify()
+        except MicrogridError as err:
+            raise UpdateFailed(
+                translation_domain=DOMAIN,
+                translation_key="microgrid_poll_failed",
+                translation_placeholders={"error": str(err) or type(err).__name__},
+            ) from err
+
+    async def _identify(self) -> DetectedDevice:
+        transport = self.transport
+        if self.victron is not None:
+            return DetectedDevice(
+                kind="victron",
+                host=transport.host,
+                port=transport.port,
+                unit_id=self.victron.unit_id,
+                manufacturer="Victron Energy",
+                model="GX",
+                serial=await self.victron.read_serial(),
+            )
+        assert self.sunspec is not None
+        models = await self.sunspec.scan()
+        identity = await self.sunspec.read_identity()
+        return DetectedDevice(
+            kind="sunspec",
+            host=transport.host,
+            port=transport.port,
+            unit_id=self.sunspec.unit_id,
+            manufacturer=identity.manufacturer,
+            model=identity.model,
+            serial=identity.serial,
+            version=identity.version,
+            models=tuple(m.model_id for m in models),
+            base_address=self.sunspec.base_address,
+        )
+
+    async def _async_update_data(self) -> MicrogridData:
+        """Read the device once; any failure makes every entity unavailable."""
+        try:
+            if self.victron is not None:
+                data = from_victron(await self.victron.read_snapshot())
+            else:
+                assert self.sunspec is not None
+                snap = await self.sunspec.read_snapshot()
+                data = from_sunspec(snap, generator=self.is_generator)
+        except MicrogridError as err:
+            if isinstance(err, InvalidValue) and self.sunspec is not None:
+                # A rebooted or updated device may lay its models out anew.
+                self.sunspec.base_address = None
+            raise UpdateFailed(
+                translation_domain=DOMAIN,
+                translation_key="microgrid_poll_failed",
+                translation_placeholders={"error": str(err) or type(err).__name__},
+            ) from err
+        return self._with_surplus(data)
+
+    def _with_surplus(self, data: MicrogridData) -> MicrogridData:
+        """Add the surplus and the shortfall flag (options of the entry)."""
+        now = self.hass.loop.time()
+        generation, load = data.generation_w, data.load_power_w
+        if generation is None or load is None:
+            self.shortfall.update(math.nan, now)
+            return replace(data, shortfall=self.shortfall.active)
+        reserve = data.battery_max_charge_w
+        if reserve is None:
+            # Unknown charge limit: reserve what the battery takes now.
+            reserve = max(data.battery_power_w or 0.0, 0.0)
+        surplus = compute_surplus(
+            generation,
+            load,
+            policy=self.policy,
+            battery_soc_pct=data.battery_soc_pct,
+            target_soc_pct=self.target_soc_pct,
+            battery_max_charge_w=reserve,
+        )
+        return replace(
+            data,
+            surplus=surplus,
+            shortfall=self.shortfall.update(surplus.surplus_w, now),
+        )
+
+    async def async_close(self) -> None:
+        """Close the connection."""
+        await self.transport.close()

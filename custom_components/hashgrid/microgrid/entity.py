@@ -1,0 +1,47 @@
+"""The base entity of the microgrid part: one device per entry."""
+
+from __future__ import annotations
+
+from homeassistant.helpers.device_registry import DeviceInfo
+from homeassistant.helpers.entity import EntityDescription
+from homeassistant.helpers.update_coordinator import CoordinatorEntity
+
+from ..const import DOMAIN
+from .coordinator import MicrogridCoordinator
+
+
+def device_uid(coordinator: MicrogridCoordinator) -> str:
+    """Return the device's unique id (its serial, as the flow found it)."""
+    entry = coordinator.config_entry
+    return entry.unique_id or entry.entry_id
+
+
+def microgrid_device_info(coordinator: MicrogridCoordinator) -> DeviceInfo:
+    """Return the physical device behind the entry."""
+    entry = coordinator.config_entry
+    info = DeviceInfo(identifiers={(DOMAIN, device_uid(coordinator))}, name=entry.title)
+    if (device := coordinator.device) is not None:
+        if device.manufacturer:
+            info["manufacturer"] = device.manufacturer
+        if device.model:
+            info["model"] = device.model
+        if device.serial:
+            info["serial_number"] = device.serial
+        if device.version:
+            info["sw_version"] = device.version
+    return info
+
+
+class MicrogridEntity(CoordinatorEntity[MicrogridCoordinator]):
+    """An entity of the entry's device; unavailable while polls fail."""
+
+    _attr_has_entity_name = True
+
+    def __init__(
+        self, coordinator: MicrogridCoordinator, description: EntityDescription
+    ) -> None:
+        """Attach to the device."""
+        super().__init__(coordinator)
+        self.entity_description = description
+        self._attr_unique_id = f"{device_uid(coordinator)}_{description.key}"
+        self._attr_device_info = microgrid_device_info(coordinator)

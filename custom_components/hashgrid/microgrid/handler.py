@@ -1,0 +1,63 @@
+"""The `microgrid` kind: setup and platforms of a microgrid device entry."""
+
+from __future__ import annotations
+
+from homeassistant.const import EVENT_HOMEASSISTANT_STOP, Platform
+from homeassistant.core import Event, HomeAssistant
+from homeassistant.helpers import device_registry as dr
+
+from ..const import EntryKind
+from ..kinds import register
+from ..models import HashGridConfigEntry, KindHandler, KindRuntime
+from .binary_sensor import async_setup_binary_sensors
+from .const import SETPOINT_RESEND_S
+from .control import async_setup_numbers
+from .coordinator import MicrogridCoordinator
+from .entity import microgrid_device_info
+from .flow import MicrogridOptionsFlow
+from .runtime import MicrogridRuntime
+from .sensor import async_setup_sensors
+from .victron import SetpointKeeper
+
+
+async def async_setup_microgrid(
+    hass: HomeAssistant, entry: HashGridConfigEntry
+) -> KindRuntime:
+    """Identify the device and poll it once; register its device."""
+    coordinator = MicrogridCoordinator(hass, entry)
+    try:
+        await coordinator.async_config_entry_first_refresh()
+    except BaseException:
+        await coordinator.async_close()
+        raise
+    dr.async_get(hass).async_get_or_create(
+        config_entry_id=entry.entry_id, **microgrid_device_info(coordinator)
+    )
+    keeper = (
+        SetpointKeeper(coordinator.victron, SETPOINT_RESEND_S)
+        if coordinator.victron is not None
+        else None
+    )
+    runtime = MicrogridRuntime(coordinator=coordinator, keeper=keeper)
+
+    async def _on_stop(_: Event) -> None:
+        await runtime.async_shutdown()
+
+    entry.async_on_unload(
+        hass.bus.async_listen_once(EVENT_HOMEASSISTANT_STOP, _on_stop)
+    )
+    return runtime
+
+
+HANDLER = register(
+    KindHandler(
+        kind=EntryKind.MICROGRID,
+        setup=async_setup_microgrid,
+        platforms={
+            Platform.SENSOR: async_setup_sensors,
+            Platform.BINARY_SENSOR: async_setup_binary_sensors,
+            Platform.NUMBER: async_setup_numbers,
+        },
+        options_flow=MicrogridOptionsFlow,
+    )
+)
