@@ -7,7 +7,7 @@ import logging
 from typing import Any
 
 from homeassistant.config_entries import ConfigEntry, ConfigEntryState
-from homeassistant.const import STATE_OFF, STATE_ON, STATE_UNAVAILABLE
+from homeassistant.const import STATE_OFF, STATE_ON, STATE_UNAVAILABLE, STATE_UNKNOWN
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import ServiceValidationError
 from homeassistant.helpers import device_registry as dr, entity_registry as er
@@ -395,3 +395,33 @@ async def test_diagnostics(
     assert runtime["data"]["pv_power_w"] > 0
     assert runtime["policy"] == "mining_first"
     assert INVERTER_SERIAL not in str(diag)
+
+
+async def test_garbage_registers(
+    hass: HomeAssistant, inverter: ConfigEntry, grid: MicrogridSite
+) -> None:
+    """An implausible value is unknown; a broken model chain is unavailable + rescan."""
+    coordinator = microgrid_runtime(inverter).coordinator
+    sunspec = coordinator.sunspec
+    assert sunspec is not None
+    battery = sunspec.model_info(802)
+    assert battery is not None
+    layout = sunspec.layout(battery)
+    assert layout is not None
+    soc_id = entity_id(hass, "sensor", inv("battery_soc"))
+    pv_id = entity_id(hass, "sensor", inv("pv_power"))
+
+    # SoC 6553.4 %: dropped, the rest of the poll stands
+    grid.fault(1).garbage[battery.address + layout.points["SoC"].offset] = 0xFFFE
+    await poll(hass, inverter)
+    assert hass.states.get(soc_id).state == STATE_UNKNOWN
+    assert float(hass.states.get(pv_id).state) > 0
+
+    # the model header moved (as after a firmware update): unavailable, then rescan
+    grid.fault(1).garbage = {battery.address: 999}
+    await poll(hass, inverter)
+    assert hass.states.get(pv_id).state == STATE_UNAVAILABLE
+    assert sunspec.base_address is None  # scans again at the next poll
+    grid.clear_faults()
+    await poll(hass, inverter)
+    assert float(hass.states.get(soc_id).state) == round(grid.model.soc * 100, 1)
