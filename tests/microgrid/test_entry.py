@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 import logging
 from typing import Any
@@ -315,6 +316,20 @@ async def test_victron_gx_entities_and_kept_setpoint(
     assert gx("grid_power") == pytest.approx(model.grid_w, abs=2)
     assert gx("load_power") == pytest.approx(model.load_w, abs=2)
     assert gx("dc_bus_voltage") == pytest.approx(model.battery_voltage_v, abs=0.1)
+
+    # the GX keeps no energy counters: HashGrid integrates its power readings
+    assert gx("pv_energy") == 0
+    await asyncio.sleep(0.05)
+    await poll(hass, entry)
+    pv_kwh = gx("pv_energy")
+    assert pv_kwh == pytest.approx(model.pv_w * 0.05 / 3.6e6, rel=0.8)
+    assert gx("battery_charged_energy") > 0
+    energy = hass.states.get(entity_id(hass, "sensor", f"{GX_SERIAL}_pv_energy"))
+    assert energy.attributes["state_class"] == "total_increasing"
+    # kept across a reload
+    assert await hass.config_entries.async_reload(entry.entry_id)
+    await hass.async_block_till_done()
+    assert gx("pv_energy") == pytest.approx(pv_kwh)
 
     setpoint_id = entity_id(hass, "number", f"{GX_SERIAL}_ess_grid_setpoint")
     await hass.services.async_call(

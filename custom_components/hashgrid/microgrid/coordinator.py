@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 import math
+from typing import Any
 
 from homeassistant.const import CONF_HOST, CONF_PORT
 from homeassistant.core import HomeAssistant
+from homeassistant.helpers.storage import Store
 from homeassistant.helpers.update_coordinator import DataUpdateCoordinator, UpdateFailed
 
 from ..const import DOMAIN, LOGGER
@@ -29,6 +32,15 @@ from .sunspec import SunSpecDevice, SunSpecSnapshot
 from .surplus import BatteryPolicy, ShortfallDetector, Surplus, compute_surplus
 from .transport import ModbusTransport
 from .victron import VictronGX, VictronSnapshot
+
+STORAGE_VERSION = 1
+#: Integrate power into energy only across gaps shorter than this many polls.
+MAX_GAP_POLLS = 3
+
+#: Energy counters a Victron GX does not keep (its system registers tell power
+#: only): integrated here from the power each poll reads, kept across restarts.
+#: counter -> (field of MicrogridData it fills, power in W that feeds it).
+_INTEGRATED: dict[str, tuple[str, Callable[[MicrogridData], float | None]]] = {}
 
 #: SunSpec models of a device with a DC side or a grid meter; a SunSpec device
 #: with none of them (only AC output, e.g. models 1 + 103) is taken as a genset.
@@ -161,6 +173,32 @@ def from_victron(snap: VictronSnapshot) -> MicrogridData:
     )
 
 
+def _positive(value: float | None) -> float | None:
+    return None if value is None else max(value, 0.0)
+
+
+def _negative(value: float | None) -> float | None:
+    return None if value is None else max(-value, 0.0)
+
+
+_INTEGRATED.update(
+    {
+        "pv": ("pv_energy_kwh", lambda d: _positive(d.pv_power_w)),
+        "grid_import": ("grid_import_kwh", lambda d: _positive(d.grid_power_w)),
+        "grid_export": ("grid_export_kwh", lambda d: _negative(d.grid_power_w)),
+        "battery_charged": (
+            "battery_charged_kwh",
+            lambda d: _positive(d.battery_power_w),
+        ),
+        "battery_discharged": (
+            "battery_discharged_kwh",
+            lambda d: _negative(d.battery_power_w),
+        ),
+        "generator": ("generator_energy_kwh", lambda d: _positive(d.generator_power_w)),
+    }
+)
+
+
 class MicrogridCoordinator(DataUpdateCoordinator[MicrogridData]):
     """Polls one SunSpec device or Victron GX and computes the surplus."""
 
@@ -190,6 +228,11 @@ class MicrogridCoordinator(DataUpdateCoordinator[MicrogridData]):
         else:
             self.sunspec = SunSpecDevice(self.transport, unit)
         self.device: DetectedDevice | None = None
+        self.energy_kwh: dict[str, float] = dict.fromkeys(_INTEGRATED, 0.0)
+        self._read_at: float | None = None
+        self._store: Store[dict[str, Any]] = Store(
+            hass, STORAGE_VERSION, f"{DOMAIN}.microgrid.{entry.entry_id}"
+        )
         options = {**DEFAULT_OPTIONS, **entry.options}
         self.policy = BatteryPolicy(options[CONF_POLICY])
         self.target_soc_pct = float(options[CONF_TARGET_SOC])
@@ -198,6 +241,40 @@ class MicrogridCoordinator(DataUpdateCoordinator[MicrogridData]):
             on_delay_s=float(options[CONF_SHORTFALL_ON_DELAY]),
             off_delay_s=float(options[CONF_SHORTFALL_OFF_DELAY]),
         )
+
+    async def async_load_energy(self) -> None:
+        """Restore the integrated energy counters (a Victron GX's)."""
+        stored = await self._store.async_load() or {}
+        for key, kwh in stored.get("energy_kwh", {}).items():
+            if key in self.energy_kwh:
+                self.energy_kwh[key] = float(kwh)
+
+    def _energy_data(self) -> dict[str, Any]:
+        return {"energy_kwh": dict(self.energy_kwh)}
+
+    async def async_save_energy(self) -> None:
+        """Write the integrated counters now (at unload)."""
+        if self.victron is not None:
+            await self._store.async_save(self._energy_data())
+
+    def _integrate(self, data: MicrogridData) -> MicrogridData:
+        """Add the energy since the last poll (trapezoid) when the gap is short."""
+        now = self.hass.loop.time()
+        previous, since = self.data, self._read_at
+        self._read_at = now
+        dt = None if since is None else now - since
+        max_gap = MAX_GAP_POLLS * SCAN_INTERVAL.total_seconds()
+        fields: dict[str, float | None] = {}
+        for key, (field, power) in _INTEGRATED.items():
+            watts = power(data)
+            if watts is None:
+                continue
+            before = None if previous is None else power(previous)
+            if before is not None and dt is not None and 0 < dt <= max_gap:
+                self.energy_kwh[key] += (before + watts) / 2 * dt / 3.6e6
+            fields[field] = round(self.energy_kwh[key], 6)
+        self._store.async_delay_save(self._energy_data, 30)
+        return replace(data, **fields)  # type: ignore[arg-type]
 
     @property
     def is_generator(self) -> bool:
@@ -250,7 +327,7 @@ class MicrogridCoordinator(DataUpdateCoordinator[MicrogridData]):
         """Read the device once; any failure makes every entity unavailable."""
         try:
             if self.victron is not None:
-                data = from_victron(await self.victron.read_snapshot())
+                data = self._integrate(from_victron(await self.victron.read_snapshot()))
             else:
                 assert self.sunspec is not None
                 snap = await self.sunspec.read_snapshot()
@@ -294,3 +371,4 @@ class MicrogridCoordinator(DataUpdateCoordinator[MicrogridData]):
     async def async_close(self) -> None:
         """Close the connection."""
         await self.transport.close()
+        self._read_at = None

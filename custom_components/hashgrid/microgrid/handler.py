@@ -25,6 +25,7 @@ async def async_setup_microgrid(
 ) -> KindRuntime:
     """Identify the device and poll it once; register its device."""
     coordinator = MicrogridCoordinator(hass, entry)
+    await coordinator.async_load_energy()
     try:
         await coordinator.async_config_entry_first_refresh()
     except BaseException:

@@ -22,6 +22,7 @@ class MicrogridRuntime(KindRuntime):
         if self.keeper is not None:
             await self.keeper.stop()
         await self.coordinator.async_close()
+        await self.coordinator.async_save_energy()
 
     def diagnostics(self) -> dict[str, Any]:
         """Return the detected device, the options in force and the last poll."""
