@@ -37,11 +37,6 @@ STORAGE_VERSION = 1
 #: Integrate power into energy only across gaps shorter than this many polls.
 MAX_GAP_POLLS = 3
 
-#: Energy counters a Victron GX does not keep (its system registers tell power
-#: only): integrated here from the power each poll reads, kept across restarts.
-#: counter -> (field of MicrogridData it fills, power in W that feeds it).
-_INTEGRATED: dict[str, tuple[str, Callable[[MicrogridData], float | None]]] = {}
-
 #: SunSpec models of a device with a DC side or a grid meter; a SunSpec device
 #: with none of them (only AC output, e.g. models 1 + 103) is taken as a genset.
 _INVERTER_MODELS = frozenset({124, 160, 203, 714, 802})
@@ -181,22 +176,23 @@ def _negative(value: float | None) -> float | None:
     return None if value is None else max(-value, 0.0)
 
 
-_INTEGRATED.update(
-    {
-        "pv": ("pv_energy_kwh", lambda d: _positive(d.pv_power_w)),
-        "grid_import": ("grid_import_kwh", lambda d: _positive(d.grid_power_w)),
-        "grid_export": ("grid_export_kwh", lambda d: _negative(d.grid_power_w)),
-        "battery_charged": (
-            "battery_charged_kwh",
-            lambda d: _positive(d.battery_power_w),
-        ),
-        "battery_discharged": (
-            "battery_discharged_kwh",
-            lambda d: _negative(d.battery_power_w),
-        ),
-        "generator": ("generator_energy_kwh", lambda d: _positive(d.generator_power_w)),
-    }
-)
+#: Energy counters a Victron GX does not keep (its system registers tell power
+#: only): integrated here from the power each poll reads, kept across restarts.
+#: counter -> (field of MicrogridData it fills, power in W that feeds it).
+_INTEGRATED: dict[str, tuple[str, Callable[[MicrogridData], float | None]]] = {
+    "pv": ("pv_energy_kwh", lambda d: _positive(d.pv_power_w)),
+    "grid_import": ("grid_import_kwh", lambda d: _positive(d.grid_power_w)),
+    "grid_export": ("grid_export_kwh", lambda d: _negative(d.grid_power_w)),
+    "battery_charged": (
+        "battery_charged_kwh",
+        lambda d: _positive(d.battery_power_w),
+    ),
+    "battery_discharged": (
+        "battery_discharged_kwh",
+        lambda d: _negative(d.battery_power_w),
+    ),
+    "generator": ("generator_energy_kwh", lambda d: _positive(d.generator_power_w)),
+}
 
 
 class MicrogridCoordinator(DataUpdateCoordinator[MicrogridData]):
