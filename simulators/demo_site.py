@@ -26,7 +26,9 @@ class DemoSite:
 
 
 async def _add_mining_site(api: Any) -> None:
-    result = await api.flow([{"next_step_id": "mining_site"}, {"name": "Demo mining site"}])
+    result = await api.flow(
+        [{"next_step_id": "mining_site"}, {"name": "Demo mining site"}]
+    )
     if result.get("type") != "create_entry":
         raise RuntimeError(f"mining site flow: {result}")
 

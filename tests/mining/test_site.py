@@ -7,7 +7,7 @@ import logging
 
 from homeassistant.config_entries import ConfigEntry, ConfigEntryState
 from homeassistant.const import STATE_OFF, STATE_ON, STATE_UNAVAILABLE
-from homeassistant.core import HomeAssistant
+from homeassistant.core import Event, HomeAssistant, callback
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 from homeassistant.helpers import (
     device_registry as dr,
@@ -274,7 +274,12 @@ async def test_timed_budget_reverts(
 
     assert not unlimited()
     reverted = asyncio.Event()
-    hass.bus.async_listen_once(EVENT_CURTAILMENT, lambda _: reverted.set())
+
+    @callback
+    def _reverted(_event: Event) -> None:
+        reverted.set()
+
+    hass.bus.async_listen_once(EVENT_CURTAILMENT, _reverted)
     async with asyncio.timeout(15):
         await reverted.wait()
     await hass.async_block_till_done()

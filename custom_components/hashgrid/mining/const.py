@@ -13,8 +13,9 @@ CONF_MAX_POWER: Final = "max_power_w"
 SUBENTRY_MINER: Final = "miner"
 
 SCAN_INTERVAL: Final = timedelta(seconds=10)
-# Read back this long after a command, to verify what the miners did.
-VERIFY_DELAY_S: Final = 1.0
+# After a command, read the miner back at once, then after these pauses, until
+# it has obeyed (real miners take a moment to stop hashing).
+VERIFY_PAUSES_S: Final = (0.0, 0.25, 0.5, 1.0, 2.0)
 # A miner that fails to obey this many curtailments in a row raises a repair issue.
 DISOBEY_REPAIR_THRESHOLD: Final = 3
 DEFAULT_STAGGER_S: Final = 2.0

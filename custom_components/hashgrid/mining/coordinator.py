@@ -183,7 +183,13 @@ class MiningSiteCoordinator(DataUpdateCoordinator[SiteData]):
 
     async def _async_update_data(self) -> SiteData:
         """Poll all miners at once; a failing miner only makes itself unavailable."""
-        await asyncio.gather(*(self._poll(slot) for slot in self.slots.values()))
+        await asyncio.gather(
+            *(self.async_poll_miner(slot) for slot in self.slots.values())
+        )
+        return self.site_data()
+
+    def site_data(self) -> SiteData:
+        """Sum up what the slots last read (no I/O)."""
         self._store.async_delay_save(self._energy_data, 30)
         readings = {s.subentry_id: s.reading for s in self.slots.values()}
         live = [r for r in readings.values() if r is not None]
@@ -198,7 +204,8 @@ class MiningSiteCoordinator(DataUpdateCoordinator[SiteData]):
             miners=readings,
         )
 
-    async def _poll(self, slot: MinerSlot) -> None:
+    async def async_poll_miner(self, slot: MinerSlot) -> None:
+        """Read one miner (identifying it first if needed) into its slot."""
         data = slot.subentry.data
         try:
             if slot.client is None:

@@ -17,7 +17,7 @@ from .const import (
     DEFAULT_STAGGER_S,
     DISOBEY_REPAIR_THRESHOLD,
     EVENT_CURTAILMENT,
-    VERIFY_DELAY_S,
+    VERIFY_PAUSES_S,
 )
 from .coordinator import MinerSlot, MiningSiteCoordinator
 from .errors import MinerError
@@ -81,9 +81,14 @@ class Curtailer:
         return result
 
     def _revert_job(self, budget_w: float, stagger_s: float) -> Any:
-        async def _revert(_now: Any) -> None:
+        @callback
+        def _revert(_now: Any) -> None:
             self._revert = None
-            await self.async_set_budget(budget_w, stagger_s=stagger_s)
+            self.coordinator.config_entry.async_create_background_task(
+                self.hass,
+                self.async_set_budget(budget_w, stagger_s=stagger_s),
+                "hashgrid_budget_expired",
+            )
 
         return _revert
 
@@ -93,20 +98,13 @@ class Curtailer:
         plan = plan_curtailment(
             coordinator.miner_states(), self.budget_w, stagger_s=stagger_s
         )
-        results = await asyncio.gather(
-            *(self._send(slots[cmd.miner_id], cmd) for cmd in plan.commands)
+        outcomes = await asyncio.gather(
+            *(self._carry_out(slots[cmd.miner_id], cmd) for cmd in plan.commands)
         )
+        for cmd, outcome in zip(plan.commands, outcomes, strict=True):
+            self._track_obedience(slots[cmd.miner_id], outcome)
         if plan.commands:
-            await asyncio.sleep(VERIFY_DELAY_S)
-            await coordinator.async_refresh()
-        outcomes = [
-            self._verify(slots[cmd.miner_id], cmd, error)
-            for cmd, error in zip(plan.commands, results, strict=True)
-        ]
-        for slot, outcome in zip(
-            (slots[cmd.miner_id] for cmd in plan.commands), outcomes, strict=True
-        ):
-            self._track_obedience(slot, outcome)
+            coordinator.async_set_updated_data(coordinator.site_data())
         data = coordinator.data
         response: dict[str, Any] = {
             "site": coordinator.config_entry.title,
@@ -123,6 +121,21 @@ class Curtailer:
             {"config_entry_id": coordinator.config_entry.entry_id, **response},
         )
         return response
+
+    async def _carry_out(self, slot: MinerSlot, cmd: Command) -> MinerOutcome:
+        """Send one command, then read the miner back until it has obeyed.
+
+        Real miners take a moment to stop hashing or settle on a new target,
+        so the read-back is retried with a growing pause, up to a few seconds.
+        """
+        if (error := await self._send(slot, cmd)) is not None:
+            return self._outcome(slot, cmd, error)
+        for pause in VERIFY_PAUSES_S:
+            await asyncio.sleep(pause)
+            await self.coordinator.async_poll_miner(slot)
+            if (error := self._disobedience(slot, cmd)) is None:
+                break
+        return self._outcome(slot, cmd, error)
 
     async def _send(self, slot: MinerSlot, cmd: Command) -> str | None:
         """Send one command (after its stagger delay); return an error or None."""
@@ -148,22 +161,29 @@ class Curtailer:
             slot.power_target_w = cmd.power_w
         return None if ok else "refused"
 
-    def _verify(self, slot: MinerSlot, cmd: Command, error: str | None) -> MinerOutcome:
+    @staticmethod
+    def _disobedience(slot: MinerSlot, cmd: Command) -> str | None:
+        """Return how the miner's last reading contradicts the command, if it does."""
         reading = slot.reading
-        if error is None:
-            if reading is None:
-                error = "unavailable after the command"
-            elif cmd.action == "stop" and reading.is_mining:
-                error = "still mining"
-            elif cmd.action == "resume" and not reading.is_mining:
-                error = "not mining"
-            elif (
-                cmd.action == "set_power"
-                and cmd.power_w is not None
-                and reading.power_target_w is not None
-                and abs(reading.power_target_w - cmd.power_w) > TARGET_TOLERANCE_W
-            ):
-                error = f"power target is {reading.power_target_w:.0f} W"
+        if reading is None:
+            return slot.error or "unavailable after the command"
+        if cmd.action == "stop" and reading.is_mining:
+            return "still mining"
+        if cmd.action == "resume" and not reading.is_mining:
+            return "not mining"
+        if (
+            cmd.action != "stop"
+            and cmd.power_w is not None
+            and reading.power_target_w is not None
+            # A firmware with fixed profiles takes the highest one at or below.
+            and reading.power_target_w > cmd.power_w + TARGET_TOLERANCE_W
+        ):
+            return f"power target is {reading.power_target_w:.0f} W"
+        return None
+
+    @staticmethod
+    def _outcome(slot: MinerSlot, cmd: Command, error: str | None) -> MinerOutcome:
+        reading = slot.reading
         return MinerOutcome(
             miner=slot.subentry.title,
             host=slot.subentry.data[CONF_HOST],
