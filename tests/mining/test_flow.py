@@ -1,0 +1,204 @@
+"""Adding miners to a site through the subentry flow (real pyasic, simulated miners)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+from homeassistant.config_entries import SOURCE_RECONFIGURE, SOURCE_USER, ConfigEntry
+from homeassistant.core import HomeAssistant
+from homeassistant.data_entry_flow import FlowResultType
+from homeassistant.helpers import device_registry as dr
+import pytest
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+
+from custom_components.hashgrid.const import DOMAIN
+from simulators.miner import Fleet, running_fleet
+
+from .conftest import setup_site
+
+NOTHING = "127.0.2.250"  # nothing listens here
+WEB_ONLY = "127.0.2.251"  # a web server that is not a miner
+
+
+@pytest.fixture
+async def web_only(loopback: None) -> AsyncIterator[str]:
+    """An ordinary web page (a router, a printer …) on port 80."""
+
+    async def page(request: web.BaseRequest) -> web.Response:
+        return web.Response(
+            text="<html><title>Router</title></html>", content_type="text/html"
+        )
+
+    runner = web.ServerRunner(web.Server(page), shutdown_timeout=0.1)
+    await runner.setup()
+    await web.TCPSite(runner, WEB_ONLY, 80).start()
+    yield WEB_ONLY
+    await runner.cleanup()
+
+
+async def start(hass: HomeAssistant, entry: ConfigEntry) -> dict:
+    """Start the add-miner flow of a site."""
+    return await hass.config_entries.subentries.async_init(
+        (entry.entry_id, "miner"), context={"source": SOURCE_USER}
+    )
+
+
+async def configure(hass: HomeAssistant, flow_id: str, data: dict) -> dict:
+    """Answer one step of a subentry flow."""
+    return await hass.config_entries.subentries.async_configure(flow_id, data)
+
+
+async def test_add_miner_by_host(hass: HomeAssistant, fleet: Fleet) -> None:
+    """Host → identified → options → the miner is added with its device."""
+    entry = await setup_site(hass, [])
+    lux = fleet.miners[0]
+    result = await start(hass, entry)
+    assert result["type"] is FlowResultType.FORM
+    assert result["step_id"] == "host"
+    result = await configure(hass, result["flow_id"], {"host": f" {lux.ip} "})
+    assert result["step_id"] == "limits"
+    assert "S19j Pro" in result["description_placeholders"]["model"]
+    result = await configure(
+        hass,
+        result["flow_id"],
+        {"priority": 70, "min_power_w": 2000, "max_power_w": 1000},
+    )
+    assert result["errors"] == {"base": "min_above_max"}
+    result = await configure(
+        hass,
+        result["flow_id"],
+        {"priority": 70, "min_power_w": 1600, "max_power_w": 3000},
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    await hass.async_block_till_done()
+
+    subentry = next(iter(entry.subentries.values()))
+    assert subentry.unique_id == lux.serial
+    assert subentry.data == {
+        "host": lux.ip,
+        "priority": 70,
+        "min_power_w": 1600,
+        "max_power_w": 3000,
+    }
+    device = dr.async_get(hass).async_get_device_by_identifier(
+        (DOMAIN, lux.serial), entry.entry_id
+    )
+    assert device is not None
+    assert device.config_subentry_id == subentry.subentry_id
+
+    # The same miner again, even on another site, is refused.
+    other = await setup_site(hass, [], title="Barn")
+    result = await start(hass, other)
+    result = await configure(hass, result["flow_id"], {"host": lux.ip})
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "already_configured"
+
+
+@pytest.mark.parametrize(
+    ("host", "error"),
+    [(NOTHING, "cannot_connect"), (WEB_ONLY, "not_a_miner")],
+)
+async def test_host_errors(
+    hass: HomeAssistant, fleet: Fleet, web_only: str, host: str, error: str
+) -> None:
+    """Nothing there, or not a miner: distinct form errors; then it recovers."""
+    entry = await setup_site(hass, [])
+    result = await start(hass, entry)
+    result = await configure(hass, result["flow_id"], {"host": host})
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == {"base": error}
+    assert entry.subentries == {}
+    result = await configure(hass, result["flow_id"], {"host": fleet.miners[2].ip})
+    assert result["step_id"] == "limits"
+
+
+async def test_garbage_replies_are_not_a_miner(
+    hass: HomeAssistant, fleet: Fleet
+) -> None:
+    """A device answering garbage on the miner ports is refused, nothing added."""
+    entry = await setup_site(hass, [])
+    fleet.miners[0].garbage = True
+    result = await start(hass, entry)
+    result = await configure(hass, result["flow_id"], {"host": fleet.miners[0].ip})
+    assert result["errors"] == {"base": "not_a_miner"}
+    assert entry.subentries == {}
+
+
+async def test_credentials_step(hass: HomeAssistant, loopback: None) -> None:
+    """A firmware with a changed password asks for it; a wrong one is refused."""
+    async with running_fleet(
+        1, "127.0.2.20", ("antminer",), web_password="s3cret"
+    ) as f:
+        entry = await setup_site(hass, [])
+        result = await start(hass, entry)
+        result = await configure(hass, result["flow_id"], {"host": f.miners[0].ip})
+        assert result["step_id"] == "credentials"
+        result = await configure(
+            hass, result["flow_id"], {"username": "root", "password": "nope"}
+        )
+        assert result["errors"] == {"base": "invalid_auth"}
+        result = await configure(
+            hass, result["flow_id"], {"username": "root", "password": "s3cret"}
+        )
+        assert result["step_id"] == "limits"
+        result = await configure(hass, result["flow_id"], {"priority": 50})
+        assert result["type"] is FlowResultType.CREATE_ENTRY
+        subentry = next(iter(entry.subentries.values()))
+        assert subentry.data["password"] == "s3cret"
+        await hass.async_block_till_done()
+        assert await hass.config_entries.async_unload(entry.entry_id)
+
+
+async def test_pick_from_scan(hass: HomeAssistant, fleet: Fleet) -> None:
+    """A site with a subnet offers the miners a scan finds, minus those added."""
+    entry = MockConfigEntry(
+        domain=DOMAIN,
+        title="Scanned",
+        data={"kind": "mining_site", "name": "Scanned", "subnet": "127.0.2.0/29"},
+        unique_id="mining_site_scanned",
+    )
+    entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    result = await start(hass, entry)
+    assert result["type"] is FlowResultType.MENU
+    result = await configure(hass, result["flow_id"], {"next_step_id": "scan"})
+    assert result["step_id"] == "scan"
+    options = result["data_schema"].schema["host"].config["options"]
+    hosts = {option["value"] for option in options}
+    assert hosts == {fleet.miners[0].ip, fleet.miners[1].ip, fleet.miners[2].ip}
+    result = await configure(hass, result["flow_id"], {"host": fleet.miners[1].ip})
+    assert result["step_id"] == "limits"
+    result = await configure(hass, result["flow_id"], {"priority": 10})
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    await hass.async_block_till_done()
+
+    result = await start(hass, entry)
+    result = await configure(hass, result["flow_id"], {"next_step_id": "scan"})
+    options = result["data_schema"].schema["host"].config["options"]
+    assert fleet.miners[1].ip not in {option["value"] for option in options}
+
+
+async def test_reconfigure_miner_options(
+    hass: HomeAssistant, site: ConfigEntry
+) -> None:
+    """A miner's priority and limits change; its host and credentials stay."""
+    subentry = next(iter(site.subentries.values()))
+    result = await hass.config_entries.subentries.async_init(
+        (site.entry_id, "miner"),
+        context={"source": SOURCE_RECONFIGURE, "subentry_id": subentry.subentry_id},
+    )
+    assert result["step_id"] == "reconfigure"
+    result = await configure(
+        hass, result["flow_id"], {"priority": 99, "max_power_w": 2500}
+    )
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "reconfigure_successful"
+    await hass.async_block_till_done()
+    subentry = site.subentries[subentry.subentry_id]
+    assert subentry.data["priority"] == 99
+    assert subentry.data["max_power_w"] == 2500
+    assert subentry.data["host"]
+    states = {s.miner_id: s for s in site.runtime_data.coordinator.miner_states()}
+    assert states[subentry.subentry_id].priority == 99
+    assert states[subentry.subentry_id].max_power_w == 2500
