@@ -1,0 +1,182 @@
+"""Config flow steps of the grid signal part: VTN, VEN name, certificates; options."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+from urllib.parse import urlsplit
+
+from homeassistant.config_entries import ConfigFlow, ConfigFlowResult, OptionsFlow
+from homeassistant.helpers.selector import (
+    EntitySelector,
+    EntitySelectorConfig,
+    TextSelector,
+    TextSelectorConfig,
+    TextSelectorType,
+)
+import probatio
+
+from ..const import CONF_KIND, LOGGER, EntryKind
+from .const import (
+    CONF_CA_FILE,
+    CONF_CLIENT_CERT,
+    CONF_CLIENT_KEY,
+    CONF_TELEMETRY_SENSOR,
+    CONF_VEN_NAME,
+    CONF_VTN_FINGERPRINT,
+    CONF_VTN_URL,
+    REGISTER_TIMEOUT_S,
+)
+from .coordinator import ven_config
+from .ven import CannotConnect, CertificateMismatch, Rejected, Ven, VenError
+
+_OPTIONAL = (CONF_CLIENT_CERT, CONF_CLIENT_KEY, CONF_CA_FILE, CONF_VTN_FINGERPRINT)
+
+VTN_SCHEMA = probatio.Schema(
+    {
+        probatio.Required(CONF_VTN_URL): TextSelector(
+            TextSelectorConfig(type=TextSelectorType.URL)
+        ),
+        probatio.Required(CONF_VEN_NAME): str,
+        probatio.Optional(CONF_CLIENT_CERT): str,
+        probatio.Optional(CONF_CLIENT_KEY): str,
+        probatio.Optional(CONF_CA_FILE): str,
+        probatio.Optional(CONF_VTN_FINGERPRINT): str,
+    }
+)
+
+OPTIONS_SCHEMA = probatio.Schema(
+    {
+        probatio.Optional(CONF_TELEMETRY_SENSOR): EntitySelector(
+            EntitySelectorConfig(domain="sensor", device_class="power")
+        ),
+    }
+)
+
+
+def _clean(user_input: dict[str, Any]) -> dict[str, Any]:
+    data = {
+        CONF_VTN_URL: str(user_input[CONF_VTN_URL]).strip().rstrip("/"),
+        CONF_VEN_NAME: str(user_input[CONF_VEN_NAME]).strip(),
+    }
+    for key in _OPTIONAL:
+        if value := str(user_input.get(key) or "").strip():
+            data[key] = value
+    return data
+
+
+def grid_signal_unique_id(data: dict[str, Any]) -> str:
+    """The entry's unique id: the VTN URL (lower-cased host) and the VEN name."""
+    url = urlsplit(data[CONF_VTN_URL])
+    normalized = url._replace(netloc=url.netloc.lower()).geturl()
+    return f"{normalized}#{data[CONF_VEN_NAME]}"
+
+
+async def _validate(flow: ConfigFlow, data: dict[str, Any]) -> str | None:
+    """Register with the VTN once; return a form error key, or None."""
+    config = ven_config(data)
+    if bool(config.client_cert) != bool(config.client_key):
+        return "certificate_incomplete"
+
+    def _build() -> Ven:
+        return Ven(
+            config, on_event=lambda _e, _u: "optOut", on_malformed=lambda *_: None
+        )
+
+    try:
+        ven = await flow.hass.async_add_executor_job(_build)
+    except OSError, ValueError:
+        return "unreadable_certificate"
+    try:
+        async with asyncio.timeout(REGISTER_TIMEOUT_S):
+            await ven.register()
+    except CannotConnect, TimeoutError:
+        return "cannot_connect"
+    except Rejected:
+        return "rejected"
+    except CertificateMismatch:
+        return "certificate_mismatch"
+    except VenError:
+        return "cannot_connect"
+    except Exception:
+        LOGGER.exception("Unexpected error registering with the VTN")
+        return "unknown"
+    finally:
+        await ven.close()
+    return None
+
+
+class GridSignalFlowMixin(ConfigFlow):
+    """The `grid_signal` steps of the main config flow."""
+
+    async def async_step_grid_signal(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Ask for the VTN and the VEN's name; register to check them."""
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            data = _clean(user_input)
+            await self.async_set_unique_id(grid_signal_unique_id(data))
+            self._abort_if_unique_id_configured()
+            if (error := await _validate(self, data)) is None:
+                host = urlsplit(data[CONF_VTN_URL]).hostname or data[CONF_VTN_URL]
+                return self.async_create_entry(
+                    title=f"{data[CONF_VEN_NAME]} @ {host}",
+                    data={CONF_KIND: EntryKind.GRID_SIGNAL, **data},
+                )
+            errors["base"] = error
+        return self.async_show_form(
+            step_id="grid_signal",
+            data_schema=self.add_suggested_values_to_schema(VTN_SCHEMA, user_input),
+            errors=errors,
+        )
+
+    async def async_step_reconfigure_grid_signal(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Change the VTN, the VEN name or the certificates; register again."""
+        entry = self._get_reconfigure_entry()
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            data = _clean(user_input)
+            unique_id = grid_signal_unique_id(data)
+            if unique_id != entry.unique_id:
+                await self.async_set_unique_id(unique_id)
+                self._abort_if_unique_id_configured()
+            if (error := await _validate(self, data)) is None:
+                return self.async_update_reload_and_abort(
+                    entry,
+                    unique_id=unique_id,
+                    data={CONF_KIND: EntryKind.GRID_SIGNAL, **data},
+                )
+            errors["base"] = error
+        return self.async_show_form(
+            step_id="reconfigure_grid_signal",
+            data_schema=self.add_suggested_values_to_schema(
+                VTN_SCHEMA, user_input or dict(entry.data)
+            ),
+            errors=errors,
+        )
+
+
+class GridSignalOptionsFlow(OptionsFlow):
+    """The sensor whose power is reported to the VTN as telemetry."""
+
+    async def async_step_init(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Options of a grid signal entry (their own step id among the kinds)."""
+        return await self.async_step_grid_signal(user_input)
+
+    async def async_step_grid_signal(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Pick the telemetry sensor (none: no telemetry)."""
+        if user_input is not None:
+            return self.async_create_entry(data=user_input)
+        return self.async_show_form(
+            step_id="grid_signal",
+            data_schema=self.add_suggested_values_to_schema(
+                OPTIONS_SCHEMA, dict(self.config_entry.options)
+            ),
+        )

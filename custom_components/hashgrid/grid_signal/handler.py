@@ -1,0 +1,58 @@
+"""The `grid_signal` kind: setup and platforms of an OpenADR VEN entry."""
+
+from __future__ import annotations
+
+from homeassistant.const import Platform
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers import device_registry as dr
+
+from ..const import EntryKind
+from ..kinds import register
+from ..models import HashGridConfigEntry, KindHandler, KindRuntime
+from .binary_sensor import async_setup_binary_sensors
+from .calendar import async_setup_calendars
+from .coordinator import GridSignalCoordinator
+from .entity import grid_signal_device_info
+from .event import async_setup_events
+from .flow import GridSignalOptionsFlow
+from .runtime import GridSignalRuntime
+from .sensor import async_setup_sensors
+from .switch import async_setup_switches
+
+
+async def async_setup_grid_signal(
+    hass: HomeAssistant, entry: HashGridConfigEntry
+) -> KindRuntime:
+    """Load the known schedule (in force at once), then register and poll.
+
+    An unreachable VTN does not stop the setup: the stored schedule stays in
+    force, the connectivity sensor says so, and each poll tries again.
+    """
+    coordinator = GridSignalCoordinator(hass, entry)
+    await coordinator.async_load()
+    await coordinator.async_start_ven()
+    try:
+        await coordinator.async_config_entry_first_refresh()
+    except BaseException:
+        await coordinator.async_close()
+        raise
+    dr.async_get(hass).async_get_or_create(
+        config_entry_id=entry.entry_id, **grid_signal_device_info(coordinator)
+    )
+    return GridSignalRuntime(coordinator=coordinator)
+
+
+HANDLER = register(
+    KindHandler(
+        kind=EntryKind.GRID_SIGNAL,
+        setup=async_setup_grid_signal,
+        platforms={
+            Platform.BINARY_SENSOR: async_setup_binary_sensors,
+            Platform.SENSOR: async_setup_sensors,
+            Platform.SWITCH: async_setup_switches,
+            Platform.EVENT: async_setup_events,
+            Platform.CALENDAR: async_setup_calendars,
+        },
+        options_flow=GridSignalOptionsFlow,
+    )
+)

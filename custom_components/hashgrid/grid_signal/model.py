@@ -1,0 +1,620 @@
+"""The OpenADR 2.0b event model: parsing, validation and the schedule (HA-free).
+
+`parse_event` turns one event as `openleadr` parses it (a nested dict) into a
+`DrEvent`, or into an `EventProblem` when the event is malformed, contradictory,
+has no duration or carries a signal level out of range: it never raises.
+
+`Schedule` knows every event the VTN sent (and the ones it cancelled) and says
+what is in force at a time t, honouring the event's start randomisation (the
+tolerance's `startafter`: a deterministic offset per VEN, event and modification,
+so that a restart keeps the same offset) and its ramp-up period.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+import hashlib
+import itertools
+import math
+import random
+from typing import Any
+
+SIMPLE_LEVELS = (0, 1, 2, 3)
+OPT_IN = "optIn"
+OPT_OUT = "optOut"
+
+
+class EventStatus(StrEnum):
+    """The VTN's status of an event."""
+
+    NONE = "none"
+    FAR = "far"
+    NEAR = "near"
+    ACTIVE = "active"
+    COMPLETED = "completed"
+    CANCELLED = "cancelled"
+
+
+class SignalKind(StrEnum):
+    """What a signal's payload means for HashGrid."""
+
+    LEVEL = "level"
+    PRICE = "price"
+    SETPOINT = "setpoint"
+    OTHER = "other"
+
+
+class ProblemCode(StrEnum):
+    """Why an event cannot be honoured."""
+
+    MALFORMED = "malformed"
+    CONTRADICTORY = "contradictory"
+    NO_DURATION = "no_duration"
+    OUT_OF_RANGE = "out_of_range"
+
+
+class Change(StrEnum):
+    """What an event from the VTN changed in the schedule."""
+
+    NEW = "new"
+    MODIFIED = "modified"
+    CANCELLED = "cancelled"
+    UNCHANGED = "unchanged"
+
+
+@dataclass(frozen=True)
+class EventProblem:
+    """An event HashGrid refuses: which, why, and the detail for the log."""
+
+    code: ProblemCode
+    event_id: str | None
+    detail: str
+
+
+@dataclass(frozen=True)
+class Interval:
+    """One interval of a signal: its start, duration and payload."""
+
+    start: datetime
+    duration: timedelta
+    value: float
+
+    @property
+    def end(self) -> datetime:
+        """Return the interval's end."""
+        return self.start + self.duration
+
+
+@dataclass(frozen=True)
+class Signal:
+    """One event signal: its name, type and intervals."""
+
+    name: str
+    type: str
+    intervals: tuple[Interval, ...]
+
+    @property
+    def kind(self) -> SignalKind:
+        """Return what the payload means: level, price, setpoint or other."""
+        if self.name == "SIMPLE" or self.type == "level":
+            return SignalKind.LEVEL
+        if self.type.startswith("price") or self.name == "ELECTRICITY_PRICE":
+            return SignalKind.PRICE
+        if self.type == "setpoint":
+            return SignalKind.SETPOINT
+        return SignalKind.OTHER
+
+    def value_at(self, t: datetime) -> float | None:
+        """Return the payload of the interval holding t, if any."""
+        for interval in self.intervals:
+            if interval.start <= t < interval.end:
+                return interval.value
+        return None
+
+
+@dataclass(frozen=True)
+class DrEvent:
+    """A valid demand-response event as the VTN sent it (times unrandomised)."""
+
+    event_id: str
+    modification_number: int
+    status: EventStatus
+    start: datetime
+    duration: timedelta
+    signals: tuple[Signal, ...]
+    market_context: str = ""
+    priority: int = 0
+    test_event: bool = False
+    start_after: timedelta = timedelta(0)
+    ramp_up: timedelta = timedelta(0)
+    recovery: timedelta = timedelta(0)
+    targets: tuple[str, ...] = ()
+    response_required: bool = True
+
+    @property
+    def end(self) -> datetime:
+        """Return the end of the active period."""
+        return self.start + self.duration
+
+    def signal(self, kind: SignalKind) -> Signal | None:
+        """Return the event's first signal of a kind."""
+        return next((s for s in self.signals if s.kind is kind), None)
+
+    def as_dict(self) -> dict[str, Any]:
+        """Return a JSON-friendly dict (for HA's Store)."""
+        return {
+            "event_id": self.event_id,
+            "modification_number": self.modification_number,
+            "status": self.status.value,
+            "start": self.start.isoformat(),
+            "duration": self.duration.total_seconds(),
+            "market_context": self.market_context,
+            "priority": self.priority,
+            "test_event": self.test_event,
+            "start_after": self.start_after.total_seconds(),
+            "ramp_up": self.ramp_up.total_seconds(),
+            "recovery": self.recovery.total_seconds(),
+            "targets": list(self.targets),
+            "response_required": self.response_required,
+            "signals": [
+                {
+                    "name": s.name,
+                    "type": s.type,
+                    "intervals": [
+                        [i.start.isoformat(), i.duration.total_seconds(), i.value]
+                        for i in s.intervals
+                    ],
+                }
+                for s in self.signals
+            ],
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> DrEvent:
+        """Rebuild an event stored by `as_dict`."""
+        return cls(
+            event_id=data["event_id"],
+            modification_number=int(data["modification_number"]),
+            status=EventStatus(data["status"]),
+            start=datetime.fromisoformat(data["start"]),
+            duration=timedelta(seconds=data["duration"]),
+            market_context=data.get("market_context", ""),
+            priority=int(data.get("priority", 0)),
+            test_event=bool(data.get("test_event", False)),
+            start_after=timedelta(seconds=data.get("start_after", 0)),
+            ramp_up=timedelta(seconds=data.get("ramp_up", 0)),
+            recovery=timedelta(seconds=data.get("recovery", 0)),
+            targets=tuple(data.get("targets", ())),
+            response_required=bool(data.get("response_required", True)),
+            signals=tuple(
+                Signal(
+                    name=s["name"],
+                    type=s["type"],
+                    intervals=tuple(
+                        Interval(
+                            datetime.fromisoformat(i[0]), timedelta(seconds=i[1]), i[2]
+                        )
+                        for i in s["intervals"]
+                    ),
+                )
+                for s in data["signals"]
+            ),
+        )
+
+
+# --- parsing and validation ---------------------------------------------------
+
+
+class _Malformed(Exception):
+    """Raised inside the parser; becomes a MALFORMED problem."""
+
+
+def _get(raw: Any, *path: str) -> Any:
+    node = raw
+    for key in path:
+        if not isinstance(node, Mapping) or key not in node:
+            raise _Malformed(f"missing {'.'.join(path)}")
+        node = node[key]
+    return node
+
+
+def _opt(raw: Any, *path: str) -> Any:
+    try:
+        return _get(raw, *path)
+    except _Malformed:
+        return None
+
+
+def _datetime(value: Any, what: str) -> datetime:
+    if not isinstance(value, datetime):
+        raise _Malformed(f"{what} is not a date-time: {value!r}")
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+def _duration(value: Any, what: str) -> timedelta:
+    if value is None:
+        return timedelta(0)
+    if not isinstance(value, timedelta):
+        raise _Malformed(f"{what} is not a duration: {value!r}")
+    return value
+
+
+def _number(value: Any, what: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise _Malformed(f"{what} is not a number: {value!r}")
+    number = float(value)
+    if not math.isfinite(number):
+        raise _Malformed(f"{what} is not finite: {value!r}")
+    return number
+
+
+def _list(value: Any) -> list[Any]:
+    if value is None:
+        return []
+    return list(value) if isinstance(value, list) else [value]
+
+
+def _event_id(raw: Any) -> str | None:
+    value = _opt(raw, "event_descriptor", "event_id")
+    return None if value is None else str(value)
+
+
+def _signal(raw: Any, start: datetime, index: int) -> Signal:
+    name = _get(raw, "signal_name")
+    kind = _get(raw, "signal_type")
+    if not isinstance(name, str) or not isinstance(kind, str):
+        raise _Malformed(f"signal {index} has no name or type")
+    intervals: list[Interval] = []
+    cursor = start
+    for n, item in enumerate(_list(_opt(raw, "intervals"))):
+        what = f"signal {name} interval {n}"
+        begin = item.get("dtstart") if isinstance(item, Mapping) else None
+        begin = cursor if begin is None else _datetime(begin, f"{what} start")
+        duration = _duration(_get(item, "duration"), f"{what} duration")
+        value = _number(_get(item, "signal_payload"), f"{what} payload")
+        intervals.append(Interval(begin, duration, value))
+        cursor = begin + duration
+    if not intervals:
+        raise _Malformed(f"signal {name} has no intervals")
+    return Signal(name=name, type=kind, intervals=tuple(intervals))
+
+
+def _targets(raw: Any) -> tuple[str, ...]:
+    found: list[str] = []
+    for target in _list(raw.get("targets") if isinstance(raw, Mapping) else None):
+        if isinstance(target, Mapping):
+            found.extend(f"{k}={v}" for k, v in target.items() if v is not None)
+    return tuple(found)
+
+
+def parse_event(raw: Mapping[str, Any]) -> DrEvent | EventProblem:
+    """Parse and validate one event from openleadr; never raises."""
+    event_id = _event_id(raw)
+    try:
+        return _parse(raw, event_id)
+    except _Malformed as err:
+        return EventProblem(ProblemCode.MALFORMED, event_id, str(err))
+    except Exception as err:
+        return EventProblem(ProblemCode.MALFORMED, event_id, repr(err))
+
+
+def _parse(raw: Mapping[str, Any], event_id: str | None) -> DrEvent | EventProblem:
+    if event_id is None or not event_id:
+        raise _Malformed("the event has no id")
+    descriptor = _get(raw, "event_descriptor")
+    modification = _get(descriptor, "modification_number")
+    if isinstance(modification, bool) or not isinstance(modification, int):
+        raise _Malformed(f"modification number is not an integer: {modification!r}")
+    try:
+        status = EventStatus(str(descriptor.get("event_status", "none")))
+    except ValueError as err:
+        raise _Malformed(
+            f"unknown event status {descriptor.get('event_status')!r}"
+        ) from err
+    period = _get(raw, "active_period")
+    start = _datetime(_get(period, "dtstart"), "active period start")
+    duration = _duration(_opt(period, "duration"), "active period duration")
+    start_after = _duration(
+        _opt(period, "tolerance", "tolerate", "startafter"), "tolerance"
+    )
+    ramp_up = _duration(_opt(period, "ramp_up"), "ramp-up period")
+    recovery = _duration(_opt(period, "recovery"), "recovery period")
+    signals = tuple(
+        _signal(s, start, n) for n, s in enumerate(_list(_opt(raw, "event_signals")))
+    )
+    if not signals:
+        raise _Malformed("the event has no signals")
+    event = DrEvent(
+        event_id=event_id,
+        modification_number=modification,
+        status=status,
+        start=start,
+        duration=duration,
+        signals=signals,
+        market_context=str(_opt(descriptor, "market_context") or ""),
+        priority=int(descriptor.get("priority") or 0),
+        test_event=bool(descriptor.get("test_event", False)),
+        start_after=start_after,
+        ramp_up=ramp_up,
+        recovery=recovery,
+        targets=_targets(raw),
+        response_required=raw.get("response_required", "always") != "never",
+    )
+    return validate(event)
+
+
+def validate(event: DrEvent) -> DrEvent | EventProblem:
+    """Return the event, or the problem that forbids honouring it."""
+
+    def problem(code: ProblemCode, detail: str) -> EventProblem:
+        return EventProblem(code, event.event_id, detail)
+
+    if event.status is EventStatus.CANCELLED:
+        return event  # a cancellation needs no valid schedule
+    for what, value in (
+        ("tolerance", event.start_after),
+        ("ramp-up period", event.ramp_up),
+        ("recovery period", event.recovery),
+    ):
+        if value < timedelta(0):
+            return problem(ProblemCode.CONTRADICTORY, f"negative {what}: {value}")
+    if event.duration < timedelta(0):
+        return problem(
+            ProblemCode.CONTRADICTORY, f"negative duration: {event.duration}"
+        )
+    if event.duration == timedelta(0):
+        return problem(
+            ProblemCode.NO_DURATION,
+            "the active period has no duration (open-ended events are not supported)",
+        )
+    for signal in event.signals:
+        for interval in signal.intervals:
+            if interval.duration <= timedelta(0):
+                return problem(
+                    ProblemCode.NO_DURATION,
+                    f"signal {signal.name} has an interval without duration",
+                )
+            if interval.start < event.start or interval.end > event.end:
+                return problem(
+                    ProblemCode.CONTRADICTORY,
+                    f"signal {signal.name} has an interval "
+                    f"({interval.start.isoformat()} for {interval.duration}) outside "
+                    f"the active period ({event.start.isoformat()} for {event.duration})",
+                )
+            if signal.name == "SIMPLE" and interval.value not in SIMPLE_LEVELS:
+                return problem(
+                    ProblemCode.OUT_OF_RANGE,
+                    f"SIMPLE signal level {interval.value:g} is not one of 0, 1, 2, 3",
+                )
+        ordered = sorted(signal.intervals, key=lambda i: i.start)
+        for before, after in itertools.pairwise(ordered):
+            if after.start < before.end:
+                return problem(
+                    ProblemCode.CONTRADICTORY,
+                    f"signal {signal.name} has overlapping intervals",
+                )
+    return event
+
+
+# --- the schedule -----------------------------------------------------------------
+
+
+def start_offset(seed: str, event: DrEvent) -> timedelta:
+    """Return the randomised start offset in [0, startafter], stable per event."""
+    if event.start_after <= timedelta(0):
+        return timedelta(0)
+    digest = hashlib.sha256(
+        f"{seed}|{event.event_id}|{event.modification_number}".encode()
+    ).digest()
+    fraction = random.Random(digest).random()
+    return timedelta(seconds=round(fraction * event.start_after.total_seconds(), 3))
+
+
+@dataclass
+class ScheduledEvent:
+    """An event in the schedule: its randomised start and HashGrid's opt."""
+
+    event: DrEvent
+    offset: timedelta = timedelta(0)
+    opt: str = OPT_IN
+    opted_out_by_user: bool = False
+
+    @property
+    def event_id(self) -> str:
+        """Return the event's id."""
+        return self.event.event_id
+
+    @property
+    def cancelled(self) -> bool:
+        """Return True once the VTN cancelled the event."""
+        return self.event.status is EventStatus.CANCELLED
+
+    @property
+    def start(self) -> datetime:
+        """Return the randomised start."""
+        return self.event.start + self.offset
+
+    @property
+    def end(self) -> datetime:
+        """Return the randomised end (the duration is kept)."""
+        return self.start + self.event.duration
+
+    @property
+    def ramp_start(self) -> datetime:
+        """Return when the load must start moving (start - ramp-up)."""
+        return self.start - self.event.ramp_up
+
+    @property
+    def participating(self) -> bool:
+        """Return True when HashGrid opted in."""
+        return self.opt == OPT_IN
+
+    def in_force(self, t: datetime) -> bool:
+        """Return True from the ramp-up's start to the end (unless cancelled)."""
+        return not self.cancelled and self.ramp_start <= t < self.end
+
+    def phase(self, t: datetime) -> str | None:
+        """Return `ramp_up` or `active` while in force, else None."""
+        if not self.in_force(t):
+            return None
+        return "ramp_up" if t < self.start else "active"
+
+    def value_at(self, kind: SignalKind, t: datetime) -> float | None:
+        """Return a signal's payload at t (randomised times; the first during ramp-up)."""
+        signal = self.event.signal(kind)
+        if signal is None or not self.in_force(t):
+            return None
+        if t < self.start:
+            return signal.intervals[0].value
+        return signal.value_at(t - self.offset)
+
+    def as_dict(self) -> dict[str, Any]:
+        """Return a JSON-friendly dict (for HA's Store)."""
+        return {
+            "event": self.event.as_dict(),
+            "offset": self.offset.total_seconds(),
+            "opt": self.opt,
+            "opted_out_by_user": self.opted_out_by_user,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ScheduledEvent:
+        """Rebuild a stored scheduled event."""
+        return cls(
+            event=DrEvent.from_dict(data["event"]),
+            offset=timedelta(seconds=data.get("offset", 0)),
+            opt=data.get("opt", OPT_IN),
+            opted_out_by_user=bool(data.get("opted_out_by_user", False)),
+        )
+
+
+@dataclass
+class Schedule:
+    """Every known event, by id; what is in force at a time t."""
+
+    seed: str
+    events: dict[str, ScheduledEvent] = field(default_factory=dict)
+    keep_past: timedelta = timedelta(days=7)
+
+    def get(self, event_id: str) -> ScheduledEvent | None:
+        """Return a known event."""
+        return self.events.get(event_id)
+
+    def upsert(
+        self, event: DrEvent, *, participate: bool
+    ) -> tuple[Change, ScheduledEvent]:
+        """Add or update an event; return what changed and the scheduled event."""
+        known = self.events.get(event.event_id)
+        if known is not None and known.event == event:
+            return Change.UNCHANGED, known
+        opted_out = known is not None and known.opted_out_by_user
+        scheduled = ScheduledEvent(
+            event=event,
+            offset=start_offset(self.seed, event),
+            opt=OPT_IN if participate and not opted_out else OPT_OUT,
+            opted_out_by_user=opted_out,
+        )
+        self.events[event.event_id] = scheduled
+        if event.status is EventStatus.CANCELLED:
+            if known is not None and known.cancelled:
+                return Change.UNCHANGED, scheduled
+            return Change.CANCELLED, scheduled
+        return (Change.NEW if known is None else Change.MODIFIED), scheduled
+
+    def drop(self, event_id: str) -> ScheduledEvent | None:
+        """Forget an event (a modification HashGrid cannot honour)."""
+        return self.events.pop(event_id, None)
+
+    def set_opt(self, event_id: str, opt: str, *, by_user: bool = False) -> None:
+        """Record HashGrid's opt for an event."""
+        scheduled = self.events[event_id]
+        scheduled.opt = opt
+        if by_user:
+            scheduled.opted_out_by_user = opt == OPT_OUT
+
+    def live(self) -> list[ScheduledEvent]:
+        """Return the events that are not cancelled, by start."""
+        return sorted(
+            (e for e in self.events.values() if not e.cancelled),
+            key=lambda e: (e.start, e.event_id),
+        )
+
+    def in_force(
+        self, t: datetime, *, participating_only: bool = False
+    ) -> ScheduledEvent | None:
+        """Return the event in force at t (the earliest started; ramp-up counts)."""
+        for scheduled in self.live():
+            if scheduled.in_force(t) and (
+                scheduled.participating or not participating_only
+            ):
+                return scheduled
+        return None
+
+    def value_at(self, kind: SignalKind, t: datetime) -> float | None:
+        """Return the payload of a kind of signal in force at t."""
+        for scheduled in self.live():
+            if (value := scheduled.value_at(kind, t)) is not None:
+                return value
+        return None
+
+    def kinds(self) -> set[SignalKind]:
+        """Return the kinds of signal any known event carries."""
+        return {s.kind for e in self.events.values() for s in e.event.signals}
+
+    def next_start(self, t: datetime) -> ScheduledEvent | None:
+        """Return the next event to start after t."""
+        upcoming = [e for e in self.live() if e.ramp_start > t]
+        return min(upcoming, key=lambda e: e.ramp_start, default=None)
+
+    def next_boundary(self, t: datetime) -> datetime | None:
+        """Return the next time after t at which what is in force changes."""
+        times: list[datetime] = []
+        for scheduled in self.live():
+            times.extend((scheduled.ramp_start, scheduled.start, scheduled.end))
+            for signal in scheduled.event.signals:
+                times.extend(i.start + scheduled.offset for i in signal.intervals)
+        return min((x for x in times if x > t), default=None)
+
+    def between(self, start: datetime, end: datetime) -> list[ScheduledEvent]:
+        """Return the live events overlapping [start, end)."""
+        return [e for e in self.live() if e.start < end and e.end > start]
+
+    def prune(self, t: datetime) -> list[str]:
+        """Forget events that ended (or were cancelled) long ago."""
+        old = [
+            event_id
+            for event_id, e in self.events.items()
+            if e.end + self.keep_past < t
+        ]
+        for event_id in old:
+            del self.events[event_id]
+        return old
+
+    def as_dict(self) -> dict[str, Any]:
+        """Return a JSON-friendly dict (for HA's Store)."""
+        return {"events": [e.as_dict() for e in self.events.values()]}
+
+    @classmethod
+    def from_dict(cls, seed: str, data: Mapping[str, Any] | None) -> Schedule:
+        """Rebuild a stored schedule (bad stored rows are skipped)."""
+        schedule = cls(seed=seed)
+        for row in (data or {}).get("events", []):
+            try:
+                scheduled = ScheduledEvent.from_dict(row)
+            except KeyError, TypeError, ValueError:
+                continue
+            schedule.events[scheduled.event_id] = scheduled
+        return schedule
+
+
+def with_status(event: DrEvent, status: EventStatus) -> DrEvent:
+    """Return the event with another status."""
+    return replace(event, status=status)
+
+
+def extract(events: Iterable[Mapping[str, Any]]) -> list[DrEvent | EventProblem]:
+    """Parse every event of an oadrDistributeEvent."""
+    return [parse_event(raw) for raw in events]

@@ -1,0 +1,342 @@
+"""A thin VEN on top of `openleadr.OpenADRClient` (HA-free).
+
+HashGrid drives the client itself instead of `OpenADRClient.run()`: it registers,
+then polls when HA's coordinator says so, which lets it see the connection state
+(openleadr only logs failures) and tell an unreachable VTN from one that sends a
+message HashGrid cannot read. Events go to a callback that answers optIn/optOut;
+opts decided later (the `opt_out` action, the participate switch) are sent as an
+unsolicited oadrCreatedEvent. If the VTN asks for reports, the power a callback
+returns is sent as TELEMETRY_USAGE.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+import logging
+import re
+import ssl
+from typing import Any, cast
+
+import aiohttp
+from openleadr import OpenADRClient, enums, errors, utils
+from openleadr.messaging import validate_xml_schema, validate_xml_signature
+from signxml.exceptions import InvalidSignature
+
+_LOGGER = logging.getLogger(__name__)
+
+SERVICE_EVENT = "EiEvent"
+DEFAULT_POLL = timedelta(seconds=10)
+MIN_POLL = timedelta(seconds=1)
+MAX_POLL = timedelta(hours=24)
+_EVENT_ID = re.compile(rb"<(?:\w+:)?eventID>([^<]*)</(?:\w+:)?eventID>")
+
+type EventHandler = Callable[[Mapping[str, Any], bool], str]
+type MalformedHandler = Callable[[list[str], str], None]
+type PowerSource = Callable[[], float | None]
+
+
+class VenError(Exception):
+    """The VTN could not be used."""
+
+
+class CannotConnect(VenError):
+    """Nothing (usable) answers at the VTN URL."""
+
+
+class Rejected(VenError):
+    """The VTN answered but refused to register this VEN."""
+
+
+class CertificateMismatch(VenError):
+    """The VTN's messages are not signed by the expected certificate."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class VenConfig:
+    """How to reach the VTN and who this VEN is."""
+
+    vtn_url: str
+    ven_name: str
+    ven_id: str | None = None
+    client_cert: str | None = None
+    client_key: str | None = None
+    ca_file: str | None = None
+    vtn_fingerprint: str | None = None
+
+
+class _Client(OpenADRClient):  # type: ignore[misc]
+    """openleadr's client, with the outcome of each exchange recorded."""
+
+    client_session: aiohttp.ClientSession | None
+
+    def __init__(self, config: VenConfig, on_malformed: MalformedHandler) -> None:
+        super().__init__(
+            ven_name=config.ven_name,
+            vtn_url=config.vtn_url,
+            ven_id=config.ven_id,
+            cert=config.client_cert,
+            key=config.client_key,
+            ca_file=config.ca_file,
+            vtn_fingerprint=config.vtn_fingerprint or None,
+            show_fingerprint=False,
+        )
+        self._on_malformed = on_malformed
+        self.raw: bytes | None = None
+        self.reachable = False
+        self.certificate_mismatch = False
+        self.add_hook("after_receive_xml", self._remember_raw)
+
+    def _remember_raw(self, content: str) -> None:
+        self.raw = content.encode() if isinstance(content, str) else content
+
+    def _ssl_context(self) -> ssl.SSLContext:
+        """Build the TLS context (reads files: run it in an executor)."""
+        context = ssl.create_default_context(cafile=self.ca_file)
+        if self.cert_path and self.key_path:
+            context.load_cert_chain(self.cert_path, self.key_path, self.passphrase)
+        context.check_hostname = self.check_hostname
+        return context
+
+    async def _ensure_client_session(self) -> None:
+        if self.client_session:
+            return
+        connector = None
+        if self.vtn_url.startswith("https") and (self.cert_path or self.ca_file):
+            context = await asyncio.get_running_loop().run_in_executor(
+                None, self._ssl_context
+            )
+            connector = aiohttp.TCPConnector(ssl=context)
+        self.client_session = aiohttp.ClientSession(
+            connector=connector,
+            headers={"content-type": "application/xml"},
+            timeout=aiohttp.ClientTimeout(sock_connect=5, sock_read=10),
+        )
+
+    async def _perform_request(
+        self, service: str, message: Any
+    ) -> tuple[str | None, dict[str, Any]]:
+        self.raw = None
+        result = await super()._perform_request(service, message)
+        if not result:  # openleadr returns None for an empty body
+            result = (None, {})
+        raw = self.raw
+        if result[0] is not None:
+            self.reachable = True
+            self.certificate_mismatch = False
+        elif raw is not None and b"oadrPayload" in raw:
+            self.reachable = True
+            self.certificate_mismatch = self._signature_fails(raw)
+            if b"oadrDistributeEvent" in raw and not self.certificate_mismatch:
+                ids = [m.decode(errors="replace") for m in _EVENT_ID.findall(raw)]
+                self._on_malformed(
+                    ids, "the VTN sent events that are not valid OpenADR 2.0b"
+                )
+        else:
+            self.reachable = False
+        return cast(tuple[str | None, dict[str, Any]], result)
+
+    def _signature_fails(self, raw: bytes) -> bool:
+        if not self.vtn_fingerprint:
+            return False
+        try:
+            tree = validate_xml_schema(raw)
+            validate_xml_signature(tree, cert_fingerprint=self.vtn_fingerprint)
+        except errors.FingerprintMismatch, InvalidSignature:
+            return True
+        except Exception:
+            return False
+        return False
+
+    async def stop(self) -> None:
+        if self.scheduler.running:
+            self.scheduler.shutdown(wait=False)
+        if self.report_queue_task:
+            self.report_queue_task.cancel()
+        if self.client_session:
+            await self.client_session.close()
+            self.client_session = None
+
+
+class Ven:
+    """Registration, polling, opts and telemetry of one VEN."""
+
+    def __init__(
+        self,
+        config: VenConfig,
+        *,
+        on_event: EventHandler,
+        on_malformed: MalformedHandler,
+        power: PowerSource | None = None,
+    ) -> None:
+        """Build the client (reads certificate files: run it in an executor)."""
+        self.config = config
+        self._on_event = on_event
+        self._client = _Client(config, on_malformed)
+        self._client.add_handler("on_event", self._handle_new)
+        self._client.add_handler("on_update_event", self._handle_update)
+        self.telemetry_requested = False
+        self.reports_sent = 0
+        if power is not None:
+            self._power = power
+            self._client.add_report(
+                callback=self._read_power,
+                resource_id="hashgrid",
+                measurement="real_power",
+                unit="W",
+                report_specifier_id="hashgrid-telemetry",
+                r_id="hashgrid-power",
+                report_duration=timedelta(seconds=3600),
+                sampling_rate=timedelta(seconds=10),
+            )
+        self.registered = False
+
+    # --- what HA reads ---------------------------------------------------------
+
+    @property
+    def ven_id(self) -> str | None:
+        """Return the id the VTN gave this VEN."""
+        return cast(str | None, self._client.ven_id)
+
+    @property
+    def registration_id(self) -> str | None:
+        """Return the VTN's registration id."""
+        return cast(str | None, self._client.registration_id)
+
+    @property
+    def poll_interval(self) -> timedelta:
+        """Return the polling interval the VTN asked for (clamped)."""
+        asked = self._client.poll_frequency or DEFAULT_POLL
+        return min(max(asked, MIN_POLL), MAX_POLL)
+
+    @property
+    def connected(self) -> bool:
+        """Return True while the VTN answered the last exchange."""
+        return self.registered and self._client.reachable
+
+    # --- events -------------------------------------------------------------------
+
+    def _handle_new(self, event: Mapping[str, Any]) -> str:
+        return self._decide(event, False)
+
+    def _handle_update(self, event: Mapping[str, Any]) -> str:
+        return self._decide(event, True)
+
+    def _decide(self, event: Mapping[str, Any], update: bool) -> str:
+        try:
+            opt = self._on_event(event, update)
+        except Exception:
+            _LOGGER.exception("Handling an OpenADR event failed; opting out")
+            return "optOut"
+        return opt if opt in ("optIn", "optOut") else "optOut"
+
+    # --- telemetry ----------------------------------------------------------------
+
+    def _read_power(self) -> list[tuple[datetime, float]]:
+        self.telemetry_requested = True
+        try:
+            value = self._power()
+        except Exception:
+            _LOGGER.exception("Reading the telemetry power failed")
+            return []
+        if value is None:
+            return []
+        self.reports_sent += 1
+        return [(datetime.now(UTC), float(value))]
+
+    # --- the protocol -----------------------------------------------------------------
+
+    async def register(self) -> None:
+        """Register with the VTN and fetch its events; raise a VenError if not."""
+        client = self._client
+        client.loop = asyncio.get_running_loop()
+        client.certificate_mismatch = False
+        response_type, payload = await client.query_registration()
+        if response_type is None:
+            raise self._failure()
+        request_id = (payload.get("response") or {}).get("request_id")
+        result = await client.create_party_registration(
+            ven_id=client.ven_id, request_id=request_id
+        )
+        if result is None or result[0] is None:
+            if client.reachable and not client.certificate_mismatch:
+                raise Rejected("the VTN refused the registration")
+            raise self._failure()
+        if not client.registration_id or not client.ven_id:
+            raise Rejected("the VTN did not register this VEN")
+        self.registered = True
+        if client.reports:
+            await client.register_reports(client.reports)
+            if client.report_requests:
+                self.telemetry_requested = True
+            if client.report_queue_task is None or client.report_queue_task.done():
+                client.report_queue_task = client.loop.create_task(
+                    client._report_queue_worker()
+                )
+            if not client.scheduler.running:
+                client.scheduler.start()
+        await client.sync_events()
+
+    def _failure(self) -> VenError:
+        if self._client.certificate_mismatch:
+            return CertificateMismatch("the VTN's signature does not match")
+        if self._client.reachable:
+            return Rejected("the VTN refused the request")
+        return CannotConnect(f"the VTN at {self.config.vtn_url} does not answer")
+
+    async def poll(self) -> bool:
+        """Register if needed, then poll once; return True while connected."""
+        try:
+            if not self.registered:
+                await self.register()
+            await self._client._poll()
+            await self._client._event_cleanup()
+        except VenError as err:
+            _LOGGER.debug("VTN not usable: %s", err)
+        except Exception:
+            _LOGGER.exception("Polling the VTN failed")
+            self._client.reachable = False
+        if self._client.registration_id is None:
+            self.registered = False
+        return self.connected
+
+    async def send_opt(self, event_id: str, modification_number: int, opt: str) -> bool:
+        """Tell the VTN (again) whether this VEN takes part in an event."""
+        # openleadr re-sends its last answer when an unmodified event comes again.
+        self._client.responded_events[event_id] = opt
+        await self._client.created_event(
+            request_id=utils.generate_id(),
+            event_id=event_id,
+            opt_type=opt,
+            modification_number=modification_number,
+        )
+        return bool(self._client.reachable)
+
+    async def close(self) -> None:
+        """Stop timers and close the HTTP session."""
+        await self._client.stop()
+
+
+async def register_once(
+    config: VenConfig, build: Callable[[VenConfig], Awaitable[Ven]]
+) -> Ven:
+    """Build a VEN, register it and close it again (the config flow's check)."""
+    ven = await build(config)
+    try:
+        await ven.register()
+    finally:
+        await ven.close()
+    return ven
+
+
+__all__ = [
+    "CannotConnect",
+    "CertificateMismatch",
+    "Rejected",
+    "Ven",
+    "VenConfig",
+    "VenError",
+    "enums",
+]
