@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, cast
 
 from homeassistant.config_entries import (
@@ -16,12 +17,17 @@ from homeassistant.data_entry_flow import UnknownHandler
 
 from .const import CONF_KIND, DOMAIN, EntryKind
 from .kinds import KINDS
+from .lightning.flow import LightningFlowMixin
 from .microgrid.flow import MicrogridFlowMixin
 from .mining.flow import MiningSiteFlowMixin
 
 
 class HashGridConfigFlow(
-    MiningSiteFlowMixin, MicrogridFlowMixin, ConfigFlow, domain=DOMAIN
+    MiningSiteFlowMixin,
+    MicrogridFlowMixin,
+    LightningFlowMixin,
+    ConfigFlow,
+    domain=DOMAIN,
 ):
     """Start with a menu: which kind of entry to make."""
 
@@ -44,6 +50,13 @@ class HashGridConfigFlow(
         kind = self._get_reconfigure_entry().data[CONF_KIND]
         step = getattr(self, f"async_step_reconfigure_{kind}")
         return cast(ConfigFlowResult, await step(user_input))
+
+    async def async_step_reauth(
+        self, entry_data: Mapping[str, Any]
+    ) -> ConfigFlowResult:
+        """Reauthenticate: each kind has its own step."""
+        step = getattr(self, f"async_step_reauth_{entry_data[CONF_KIND]}")
+        return cast(ConfigFlowResult, await step(entry_data))
 
     @classmethod
     @callback

@@ -1,4 +1,5 @@
 """Import every kind's handler so that each registers itself."""
 
+from .lightning import handler as _lightning  # noqa: F401
 from .microgrid import handler as _microgrid  # noqa: F401
 from .mining import handler as _mining  # noqa: F401

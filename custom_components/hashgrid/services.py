@@ -19,6 +19,7 @@ from homeassistant.helpers import config_validation as cv
 import probatio
 
 from .const import CONF_KIND, DOMAIN, EntryKind
+from .lightning.actions import async_setup_lightning_services
 from .mining.const import DEFAULT_STAGGER_S
 from .mining.runtime import MiningSiteRuntime
 from .models import HashGridConfigEntry
@@ -132,3 +133,4 @@ def async_setup_services(hass: HomeAssistant) -> None:
             schema=schema,
             supports_response=SupportsResponse.OPTIONAL,
         )
+    async_setup_lightning_services(hass)

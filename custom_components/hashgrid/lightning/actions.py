@@ -1,0 +1,280 @@
+"""The Lightning actions (admin only): create an invoice, pay, settle a neighbour."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from homeassistant.config_entries import ConfigEntryState
+from homeassistant.const import CONF_NAME
+from homeassistant.core import (
+    HomeAssistant,
+    ServiceCall,
+    ServiceResponse,
+    SupportsResponse,
+    callback,
+)
+from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
+from homeassistant.helpers import config_validation as cv
+from homeassistant.helpers.service import async_register_admin_service
+import probatio
+
+from ..const import CONF_KIND, DOMAIN, EntryKind
+from ..models import HashGridConfigEntry
+from .client import NodeClient
+from .const import CONF_DIRECTION, Direction
+from .errors import ConnectionLost, LightningError, RpcError, RuneRejected
+from .runtime import LightningRuntime
+
+ATTR_CONFIG_ENTRY_ID = "config_entry_id"
+ATTR_AMOUNT = "amount_sat"
+ATTR_DESCRIPTION = "description"
+ATTR_EXPIRY = "expiry"
+ATTR_INVOICE = "invoice"
+ATTR_MAX_FEE = "max_fee_sat"
+ATTR_NEIGHBOUR = "neighbour"
+ATTR_ACCEPT_METER_RESET = "accept_meter_reset"
+
+SERVICE_CREATE_INVOICE = "create_invoice"
+SERVICE_PAY = "pay"
+SERVICE_SETTLE_NEIGHBOUR = "settle_neighbour"
+
+_NODE: dict[Any, Any] = {probatio.Required(ATTR_CONFIG_ENTRY_ID): cv.string}
+_SATS = probatio.All(probatio.Coerce(int), probatio.Range(min=1))
+
+CREATE_INVOICE_SCHEMA = probatio.Schema(
+    {
+        **_NODE,
+        probatio.Optional(ATTR_AMOUNT): _SATS,
+        probatio.Required(ATTR_DESCRIPTION): cv.string,
+        probatio.Optional(ATTR_EXPIRY): cv.positive_time_period,
+    }
+)
+PAY_SCHEMA = probatio.Schema(
+    {
+        **_NODE,
+        probatio.Required(ATTR_INVOICE): cv.string,
+        probatio.Optional(ATTR_AMOUNT): _SATS,
+        probatio.Optional(ATTR_MAX_FEE): probatio.All(
+            probatio.Coerce(int), probatio.Range(min=0)
+        ),
+    }
+)
+SETTLE_NEIGHBOUR_SCHEMA = probatio.Schema(
+    {
+        **_NODE,
+        probatio.Required(ATTR_NEIGHBOUR): cv.string,
+        probatio.Optional(ATTR_ACCEPT_METER_RESET, default=False): cv.boolean,
+    }
+)
+
+
+def _runtime(call: ServiceCall) -> tuple[HashGridConfigEntry, LightningRuntime]:
+    """The loaded Lightning node entry the call names."""
+    entry_id = call.data[ATTR_CONFIG_ENTRY_ID]
+    entry: HashGridConfigEntry | None = call.hass.config_entries.async_get_entry(
+        entry_id
+    )
+    if entry is None or entry.domain != DOMAIN:
+        raise ServiceValidationError(
+            translation_domain=DOMAIN,
+            translation_key="entry_not_found",
+            translation_placeholders={"entry_id": entry_id},
+        )
+    if entry.data.get(CONF_KIND) != EntryKind.LIGHTNING_NODE:
+        raise ServiceValidationError(
+            translation_domain=DOMAIN,
+            translation_key="wrong_entry_kind",
+            translation_placeholders={
+                "title": entry.title,
+                "kind": EntryKind.LIGHTNING_NODE,
+            },
+        )
+    if entry.state is not ConfigEntryState.LOADED:
+        raise ServiceValidationError(
+            translation_domain=DOMAIN,
+            translation_key="entry_not_loaded",
+            translation_placeholders={"title": entry.title},
+        )
+    runtime = entry.runtime_data
+    assert isinstance(runtime, LightningRuntime)
+    return entry, runtime
+
+
+def _node_error(err: LightningError, action: str) -> HomeAssistantError:
+    if isinstance(err, RuneRejected):
+        key = "lightning_rune_rejected"
+    elif isinstance(err, ConnectionLost):
+        key = "lightning_outcome_unknown"
+    elif isinstance(err, RpcError):
+        key = "lightning_rpc_error"
+    else:
+        key = "lightning_cannot_connect"
+    return HomeAssistantError(
+        translation_domain=DOMAIN,
+        translation_key=key,
+        translation_placeholders={"action": action, "error": str(err)},
+    )
+
+
+async def async_create_invoice(call: ServiceCall) -> ServiceResponse:
+    """A BOLT11 invoice (any amount when none is given)."""
+    _, runtime = _runtime(call)
+    client = runtime.coordinator.client
+    amount = call.data.get(ATTR_AMOUNT)
+    params: dict[str, Any] = {
+        "amount_msat": "any" if amount is None else amount * 1000,
+        "label": f"hashgrid-{call.context.id}",
+        "description": call.data[ATTR_DESCRIPTION],
+    }
+    expiry: timedelta | None = call.data.get(ATTR_EXPIRY)
+    if expiry is not None:
+        params["expiry"] = int(expiry.total_seconds())
+    try:
+        result = await client.call("invoice", params)
+    except LightningError as err:
+        raise _node_error(err, "create_invoice") from err
+    return {
+        "bolt11": result["bolt11"],
+        "payment_hash": result["payment_hash"],
+        "expires_at": result["expires_at"],
+        "label": params["label"],
+        "amount_sat": amount,
+    }
+
+
+def _invalid(text: str, reason: str) -> ServiceValidationError:
+    return ServiceValidationError(
+        translation_domain=DOMAIN,
+        translation_key="lightning_invalid_invoice",
+        translation_placeholders={"invoice": text[:24] + "…", "error": reason},
+    )
+
+
+async def _invoice_to_pay(
+    client: NodeClient, text: str, amount_sat: int | None
+) -> tuple[str, int | None]:
+    """Decode first: (the invoice to pay, amount_msat to pass or None)."""
+    try:
+        decoded = await client.decode(text)
+    except RpcError as err:
+        raise _invalid(text, err.message) from err
+    except LightningError as err:
+        raise _node_error(err, "pay") from err
+    kind = decoded.get("type")
+    if not decoded.get("valid", False) or kind not in (
+        "bolt11 invoice",
+        "bolt12 invoice",
+        "bolt12 offer",
+    ):
+        raise _invalid(text, str(kind or "not an invoice"))
+    given = None if amount_sat is None else amount_sat * 1000
+    if kind == "bolt12 offer":
+        fixed = decoded.get("offer_amount_msat")
+        if fixed is None and given is None:
+            raise ServiceValidationError(
+                translation_domain=DOMAIN, translation_key="lightning_amount_required"
+            )
+        try:
+            fetched = await client.call(
+                "fetchinvoice",
+                {"offer": text}
+                if fixed is not None
+                else {"offer": text, "amount_msat": given},
+            )
+        except LightningError as err:
+            raise _node_error(err, "pay") from err
+        return str(fetched["invoice"]), None
+    inv_amount = decoded.get("amount_msat", decoded.get("invoice_amount_msat"))
+    if inv_amount is None and given is None:
+        raise ServiceValidationError(
+            translation_domain=DOMAIN, translation_key="lightning_amount_required"
+        )
+    return text, None if inv_amount is not None else given
+
+
+async def async_pay(call: ServiceCall) -> ServiceResponse:
+    """Pay a BOLT11 invoice, a BOLT12 invoice or a BOLT12 offer (decoded first)."""
+    _, runtime = _runtime(call)
+    client = runtime.coordinator.client
+    text = call.data[ATTR_INVOICE].strip()
+    if text.lower().startswith("lightning:"):
+        text = text[len("lightning:") :]
+    invstring, amount_msat = await _invoice_to_pay(
+        client, text, call.data.get(ATTR_AMOUNT)
+    )
+    params: dict[str, Any] = {"invstring": invstring}
+    if amount_msat is not None:
+        params["amount_msat"] = amount_msat
+    if (max_fee := call.data.get(ATTR_MAX_FEE)) is not None:
+        params["maxfee"] = max_fee * 1000
+    try:
+        result = await client.call("xpay", params)
+    except LightningError as err:
+        raise _node_error(err, "pay") from err
+    await runtime.coordinator.async_request_refresh()
+    sent, amount = int(result["amount_sent_msat"]), int(result["amount_msat"])
+    return {
+        "amount_sat": amount // 1000,
+        "amount_msat": amount,
+        "fee_msat": sent - amount,
+        "payment_preimage": result.get("payment_preimage"),
+    }
+
+
+async def async_settle_neighbour(call: ServiceCall) -> ServiceResponse:
+    """Settle one neighbour now (by subentry id or name)."""
+    entry, runtime = _runtime(call)
+    wanted = call.data[ATTR_NEIGHBOUR]
+    settler = runtime.settler
+    subentry = settler.neighbours.get(wanted) or next(
+        (
+            sub
+            for sub in settler.neighbours.values()
+            if wanted in (sub.title, sub.data.get(CONF_NAME))
+        ),
+        None,
+    )
+    if subentry is None:
+        raise ServiceValidationError(
+            translation_domain=DOMAIN,
+            translation_key="lightning_unknown_neighbour",
+            translation_placeholders={"neighbour": wanted, "title": entry.title},
+        )
+    if subentry.data.get(CONF_DIRECTION) == Direction.THEY_PAY:
+        raise ServiceValidationError(
+            translation_domain=DOMAIN,
+            translation_key="lightning_neighbour_pays_us",
+            translation_placeholders={"neighbour": subentry.title},
+        )
+    try:
+        outcome = await settler.async_settle(
+            subentry.subentry_id,
+            accept_meter_reset=call.data[ATTR_ACCEPT_METER_RESET],
+        )
+    except LightningError as err:
+        raise _node_error(err, "settle_neighbour") from err
+    await runtime.coordinator.async_request_refresh()
+    return outcome.as_dict()
+
+
+#: (name, handler, schema) of the admin-only Lightning actions.
+LIGHTNING_SERVICES: tuple[tuple[str, Any, probatio.Schema], ...] = (
+    (SERVICE_CREATE_INVOICE, async_create_invoice, CREATE_INVOICE_SCHEMA),
+    (SERVICE_PAY, async_pay, PAY_SCHEMA),
+    (SERVICE_SETTLE_NEIGHBOUR, async_settle_neighbour, SETTLE_NEIGHBOUR_SCHEMA),
+)
+
+
+@callback
+def async_setup_lightning_services(hass: HomeAssistant) -> None:
+    """Register the Lightning actions; only admins may call them."""
+    for name, handler, schema in LIGHTNING_SERVICES:
+        async_register_admin_service(
+            hass,
+            DOMAIN,
+            name,
+            handler,
+            schema=schema,
+            supports_response=SupportsResponse.OPTIONAL,
+        )

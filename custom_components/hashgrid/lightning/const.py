@@ -1,0 +1,71 @@
+"""Constants of the Lightning part."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from enum import StrEnum
+from typing import Final
+
+#: How the entry reaches the node: "socket" or "rest".
+CONF_TRANSPORT: Final = "transport"
+CONF_SOCKET_PATH: Final = "socket_path"
+CONF_RUNE: Final = "rune"
+CONF_FINGERPRINT: Final = "fingerprint"
+
+SUBENTRY_NEIGHBOUR: Final = "neighbour"
+CONF_DIRECTION: Final = "direction"
+CONF_PAY_METHOD: Final = "pay_method"
+CONF_OFFER: Final = "offer"
+CONF_NODE_ID: Final = "node_id"
+CONF_PRICE_MODE: Final = "price_mode"
+CONF_PRICE: Final = "price_sats_per_kwh"
+CONF_PRICE_ENTITY: Final = "price_entity"
+CONF_METER_ENTITY: Final = "meter_entity"
+CONF_CAP_PER_PAYMENT: Final = "cap_per_payment_sats"
+CONF_CAP_PER_DAY: Final = "cap_per_day_sats"
+CONF_MIN_SETTLEMENT: Final = "min_settlement_sats"
+CONF_MAX_FEE: Final = "max_fee_sats"
+
+
+class Transport(StrEnum):
+    """The node's two transports."""
+
+    SOCKET = "socket"
+    REST = "rest"
+
+
+class Direction(StrEnum):
+    """Who pays whom for a neighbour's energy."""
+
+    WE_PAY = "we_pay"
+    THEY_PAY = "they_pay"
+
+
+class PayMethod(StrEnum):
+    """How we pay a neighbour."""
+
+    OFFER = "offer"
+    KEYSEND = "keysend"
+
+
+class PriceMode(StrEnum):
+    """Where a neighbour's price comes from."""
+
+    FIXED = "fixed"
+    SENSOR = "sensor"
+
+
+SCAN_INTERVAL: Final = timedelta(seconds=30)
+#: Seconds one ``waitanyinvoice`` waits before asking again (a long poll).
+WAIT_TIMEOUT_S: Final = 60
+#: Back-off (s) of the incoming-payment listener after errors: doubles, capped.
+LISTENER_BACKOFF_S: Final = 1.0
+LISTENER_BACKOFF_MAX_S: Final = 60.0
+
+#: The unit of the sats sensors.
+UNIT_SATS: Final = "sat"
+
+#: Fired on HA's bus when a settlement is refused for a problem (cap, meter …).
+EVENT_SETTLEMENT_REFUSED: Final = "hashgrid_settlement_refused"
+#: Fired on HA's bus for every incoming payment.
+EVENT_PAYMENT_RECEIVED: Final = "hashgrid_payment_received"

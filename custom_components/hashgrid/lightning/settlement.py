@@ -1,0 +1,431 @@
+"""Settling with neighbours: the HA side of the ledger (Store, meters, issues).
+
+The ledger (:mod:`.ledger`) decides what is owed and keeps the records; here it
+is backed by HA's ``Store``, fed from the meter and price sensors, and paid
+through the node client. Every payment is labelled with its record's key; any
+error while paying is resolved by asking the node (``listpays``) before the
+record is marked paid or failed, so a payment is never made twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+import hashlib
+from typing import Any
+
+from homeassistant.config_entries import ConfigSubentry
+from homeassistant.const import (
+    CONF_NAME,
+    STATE_UNAVAILABLE,
+    STATE_UNKNOWN,
+    UnitOfEnergy,
+)
+from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
+from homeassistant.helpers import issue_registry as ir
+from homeassistant.helpers.storage import Store
+from homeassistant.util import dt as dt_util
+
+from ..const import DOMAIN, LOGGER
+from .client import NodeClient
+from .const import (
+    CONF_CAP_PER_DAY,
+    CONF_CAP_PER_PAYMENT,
+    CONF_DIRECTION,
+    CONF_MAX_FEE,
+    CONF_METER_ENTITY,
+    CONF_MIN_SETTLEMENT,
+    CONF_NODE_ID,
+    CONF_OFFER,
+    CONF_PRICE,
+    CONF_PRICE_ENTITY,
+    EVENT_SETTLEMENT_REFUSED,
+    SUBENTRY_NEIGHBOUR,
+    Direction,
+)
+from .errors import LightningError
+from .ledger import (
+    LookupStatus,
+    PaymentLookup,
+    Reason,
+    ReconcileReport,
+    Refusal,
+    SettlementLedger,
+    SettlementRecord,
+    State,
+    Terms,
+    classify_pays,
+    to_decimal,
+)
+
+STORAGE_VERSION = 1
+
+_ENERGY_FACTORS = {
+    UnitOfEnergy.WATT_HOUR: Decimal("0.001"),
+    UnitOfEnergy.KILO_WATT_HOUR: Decimal(1),
+    UnitOfEnergy.MEGA_WATT_HOUR: Decimal(1000),
+}
+
+
+class HassLedgerStore:
+    """The ledger's persistence (:class:`.ledger.LedgerStore`) on HA's ``Store``."""
+
+    def __init__(self, hass: HomeAssistant, entry_id: str) -> None:
+        """One file per node entry: ``.storage/hashgrid.lightning.<entry_id>``."""
+        self._store: Store[dict[str, Any]] = Store(
+            hass, STORAGE_VERSION, f"{DOMAIN}.lightning.{entry_id}", atomic_writes=True
+        )
+
+    async def load(self) -> dict[str, Any] | None:
+        """The saved ledger, or None."""
+        return await self._store.async_load()
+
+    async def save(self, data: dict[str, Any]) -> None:
+        """Write now (not delayed): a pending record must be on disk before paying."""
+        await self._store.async_save(data)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What one settlement attempt did (the action's response)."""
+
+    neighbour: str
+    status: str
+    reason: str | None = None
+    detail: str | None = None
+    key: str | None = None
+    amount_sat: int | None = None
+    fee_msat: int | None = None
+    kwh: str | None = None
+    payment_hash: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-safe, without empty fields."""
+        return {k: v for k, v in self.__dict__.items() if v is not None}
+
+
+def energy_kwh(hass: HomeAssistant, entity_id: str) -> Decimal | None:
+    """A meter's reading in kWh (exact), or None when it has none."""
+    state = hass.states.get(entity_id)
+    if state is None or state.state in (STATE_UNAVAILABLE, STATE_UNKNOWN):
+        return None
+    value = to_decimal(state.state)
+    if value is None:
+        return None
+    unit = state.attributes.get("unit_of_measurement", UnitOfEnergy.KILO_WATT_HOUR)
+    factor = _ENERGY_FACTORS.get(unit)
+    return None if factor is None else value * factor
+
+
+def price_of(hass: HomeAssistant, subentry: ConfigSubentry) -> Decimal | None:
+    """The neighbour's price in sats/kWh: fixed, or a sensor's state."""
+    data = subentry.data
+    if entity_id := data.get(CONF_PRICE_ENTITY):
+        state = hass.states.get(entity_id)
+        return None if state is None else to_decimal(state.state)
+    return to_decimal(data.get(CONF_PRICE))
+
+
+def terms_of(hass: HomeAssistant, subentry: ConfigSubentry) -> Terms:
+    """The ledger's terms for a neighbour."""
+    data = subentry.data
+
+    def sats(key: str) -> int | None:
+        value = data.get(key)
+        return None if value in (None, "") else int(value)
+
+    return Terms(
+        price_sats_per_kwh=price_of(hass, subentry),
+        cap_per_payment_sats=sats(CONF_CAP_PER_PAYMENT),
+        cap_per_day_sats=sats(CONF_CAP_PER_DAY),
+        min_settlement_sats=sats(CONF_MIN_SETTLEMENT) or 1,
+    )
+
+
+def issue_id(subentry_id: str) -> str:
+    """The repair issue of one neighbour's settlement."""
+    return f"settlement_{subentry_id}"
+
+
+class Settler:
+    """Settles the neighbours of one node entry, one settlement at a time."""
+
+    def __init__(
+        self,
+        hass: HomeAssistant,
+        entry_id: str,
+        client: NodeClient,
+        ledger: SettlementLedger,
+        neighbours: dict[str, ConfigSubentry],
+    ) -> None:
+        """Pay through ``client``; keep the records in ``ledger``."""
+        self.hass = hass
+        self.entry_id = entry_id
+        self.client = client
+        self.ledger = ledger
+        self.neighbours = neighbours
+        self.last_report: ReconcileReport | None = None
+        #: The last outcome per neighbour (refusals included; not persisted).
+        self.last_outcome: dict[str, tuple[str, datetime]] = {}
+        self._lock = asyncio.Lock()
+        self._listeners: list[Callable[[str, Outcome], None]] = []
+
+    @classmethod
+    async def async_load(
+        cls,
+        hass: HomeAssistant,
+        entry_id: str,
+        client: NodeClient,
+        subentries: dict[str, ConfigSubentry],
+    ) -> Settler:
+        """Load the ledger from the Store."""
+        ledger = await SettlementLedger.load(HassLedgerStore(hass, entry_id))
+        neighbours = {
+            sid: sub
+            for sid, sub in subentries.items()
+            if sub.subentry_type == SUBENTRY_NEIGHBOUR
+        }
+        return cls(hass, entry_id, client, ledger, neighbours)
+
+    @callback
+    def async_add_listener(
+        self, listener: Callable[[str, Outcome], None]
+    ) -> CALLBACK_TYPE:
+        """Call ``listener(subentry_id, outcome)`` after every settlement attempt."""
+        self._listeners.append(listener)
+        return lambda: self._listeners.remove(listener)
+
+    # ------------------------------------------------------------ reconciling
+
+    async def _lookup(self, record: SettlementRecord) -> PaymentLookup:
+        return classify_pays(await self.client.listpays(), record.key)
+
+    async def async_reconcile(self) -> ReconcileReport:
+        """Resolve every pending record against the node (before paying anew)."""
+        report = await self.ledger.reconcile(self._lookup, dt_util.now())
+        self.last_report = report
+        if report.paid or report.failed:
+            LOGGER.info(
+                "Reconciled settlements: paid %s, failed %s", report.paid, report.failed
+            )
+        if report.unresolved:
+            LOGGER.warning(
+                "Settlements still unresolved: %s (%s)",
+                report.unresolved,
+                report.errors,
+            )
+        return report
+
+    # ------------------------------------------------------------ settling
+
+    async def async_settle(
+        self, subentry_id: str, *, accept_meter_reset: bool = False
+    ) -> Outcome:
+        """Pay one neighbour what is owed now (at most one payment)."""
+        async with self._lock:
+            outcome = await self._settle(subentry_id, accept_meter_reset)
+        self.last_outcome[subentry_id] = (outcome.status, dt_util.utcnow())
+        for listener in list(self._listeners):
+            listener(subentry_id, outcome)
+        return outcome
+
+    async def _settle(self, subentry_id: str, accept_meter_reset: bool) -> Outcome:
+        subentry = self.neighbours[subentry_id]
+        name = subentry.data.get(CONF_NAME, subentry.title)
+        if not self.ledger.ready or self.ledger.pending(subentry_id):
+            await self.async_reconcile()
+        meter = energy_kwh(self.hass, subentry.data[CONF_METER_ENTITY])
+        now = dt_util.now()
+        account = self.ledger.account(subentry_id)
+        if (
+            accept_meter_reset
+            and meter is not None
+            and account.meter_last_settled_kwh is not None
+            and meter < account.meter_last_settled_kwh
+            and not self.ledger.pending(subentry_id)
+        ):
+            await self.ledger.rebaseline(subentry_id, meter, now)
+            ir.async_delete_issue(self.hass, DOMAIN, issue_id(subentry_id))
+            return Outcome(name, "rebaselined", kwh=str(meter))
+        result = await self.ledger.begin(
+            subentry_id, meter, terms_of(self.hass, subentry), now
+        )
+        if isinstance(result, Refusal):
+            return self._refused(subentry, name, result)
+        return await self._pay(subentry, name, result)
+
+    def _refused(
+        self, subentry: ConfigSubentry, name: str, refusal: Refusal
+    ) -> Outcome:
+        amount = None if refusal.amount_msat is None else refusal.amount_msat // 1000
+        outcome = Outcome(
+            name,
+            "refused",
+            reason=refusal.reason.value,
+            detail=refusal.detail or None,
+            amount_sat=amount,
+        )
+        if refusal.is_problem:
+            LOGGER.warning(
+                "No payment to %s: %s %s", name, refusal.reason, refusal.detail
+            )
+            ir.async_create_issue(
+                self.hass,
+                DOMAIN,
+                issue_id(subentry.subentry_id),
+                is_fixable=False,
+                is_persistent=False,
+                severity=ir.IssueSeverity.WARNING,
+                translation_key=f"settlement_{refusal.reason.value}",
+                translation_placeholders={
+                    "neighbour": name,
+                    "detail": refusal.detail or "-",
+                    "amount": "-" if amount is None else str(amount),
+                },
+            )
+            self.hass.bus.async_fire(
+                EVENT_SETTLEMENT_REFUSED,
+                {
+                    "config_entry_id": self.entry_id,
+                    "neighbour": name,
+                    "subentry_id": subentry.subentry_id,
+                    "reason": refusal.reason.value,
+                    "detail": refusal.detail,
+                    "amount_sat": amount,
+                },
+            )
+        return outcome
+
+    async def _send(self, subentry: ConfigSubentry, record: SettlementRecord) -> Any:
+        """Pay the record (labelled with its key); return the node's answer."""
+        data = subentry.data
+        maxfee = data.get(CONF_MAX_FEE)
+        extra = {} if maxfee in (None, "") else {"maxfee": int(maxfee) * 1000}
+        if offer := data.get(CONF_OFFER):
+            fetched = await self.client.call(
+                "fetchinvoice",
+                {
+                    "offer": offer,
+                    "amount_msat": record.amount_msat,
+                    "payer_note": record.key,
+                },
+            )
+            result = await self.client.call(
+                "xpay",
+                {"invstring": fetched["invoice"], "label": record.key, **extra},
+            )
+            preimage = result.get("payment_preimage")
+            if preimage:
+                result["payment_hash"] = hashlib.sha256(
+                    bytes.fromhex(preimage)
+                ).hexdigest()
+            return result
+        return await self.client.call(
+            "keysend",
+            {
+                "destination": data[CONF_NODE_ID],
+                "amount_msat": record.amount_msat,
+                "label": record.key,
+                **extra,
+            },
+        )
+
+    async def _pay(
+        self, subentry: ConfigSubentry, name: str, record: SettlementRecord
+    ) -> Outcome:
+        try:
+            result = await self._send(subentry, record)
+        except LightningError as err:
+            LOGGER.warning("Paying %s (%s) failed: %s", name, record.key, err)
+            return await self._resolve(subentry, name, record, str(err))
+        sent, amount = result.get("amount_sent_msat"), result.get("amount_msat")
+        fee = (
+            sent - amount if isinstance(sent, int) and isinstance(amount, int) else None
+        )
+        await self.ledger.mark_paid(
+            record.key,
+            dt_util.now(),
+            payment_hash=result.get("payment_hash"),
+            fee_msat=fee,
+        )
+        ir.async_delete_issue(self.hass, DOMAIN, issue_id(subentry.subentry_id))
+        return self._record_outcome(name, record)
+
+    async def _resolve(
+        self, subentry: ConfigSubentry, name: str, record: SettlementRecord, error: str
+    ) -> Outcome:
+        """After an error, ask the node what became of the payment."""
+        try:
+            found = await self._lookup(record)
+        except LightningError:
+            found = PaymentLookup(LookupStatus.PENDING)
+        if found.status is LookupStatus.COMPLETE:
+            await self.async_reconcile()
+        elif found.status in (LookupStatus.FAILED, LookupStatus.NOT_FOUND):
+            await self.ledger.mark_failed(record.key, dt_util.now(), error)
+        outcome = self._record_outcome(name, record)
+        return Outcome(**{**outcome.as_dict(), "detail": error})
+
+    @staticmethod
+    def _record_outcome(name: str, record: SettlementRecord) -> Outcome:
+        status = {
+            State.PAID: "paid",
+            State.FAILED: "failed",
+            State.PENDING: "pending",
+        }[record.state]
+        return Outcome(
+            name,
+            status,
+            key=record.key,
+            amount_sat=record.amount_msat // 1000,
+            fee_msat=record.fee_msat,
+            kwh=str(record.kwh),
+            payment_hash=record.payment_hash,
+            reason=None if record.failure is None else "payment_failed",
+        )
+
+    # ------------------------------------------------------------ they pay us
+
+    async def async_start_metering(self, subentry_id: str) -> None:
+        """A they_pay neighbour: set the meter's baseline once (first reading)."""
+        subentry = self.neighbours[subentry_id]
+        meter = energy_kwh(self.hass, subentry.data[CONF_METER_ENTITY])
+        account = self.ledger.account(subentry_id)
+        if meter is not None and account.meter_last_settled_kwh is None:
+            await self.ledger.set_baseline(subentry_id, meter)
+
+    def owed_by_msat(self, subentry_id: str) -> Decimal | None:
+        """A they_pay neighbour: what they owe in total, exact msat (None: unknown)."""
+        subentry = self.neighbours[subentry_id]
+        if subentry.data.get(CONF_DIRECTION) != Direction.THEY_PAY:
+            return None
+        account = self.ledger.account(subentry_id)
+        meter = energy_kwh(self.hass, subentry.data[CONF_METER_ENTITY])
+        price = price_of(self.hass, subentry)
+        base = account.meter_last_settled_kwh
+        if meter is None or price is None or base is None or meter < base:
+            return None
+        return (meter - base) * price * 1000
+
+    def diagnostics(self) -> dict[str, Any]:
+        """Accounts and pending records (no secrets in them)."""
+        return {
+            "ready": self.ledger.ready,
+            "accounts": {
+                sid: account.to_dict() for sid, account in self.ledger.accounts.items()
+            },
+            "pending": [r.to_dict() for r in self.ledger.pending()],
+            "last_reconcile": None
+            if self.last_report is None
+            else {
+                "paid": self.last_report.paid,
+                "failed": self.last_report.failed,
+                "unresolved": self.last_report.unresolved,
+            },
+        }
+
+
+__all__ = ["Outcome", "Reason", "Settler"]
