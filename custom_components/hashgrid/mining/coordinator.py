@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass, field
 import math
 import time
@@ -51,6 +52,14 @@ class MinerSlot:
     power_target_w: float | None = None
     disobeyed: int = 0
     peak_power_w: float = 0.0
+    # The miner's entities: told as soon as this miner is read, so a large
+    # fleet's state writes spread over the poll instead of one long block.
+    listeners: set[Callable[[], None]] = field(default_factory=set)
+
+    def notify(self) -> None:
+        """Tell the miner's entities that its reading changed."""
+        for listener in tuple(self.listeners):
+            listener()
 
     @property
     def subentry_id(self) -> str:
@@ -224,9 +233,13 @@ class MiningSiteCoordinator(DataUpdateCoordinator[SiteData]):
             LOGGER.info("Miner %s is back", data[CONF_HOST])
             slot.unavailable_logged = False
         slot.reading, slot.read_at, slot.error = reading, now, None
+        slot.notify()
 
     def _set_unavailable(self, slot: MinerSlot, err: Exception) -> None:
+        was_available = slot.reading is not None
         slot.reading, slot.error = None, str(err) or type(err).__name__
+        if was_available:
+            slot.notify()
         if not slot.unavailable_logged:
             LOGGER.info(
                 "Miner %s is unavailable: %s", slot.subentry.data[CONF_HOST], slot.error

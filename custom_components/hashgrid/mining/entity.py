@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from homeassistant.const import CONF_HOST
+from homeassistant.core import callback
 from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers.device_registry import (
     CONNECTION_NETWORK_MAC,
@@ -84,3 +85,15 @@ class MinerEntity(CoordinatorEntity[MiningSiteCoordinator]):
     def available(self) -> bool:
         """Return True while the miner answers."""
         return super().available and self.slot.available
+
+    async def async_added_to_hass(self) -> None:
+        """Write state whenever this miner is read (not at each site update)."""
+        await super().async_added_to_hass()
+        self.slot.listeners.add(self.async_write_ha_state)
+        self.async_on_remove(
+            lambda: self.slot.listeners.discard(self.async_write_ha_state)
+        )
+
+    @callback
+    def _handle_coordinator_update(self) -> None:
+        """Site updates do not concern a miner's entities (see slot listeners)."""

@@ -1,0 +1,216 @@
+"""Benchmark: curtail a fleet of N simulated miners from a real Home Assistant.
+
+The miners run in their own process (`python -m simulators.miner`), so Home
+Assistant's event loop is measured alone. Home Assistant is the test harness's
+(`pytest_homeassistant_custom_component.common.async_test_home_assistant`), with
+a mining site holding every miner. Measured over the rounds:
+
+- curtail: from `hashgrid.set_power_budget` (0 kW) to every miner confirmed
+  stopped (the action returns only then); the fleet is resumed between rounds;
+- poll: one full fleet poll (the coordinator's refresh);
+- loop block: the longest time the event loop did not run a 5 ms ticker.
+
+The last line printed is one JSON object of the figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import asyncio
+from contextlib import suppress
+import ipaddress
+import json
+import math
+from pathlib import Path
+import statistics
+import sys
+import tempfile
+import time
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+
+def percentile(values: list[float], q: float) -> float:
+    """Return the q-th percentile (nearest rank)."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, math.ceil(q / 100 * len(ordered)) - 1)]
+
+
+class LoopBlockMonitor:
+    """Measures the longest stretch the event loop did not get to a ticker."""
+
+    def __init__(self, interval_s: float = 0.005) -> None:
+        self.interval_s = interval_s
+        self.max_block_s = 0.0
+        self._task: asyncio.Task[None] | None = None
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            start = loop.time()
+            await asyncio.sleep(self.interval_s)
+            self.max_block_s = max(
+                self.max_block_s, loop.time() - start - self.interval_s
+            )
+
+    def start(self) -> None:
+        """Start ticking."""
+        self.max_block_s = 0.0
+        self._task = asyncio.create_task(self._run())
+
+    async def stop(self) -> None:
+        """Stop ticking."""
+        assert self._task is not None
+        self._task.cancel()
+        with suppress(asyncio.CancelledError):
+            await self._task
+
+
+async def start_fleet(count: int, base: str) -> asyncio.subprocess.Process:
+    """Start the simulated fleet in its own process; wait until it serves."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "simulators.miner",
+        "--count",
+        str(count),
+        "--base-address",
+        base,
+        "--time-scale",
+        "100",
+        "--firmware",
+        "luxos,antminer,bitaxe",
+        cwd=ROOT,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    assert proc.stdout is not None
+    async with asyncio.timeout(120):
+        while line := await proc.stdout.readline():
+            if b"miners running" in line:
+                return proc
+    raise RuntimeError("the miner simulator did not start")
+
+
+async def run(
+    count: int, rounds: int, base: str, gc_freeze: bool
+) -> dict[str, float | int]:
+    """Set up the site in HA, then measure."""
+    from homeassistant import loader
+    from homeassistant.config_entries import ConfigSubentryData
+    from pytest_homeassistant_custom_component.common import (
+        MockConfigEntry,
+        async_test_home_assistant,
+    )
+
+    from custom_components.hashgrid.const import DOMAIN
+    from custom_components.hashgrid.mining.client import identify
+
+    fleet = await start_fleet(count, base)
+    first = ipaddress.ip_address(base)
+    hosts = [str(first + i) for i in range(count)]
+    try:
+        with tempfile.TemporaryDirectory() as config_dir:
+            (Path(config_dir) / "custom_components").mkdir()
+            (Path(config_dir) / "custom_components" / "hashgrid").symlink_to(
+                ROOT / "custom_components" / "hashgrid"
+            )
+            async with async_test_home_assistant(config_dir=config_dir) as hass:
+                hass.data.pop(loader.DATA_CUSTOM_COMPONENTS)
+                # The harness runs asyncio in debug mode; production does not.
+                asyncio.get_running_loop().set_debug(False)
+                infos = await asyncio.gather(*(identify(h) for h in hosts))
+                entry = MockConfigEntry(
+                    domain=DOMAIN,
+                    title="Bench",
+                    data={"kind": "mining_site", "name": "Bench"},
+                    subentries_data=[
+                        ConfigSubentryData(
+                            data={"host": info.host, "priority": i % 100},
+                            subentry_type="miner",
+                            title=info.host,
+                            unique_id=info.unique_id,
+                        )
+                        for i, info in enumerate(infos)
+                    ],
+                )
+                entry.add_to_hass(hass)
+                started = time.perf_counter()
+                assert await hass.config_entries.async_setup(entry.entry_id)
+                await hass.async_block_till_done()
+                setup_s = time.perf_counter() - started
+                coordinator = entry.runtime_data.coordinator
+                unavailable = coordinator.data.unavailable
+                if gc_freeze:
+                    gc.collect()
+                    gc.freeze()
+                monitor = LoopBlockMonitor()
+                monitor.start()
+                curtail_s: list[float] = []
+                poll_s: list[float] = []
+                failures = 0
+                for _ in range(rounds):
+                    started = time.perf_counter()
+                    await coordinator.async_refresh()
+                    poll_s.append(time.perf_counter() - started)
+                    started = time.perf_counter()
+                    response = await hass.services.async_call(
+                        DOMAIN,
+                        "set_power_budget",
+                        {"config_entry_id": entry.entry_id, "power_kw": 0},
+                        blocking=True,
+                        return_response=True,
+                    )
+                    curtail_s.append(time.perf_counter() - started)
+                    failures += sum(not m["success"] for m in response["miners"])
+                    await hass.services.async_call(
+                        DOMAIN,
+                        "resume",
+                        {"config_entry_id": entry.entry_id, "stagger": 0},
+                        blocking=True,
+                    )
+                await monitor.stop()
+                await hass.config_entries.async_unload(entry.entry_id)
+    finally:
+        fleet.terminate()
+        await fleet.wait()
+    return {
+        "miners": count,
+        "rounds": rounds,
+        "setup_s": round(setup_s, 3),
+        "unavailable_at_setup": unavailable,
+        "curtail_p50_s": round(statistics.median(curtail_s), 4),
+        "curtail_p95_s": round(percentile(curtail_s, 95), 4),
+        "poll_s": round(statistics.median(poll_s), 4),
+        "poll_p95_s": round(percentile(poll_s, 95), 4),
+        "loop_block_max_ms": round(monitor.max_block_s * 1000, 1),
+        "command_failures": failures,
+        "gc_freeze": gc_freeze,
+    }
+
+
+def main() -> None:
+    """Parse the command line, run, print the figures."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--miners", type=int, default=100)
+    parser.add_argument("--rounds", type=int, default=20)
+    parser.add_argument("--base-address", default="127.0.20.1")
+    parser.add_argument(
+        "--gc-freeze",
+        action="store_true",
+        help="move everything set up so far out of the garbage collector's "
+        "reach before measuring (shows how much of the loop block is GC)",
+    )
+    args = parser.parse_args()
+    figures = asyncio.run(
+        run(args.miners, args.rounds, args.base_address, args.gc_freeze)
+    )
+    for key, value in figures.items():
+        print(f"{key:>22}: {value}")
+    print(json.dumps(figures))
+
+
+if __name__ == "__main__":
+    main()
