@@ -16,9 +16,9 @@ The last line printed is one JSON object of the figures.
 from __future__ import annotations
 
 import argparse
-import gc
 import asyncio
 from contextlib import suppress
+import gc
 import ipaddress
 import json
 import math
