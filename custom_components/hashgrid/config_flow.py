@@ -16,6 +16,7 @@ from homeassistant.core import callback
 from homeassistant.data_entry_flow import UnknownHandler
 
 from .const import CONF_KIND, DOMAIN, EntryKind
+from .grid_signal.flow import GridSignalFlowMixin
 from .kinds import KINDS
 from .lightning.flow import LightningFlowMixin
 from .microgrid.flow import MicrogridFlowMixin
@@ -26,6 +27,7 @@ class HashGridConfigFlow(
     MiningSiteFlowMixin,
     MicrogridFlowMixin,
     LightningFlowMixin,
+    GridSignalFlowMixin,
     ConfigFlow,
     domain=DOMAIN,
 ):

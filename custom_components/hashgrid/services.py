@@ -19,6 +19,7 @@ from homeassistant.helpers import config_validation as cv
 import probatio
 
 from .const import CONF_KIND, DOMAIN, EntryKind
+from .grid_signal.runtime import GridSignalRuntime
 from .lightning.actions import async_setup_lightning_services
 from .mining.const import DEFAULT_STAGGER_S
 from .mining.runtime import MiningSiteRuntime
@@ -32,6 +33,8 @@ ATTR_STAGGER = "stagger"
 SERVICE_SET_POWER_BUDGET = "set_power_budget"
 SERVICE_CURTAIL = "curtail"
 SERVICE_RESUME = "resume"
+SERVICE_OPT_OUT = "opt_out"
+ATTR_EVENT_ID = "event_id"
 
 _SITE: dict[Any, Any] = {probatio.Required(ATTR_CONFIG_ENTRY_ID): cv.string}
 _STAGGER: dict[Any, Any] = {
@@ -53,6 +56,7 @@ CURTAIL_SCHEMA = probatio.Schema(
     {**_SITE, probatio.Optional(ATTR_DURATION): cv.positive_time_period}
 )
 RESUME_SCHEMA = probatio.Schema({**_SITE, **_STAGGER})
+OPT_OUT_SCHEMA = probatio.Schema({**_SITE, probatio.Required(ATTR_EVENT_ID): cv.string})
 
 
 def _entry(
@@ -115,10 +119,17 @@ async def _resume(call: ServiceCall) -> ServiceResponse:
     )
 
 
+async def _opt_out(call: ServiceCall) -> ServiceResponse:
+    runtime = _entry(call.hass, call, EntryKind.GRID_SIGNAL).runtime_data
+    assert isinstance(runtime, GridSignalRuntime)
+    return await runtime.coordinator.async_opt_out(call.data[ATTR_EVENT_ID])
+
+
 SERVICES: tuple[tuple[str, Any, probatio.Schema], ...] = (
     (SERVICE_SET_POWER_BUDGET, _set_power_budget, SET_POWER_BUDGET_SCHEMA),
     (SERVICE_CURTAIL, _curtail, CURTAIL_SCHEMA),
     (SERVICE_RESUME, _resume, RESUME_SCHEMA),
+    (SERVICE_OPT_OUT, _opt_out, OPT_OUT_SCHEMA),
 )
 
 

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from homeassistant.components.calendar import CalendarEntity, CalendarEvent
+from homeassistant.components.calendar import (
+    CalendarEntity,
+    CalendarEntityDescription,
+    CalendarEvent,
+)
 from homeassistant.core import HomeAssistant
-from homeassistant.helpers.entity import EntityDescription
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.util import dt as dt_util
 
@@ -15,7 +18,7 @@ from .entity import GridSignalEntity
 from .model import ScheduledEvent, SignalKind
 from .runtime import grid_signal_runtime
 
-EVENTS = EntityDescription(key="events", translation_key="dr_events")
+EVENTS = CalendarEntityDescription(key="events", translation_key="dr_events")
 
 
 def calendar_event(scheduled: ScheduledEvent) -> CalendarEvent:

@@ -410,7 +410,7 @@ def start_offset(seed: str, event: DrEvent) -> timedelta:
         f"{seed}|{event.event_id}|{event.modification_number}".encode()
     ).digest()
     fraction = random.Random(digest).random()
-    return timedelta(seconds=round(fraction * event.start_after.total_seconds(), 3))
+    return timedelta(seconds=round(fraction * event.start_after.total_seconds()))
 
 
 @dataclass

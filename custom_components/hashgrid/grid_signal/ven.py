@@ -21,7 +21,7 @@ import ssl
 from typing import Any, cast
 
 import aiohttp
-from openleadr import OpenADRClient, enums, errors, utils
+from openleadr import OpenADRClient, enums, errors, objects, utils
 from openleadr.messaging import validate_xml_schema, validate_xml_signature
 from signxml.exceptions import InvalidSignature
 
@@ -143,11 +143,14 @@ class _Client(OpenADRClient):  # type: ignore[misc]
             return False
         try:
             tree = validate_xml_schema(raw)
+        except Exception:  # not valid OpenADR: not a signature problem
+            return False
+        try:
             validate_xml_signature(tree, cert_fingerprint=self.vtn_fingerprint)
         except errors.FingerprintMismatch, InvalidSignature:
             return True
-        except Exception:
-            return False
+        except Exception:  # unsigned, or no certificate in the signature
+            return True
         return False
 
     async def stop(self) -> None:
@@ -189,7 +192,11 @@ class Ven:
                 report_specifier_id="hashgrid-telemetry",
                 r_id="hashgrid-power",
                 report_duration=timedelta(seconds=3600),
-                sampling_rate=timedelta(seconds=10),
+                sampling_rate=objects.SamplingRate(
+                    min_period=timedelta(seconds=1),
+                    max_period=timedelta(minutes=15),
+                    on_change=False,
+                ),
             )
         self.registered = False
 
