@@ -29,12 +29,16 @@ def fast_listener(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture
 async def net(
-    socket_enabled: None, tmp_path: Any, fast_listener: None
+    hass: HomeAssistant, socket_enabled: None, tmp_path: Any, fast_listener: None
 ) -> AsyncIterator[LightningSim]:
-    """Our node, a router and two neighbours; our node on a socket and CLNRest."""
+    """Our node, a router and two neighbours; our node on a socket and CLNRest.
+
+    Entries are unloaded before the simulator stops (no listener left waiting).
+    """
     pytest_socket.socket_allow_hosts(["127.0.0.1"], allow_unix_socket=True)
     async with running_lightning(tmp_path, neighbours=2, rest_port=0) as running:
         yield running
+        await unload_all(hass)
 
 
 @pytest.fixture

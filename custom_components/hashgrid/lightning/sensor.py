@@ -194,7 +194,6 @@ NEIGHBOUR_SENSORS: tuple[NeighbourSensorEntityDescription, ...] = (
         translation_key="unpaid_energy",
         device_class=SensorDeviceClass.ENERGY,
         native_unit_of_measurement=UnitOfEnergy.KILO_WATT_HOUR,
-        state_class=SensorStateClass.MEASUREMENT,
         suggested_display_precision=3,
         value_fn=_unpaid_kwh,
     ),
