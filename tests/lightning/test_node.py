@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-import asyncio
 
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import HomeAssistant
