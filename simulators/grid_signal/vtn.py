@@ -103,7 +103,7 @@ class SimulatedVtn:
         if self.server is None:
             self.server = self._make_server()
         fix_openleadr_server()
-        self._runner = web.AppRunner(self.server.app)
+        self._runner = web.AppRunner(self.server.app, access_log=None)
         await self._runner.setup()
         await web.TCPSite(self._runner, self.host, self.port).start()
         self.running = True

@@ -229,9 +229,42 @@ class GridSignalCoordinator(DataUpdateCoordinator[bool]):
             self._notify(_CHANGE_EVENT[change], scheduled)
         return scheduled.opt
 
-    def _on_malformed(self, event_ids: list[str], detail: str) -> None:
-        for event_id in event_ids or [None]:  # type: ignore[list-item]
-            self._reject(EventProblem(ProblemCode.MALFORMED, event_id, detail))
+    def _on_malformed(
+        self, events: list[Mapping[str, Any]], event_ids: list[str]
+    ) -> None:
+        """An oadrDistributeEvent failed OpenADR's schema: nothing new from it.
+
+        Events HashGrid already knows unchanged stay in force; every other event
+        of the message is refused (with the parser's reason when it finds one).
+        """
+        detail = "the message carrying it is not valid OpenADR 2.0b"
+        seen: set[str] = set()
+        for raw in events:
+            parsed = parse_event(raw)
+            if parsed.event_id is not None:
+                seen.add(parsed.event_id)
+            if isinstance(parsed, DrEvent):
+                known = self.schedule.get(parsed.event_id)
+                if known is not None and known.event == parsed:
+                    continue
+                self._reject(
+                    EventProblem(ProblemCode.MALFORMED, parsed.event_id, detail)
+                )
+            else:
+                self._reject(
+                    EventProblem(
+                        ProblemCode.MALFORMED,
+                        parsed.event_id,
+                        f"{parsed.detail} ({detail})",
+                    )
+                )
+        for event_id in event_ids:
+            if event_id not in seen and event_id not in (
+                e.event_id for e in self.schedule.live()
+            ):
+                self._reject(EventProblem(ProblemCode.MALFORMED, event_id, detail))
+        if not events and not event_ids:
+            self._reject(EventProblem(ProblemCode.MALFORMED, None, detail))
 
     def _reject(self, problem: EventProblem) -> None:
         """Log a bad event, raise a repair issue, and never schedule it."""

@@ -22,7 +22,11 @@ from typing import Any, cast
 
 import aiohttp
 from openleadr import OpenADRClient, enums, errors, objects, utils
-from openleadr.messaging import validate_xml_schema, validate_xml_signature
+from openleadr.messaging import (
+    parse_message,
+    validate_xml_schema,
+    validate_xml_signature,
+)
 from signxml.exceptions import InvalidSignature
 
 _LOGGER = logging.getLogger(__name__)
@@ -34,7 +38,7 @@ MAX_POLL = timedelta(hours=24)
 _EVENT_ID = re.compile(rb"<(?:\w+:)?eventID>([^<]*)</(?:\w+:)?eventID>")
 
 type EventHandler = Callable[[Mapping[str, Any], bool], str]
-type MalformedHandler = Callable[[list[str], str], None]
+type MalformedHandler = Callable[[list[Mapping[str, Any]], list[str]], None]
 type PowerSource = Callable[[], float | None]
 
 
@@ -130,13 +134,20 @@ class _Client(OpenADRClient):  # type: ignore[misc]
             self.reachable = True
             self.certificate_mismatch = self._signature_fails(raw)
             if b"oadrDistributeEvent" in raw and not self.certificate_mismatch:
-                ids = [m.decode(errors="replace") for m in _EVENT_ID.findall(raw)]
-                self._on_malformed(
-                    ids, "the VTN sent events that are not valid OpenADR 2.0b"
-                )
+                self._report_malformed(raw)
         else:
             self.reachable = False
         return cast(tuple[str | None, dict[str, Any]], result)
+
+    def _report_malformed(self, raw: bytes) -> None:
+        """Hand over what can be read of an invalid oadrDistributeEvent."""
+        try:
+            _type, payload = parse_message(raw)
+            events = [e for e in payload.get("events", []) if isinstance(e, Mapping)]
+        except Exception:  # not even readable XML
+            events = []
+        ids = [m.decode(errors="replace") for m in _EVENT_ID.findall(raw)]
+        self._on_malformed(events, ids)
 
     def _signature_fails(self, raw: bytes) -> bool:
         if not self.vtn_fingerprint:
