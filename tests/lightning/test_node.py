@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
+from typing import Any
 
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import entity_registry as er
 import pytest
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+from pytest_homeassistant_custom_component.components.diagnostics import (
+    get_diagnostics_for_config_entry,
+)
 
+from custom_components.hashgrid.const import DOMAIN
 from simulators.lightning import LightningSim
 
-from .conftest import add_node, unload_all
+from .conftest import add_node, neighbour_subentry, set_meter, unload_all
 
 
 @pytest.fixture(autouse=True)
@@ -38,7 +45,6 @@ async def test_entities_match_the_node(
         e.unique_id.removeprefix(f"{net.node_id}_"): e.entity_id
         for e in er.async_entries_for_config_entry(er.async_get(hass), entry.entry_id)
     }
-    print(ents)
     assert _state(hass, ents["node_alias"]) == "HASHGRID"
     assert _state(hass, ents["node_id"]) == net.node_id
     assert _state(hass, ents["network"]) == "regtest"
@@ -58,3 +64,52 @@ async def test_entities_match_the_node(
     assert _state(hass, ents["peers"]) == "1"
     assert _state(hass, ents["fees_collected"]) == "0"
     assert entry.state is ConfigEntryState.LOADED
+
+
+async def test_diagnostics_never_show_the_rune(
+    hass: HomeAssistant, net: LightningSim, hass_client: Any
+) -> None:
+    n1 = net.neighbours[0]
+    set_meter(hass, n1, "5")
+    entry = await add_node(hass, net, "rest", [neighbour_subentry(n1, name="Alice")])
+    diag = await get_diagnostics_for_config_entry(hass, hass_client, entry)
+    assert net.rune not in str(diag)
+    assert diag["entry"]["data"]["rune"] == "**REDACTED**"
+    runtime = diag["runtime"]
+    assert runtime["node"]["alias"] == "HASHGRID"
+    assert runtime["address"] == net.rest_url
+    assert runtime["settlement"]["ready"] is True
+    assert runtime["listener"]["errors"] == 0
+
+
+async def test_node_away_at_start_is_retried(
+    hass: HomeAssistant, net: LightningSim, tmp_path: Any
+) -> None:
+    entry = MockConfigEntry(
+        domain=DOMAIN,
+        data={
+            "kind": "lightning_node",
+            "transport": "socket",
+            "socket_path": str(tmp_path / "no-such-socket"),
+        },
+        unique_id=net.node_id,
+    )
+    entry.add_to_hass(hass)
+    assert not await hass.config_entries.async_setup(entry.entry_id)
+    assert entry.state is ConfigEntryState.SETUP_RETRY
+
+
+async def test_poll_failure_makes_entities_unavailable(
+    hass: HomeAssistant, net: LightningSim
+) -> None:
+    entry = await add_node(hass, net, "socket")
+    coordinator = entry.runtime_data.coordinator  # type: ignore[attr-defined]
+    restart = asyncio.ensure_future(net.ours.simulate_restart(0.5))
+    await asyncio.sleep(0.05)  # the socket is gone now
+    await coordinator.async_refresh()
+    await hass.async_block_till_done()
+    assert hass.states.get("sensor.hashgrid_peers").state == "unavailable"  # type: ignore[union-attr]
+    await restart
+    await coordinator.async_refresh()
+    await hass.async_block_till_done()
+    assert hass.states.get("sensor.hashgrid_peers").state == "1"  # type: ignore[union-attr]
