@@ -106,7 +106,7 @@ async def run(
     )
 
     from custom_components.hashgrid.const import DOMAIN
-    from custom_components.hashgrid.mining.client import identify
+    from custom_components.hashgrid.mining.client import MinerInfo, identify
 
     fleet = await start_fleet(count, base)
     first = ipaddress.ip_address(base)
@@ -121,7 +121,13 @@ async def run(
                 hass.data.pop(loader.DATA_CUSTOM_COMPONENTS)
                 # The harness runs asyncio in debug mode; production does not.
                 asyncio.get_running_loop().set_debug(False)
-                infos = await asyncio.gather(*(identify(h) for h in hosts))
+                limit = asyncio.Semaphore(50)
+
+                async def _identify(host: str) -> MinerInfo:
+                    async with limit:
+                        return await identify(host)
+
+                infos = await asyncio.gather(*(_identify(h) for h in hosts))
                 entry = MockConfigEntry(
                     domain=DOMAIN,
                     title="Bench",

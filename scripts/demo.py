@@ -241,17 +241,21 @@ class HomeAssistantAPI:
             )
         return result
 
+    async def states(self) -> dict[str, dict[str, Any]]:
+        """Return every entity's state, by entity id."""
+        return {s["entity_id"]: s for s in await self._json("GET", "/api/states")}
+
     async def components(self) -> list[str]:
         """Return the components HA has loaded."""
         return (await self._json("GET", "/api/config"))["components"]
 
 
 async def configure_entries(api: HomeAssistantAPI, site: Any) -> None:
-    """Add every kind of entry the demo has, unless already there."""
-    titles = {entry["title"] for entry in await api.entries()}
+    """Add every entry of the demo, through the config flow, on the first run."""
+    if await api.entries():
+        log("HashGrid is already configured (delete the config folder to start afresh)")
+        return
     for setup in site.entry_setups:
-        if setup.title in titles:
-            continue
         await setup.run(api)
         log(f"configured: {setup.title}")
 
@@ -268,7 +272,9 @@ async def run(args: argparse.Namespace) -> int:
         loop.add_signal_handler(sig, stop.set)
 
     async with AsyncExitStack() as stack:
-        site = await stack.enter_async_context(running_demo_site(args.base_address))
+        site = await stack.enter_async_context(
+            running_demo_site(args.base_address, args.modbus_port)
+        )
         log(f"simulated site running: {site.summary}")
         hass = await asyncio.create_subprocess_exec(
             str(ROOT / ".venv" / "bin" / "hass"),
@@ -334,6 +340,12 @@ def main() -> int:
     )
     parser.add_argument(
         "--base-address", default="127.0.1.1", help="first miner's loopback address"
+    )
+    parser.add_argument(
+        "--modbus-port",
+        type=int,
+        default=15020,
+        help="the SunSpec inverter's Modbus port (the Victron GX uses the next)",
     )
     parser.add_argument("--timeout", type=float, default=120.0)
     parser.add_argument(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 from pathlib import Path
+import random
 import signal
 import socket
 import sys
@@ -24,6 +25,24 @@ def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def _free_port_pair() -> int:
+    """Return a port p such that p and p + 1 are both free.
+
+    Taken below Linux's ephemeral range (32768+), where outgoing connections
+    may hold any port at any moment.
+    """
+    for _ in range(100):
+        port = random.randrange(20000, 32000)
+        try:
+            with socket.socket() as one, socket.socket() as two:
+                one.bind(("127.0.0.1", port))
+                two.bind(("127.0.0.1", port + 1))
+        except OSError:
+            continue
+        return port
+    raise RuntimeError("no two free ports in a row")
 
 
 async def _wait_for_line(stream: asyncio.StreamReader, text: str) -> str:
@@ -54,6 +73,8 @@ async def test_develop_boots_home_assistant(
         str(port),
         "--base-address",
         "127.0.9.1",
+        "--modbus-port",
+        str(_free_port_pair()),
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
@@ -75,6 +96,19 @@ async def test_develop_boots_home_assistant(
             assert "hashgrid" in await api.components()
             entries = await api.entries()
             assert {e["state"] for e in entries} == {"loaded"}
+            assert len(entries) >= 3  # the mining site and two microgrid devices
+            # The site reloads as each miner is added; give the last one a moment.
+            async with asyncio.timeout(30):
+                while True:
+                    states = await api.states()
+                    miners = [
+                        e for e in states if e.endswith("_hashrate") and "127_0_9" in e
+                    ]
+                    if len(miners) == 6:
+                        break
+                    await asyncio.sleep(0.5)
+            assert states["switch.demo_mining_site_mining"]["state"] == "on"
+            assert float(states["sensor.demo_mining_site_total_hashrate"]["state"]) > 0
             with pytest.raises(RuntimeError, match="login refused"):
                 await HomeAssistantAPI(session, url).login("demo", "wrong")
     finally:

@@ -24,10 +24,15 @@ async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
 async def async_setup_entry(hass: HomeAssistant, entry: HashGridConfigEntry) -> bool:
     """Set up one entry: dispatch on its kind, then forward to its platforms."""
     handler = handler_for(entry)
+    subentries = set(entry.subentries)
     entry.runtime_data = await handler.setup(hass, entry)
     entry.async_on_unload(entry.runtime_data.async_shutdown)
     await hass.config_entries.async_forward_entry_setups(entry, list(handler.platforms))
     entry.async_on_unload(entry.add_update_listener(_async_reload_on_update))
+    if set(entry.subentries) != subentries:
+        # A subentry came or went while this entry was (re)loading, when no
+        # update listener was there to hear it.
+        hass.config_entries.async_schedule_reload(entry.entry_id)
     return True
 
 

@@ -118,7 +118,8 @@ async def test_entity_registry_snapshot(
             e.original_device_class,
             e.unit_of_measurement,
             e.entity_category,
-            hass.states.get(e.entity_id).attributes.get("state_class"),
+            e.capabilities.get("state_class") if e.capabilities else None,
+            e.disabled_by,
         )
         for e in entries
     )

@@ -34,6 +34,7 @@ MAX_GAP_POLLS = 3
 # What a stopped (sleeping) miner draws, and a typical efficiency, for miners
 # whose firmware reports no power.
 IDLE_POWER_W = 15.0
+IDENTIFY_CONCURRENCY = 50
 TYPICAL_J_PER_TH = 21.0
 
 
@@ -163,6 +164,8 @@ class MiningSiteCoordinator(DataUpdateCoordinator[SiteData]):
             if sub.subentry_type == SUBENTRY_MINER
         }
         self.site_energy_kwh = 0.0
+        # pyasic's identification probes time out when hundreds run at once.
+        self._identifying = asyncio.Semaphore(IDENTIFY_CONCURRENCY)
         self.budget_w: float = math.inf
         self.stored_budget_w: float | None = None
         self._store: Store[dict[str, Any]] = Store(
@@ -218,11 +221,12 @@ class MiningSiteCoordinator(DataUpdateCoordinator[SiteData]):
         data = slot.subentry.data
         try:
             if slot.client is None:
-                slot.client = await connect(
-                    data[CONF_HOST],
-                    username=data.get(CONF_USERNAME),
-                    password=data.get(CONF_PASSWORD),
-                )
+                async with self._identifying:
+                    slot.client = await connect(
+                        data[CONF_HOST],
+                        username=data.get(CONF_USERNAME),
+                        password=data.get(CONF_PASSWORD),
+                    )
             reading = await slot.client.poll()
         except MinerError as err:
             self._set_unavailable(slot, err)

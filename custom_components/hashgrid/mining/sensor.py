@@ -93,6 +93,7 @@ MINER_SENSORS: tuple[MinerSensorEntityDescription, ...] = (
     ),
     MinerSensorEntityDescription(
         key="efficiency",
+        entity_registry_enabled_default=False,
         translation_key="efficiency",
         native_unit_of_measurement=EFFICIENCY,
         state_class=SensorStateClass.MEASUREMENT,
@@ -111,6 +112,7 @@ MINER_SENSORS: tuple[MinerSensorEntityDescription, ...] = (
     ),
     MinerSensorEntityDescription(
         key="chip_temperature",
+        entity_registry_enabled_default=False,
         translation_key="chip_temperature",
         device_class=SensorDeviceClass.TEMPERATURE,
         native_unit_of_measurement=UnitOfTemperature.CELSIUS,
@@ -120,6 +122,7 @@ MINER_SENSORS: tuple[MinerSensorEntityDescription, ...] = (
     ),
     MinerSensorEntityDescription(
         key="fan_speed",
+        entity_registry_enabled_default=False,
         translation_key="fan_speed",
         native_unit_of_measurement=REVOLUTIONS_PER_MINUTE,
         state_class=SensorStateClass.MEASUREMENT,
@@ -128,6 +131,7 @@ MINER_SENSORS: tuple[MinerSensorEntityDescription, ...] = (
     ),
     MinerSensorEntityDescription(
         key="boot_time",
+        entity_registry_enabled_default=False,
         translation_key="boot_time",
         device_class=SensorDeviceClass.TIMESTAMP,
         entity_category=EntityCategory.DIAGNOSTIC,
@@ -135,12 +139,14 @@ MINER_SENSORS: tuple[MinerSensorEntityDescription, ...] = (
     ),
     MinerSensorEntityDescription(
         key="pool",
+        entity_registry_enabled_default=False,
         translation_key="pool",
         entity_category=EntityCategory.DIAGNOSTIC,
         value_fn=lambda _, r: r.pool_url,
     ),
     MinerSensorEntityDescription(
         key="errors",
+        entity_registry_enabled_default=False,
         translation_key="errors",
         entity_category=EntityCategory.DIAGNOSTIC,
         state_class=SensorStateClass.MEASUREMENT,
