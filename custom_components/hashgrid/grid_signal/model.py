@@ -12,8 +12,8 @@ so that a restart keeps the same offset) and its ramp-up period.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field, replace
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 import hashlib
@@ -608,13 +608,3 @@ class Schedule:
                 continue
             schedule.events[scheduled.event_id] = scheduled
         return schedule
-
-
-def with_status(event: DrEvent, status: EventStatus) -> DrEvent:
-    """Return the event with another status."""
-    return replace(event, status=status)
-
-
-def extract(events: Iterable[Mapping[str, Any]]) -> list[DrEvent | EventProblem]:
-    """Parse every event of an oadrDistributeEvent."""
-    return [parse_event(raw) for raw in events]

@@ -12,7 +12,7 @@ returns is sent as TELEMETRY_USAGE.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 import logging
@@ -21,7 +21,7 @@ import ssl
 from typing import Any, cast
 
 import aiohttp
-from openleadr import OpenADRClient, enums, errors, objects, utils
+from openleadr import OpenADRClient, errors, objects, utils
 from openleadr.messaging import (
     parse_message,
     validate_xml_schema,
@@ -335,26 +335,3 @@ class Ven:
     async def close(self) -> None:
         """Stop timers and close the HTTP session."""
         await self._client.stop()
-
-
-async def register_once(
-    config: VenConfig, build: Callable[[VenConfig], Awaitable[Ven]]
-) -> Ven:
-    """Build a VEN, register it and close it again (the config flow's check)."""
-    ven = await build(config)
-    try:
-        await ven.register()
-    finally:
-        await ven.close()
-    return ven
-
-
-__all__ = [
-    "CannotConnect",
-    "CertificateMismatch",
-    "Rejected",
-    "Ven",
-    "VenConfig",
-    "VenError",
-    "enums",
-]
