@@ -149,7 +149,11 @@ class HomeAssistantAPI:
 
     async def onboarding_needed(self) -> bool:
         """Return True while the owner user still has to be created."""
-        steps = await self._json("GET", "/api/onboarding")
+        async with self.session.get(f"{self.url}/api/onboarding") as resp:
+            if resp.status == 404:  # onboarded: HA serves no onboarding API
+                return False
+            resp.raise_for_status()
+            steps = await resp.json()
         return any(step["step"] == "user" and not step["done"] for step in steps)
 
     async def onboard(self) -> None:
@@ -205,13 +209,14 @@ class HomeAssistantAPI:
 
     async def entries(self) -> list[dict[str, Any]]:
         """Return the config entries of the hashgrid domain."""
-        return await self._json(
+        entries: list[dict[str, Any]] = await self._json(
             "GET", "/api/config/config_entries/entry?domain=hashgrid"
         )
+        return entries
 
     async def flow(self, steps: list[dict[str, Any]]) -> dict[str, Any]:
         """Run the hashgrid config flow through the given menu/form steps."""
-        result = await self._json(
+        result: dict[str, Any] = await self._json(
             "POST",
             "/api/config/config_entries/flow",
             json={"handler": "hashgrid", "show_advanced_options": False},
@@ -228,7 +233,7 @@ class HomeAssistantAPI:
         self, entry_id: str, subentry_type: str, steps: list[dict[str, Any]]
     ) -> dict[str, Any]:
         """Run a subentry flow (e.g. add a miner) through the given steps."""
-        result = await self._json(
+        result: dict[str, Any] = await self._json(
             "POST",
             "/api/config/config_entries/subentries/flow",
             json={"handler": [entry_id, subentry_type], "show_advanced_options": False},
@@ -247,7 +252,8 @@ class HomeAssistantAPI:
 
     async def components(self) -> list[str]:
         """Return the components HA has loaded."""
-        return (await self._json("GET", "/api/config"))["components"]
+        components: list[str] = (await self._json("GET", "/api/config"))["components"]
+        return components
 
 
 async def configure_entries(api: HomeAssistantAPI, site: Any) -> None:
@@ -273,7 +279,7 @@ async def run(args: argparse.Namespace) -> int:
 
     async with AsyncExitStack() as stack:
         site = await stack.enter_async_context(
-            running_demo_site(args.base_address, args.modbus_port)
+            running_demo_site(args.base_address, args.modbus_port, args.vtn_port)
         )
         log(f"simulated site running: {site.summary}")
         hass = await asyncio.create_subprocess_exec(
@@ -312,6 +318,8 @@ async def run(args: argparse.Namespace) -> int:
             return_when=asyncio.FIRST_COMPLETED,
         )
         log("stopping")
+        for hook in site.stop_hooks:
+            hook()
     return 0
 
 
@@ -346,6 +354,12 @@ def main() -> int:
         type=int,
         default=15020,
         help="the SunSpec inverter's Modbus port (the Victron GX uses the next)",
+    )
+    parser.add_argument(
+        "--vtn-port",
+        type=int,
+        default=15080,
+        help="the OpenADR VTN's HTTP port (on 127.0.0.1)",
     )
     parser.add_argument("--timeout", type=float, default=120.0)
     parser.add_argument(

@@ -75,6 +75,8 @@ async def test_develop_boots_home_assistant(
         "127.0.9.1",
         "--modbus-port",
         str(_free_port_pair()),
+        "--vtn-port",
+        str(_free_port()),
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
@@ -96,7 +98,12 @@ async def test_develop_boots_home_assistant(
             assert "hashgrid" in await api.components()
             entries = await api.entries()
             assert {e["state"] for e in entries} == {"loaded"}
-            assert len(entries) >= 3  # the mining site and two microgrid devices
+            # The mining site, two microgrid devices, the Lightning node and the
+            # grid signal.
+            assert len(entries) >= 5
+            by_title = {e["title"]: e for e in entries}
+            assert by_title["HASHGRID"]["num_subentries"] == 2  # two neighbours
+            assert "hashgrid-demo @ 127.0.0.1" in by_title
             # The site reloads as each miner is added; give the last one a moment.
             async with asyncio.timeout(30):
                 while True:
@@ -109,6 +116,15 @@ async def test_develop_boots_home_assistant(
                     await asyncio.sleep(0.5)
             assert states["switch.demo_mining_site_mining"]["state"] == "on"
             assert float(states["sensor.demo_mining_site_total_hashrate"]["state"]) > 0
+            # The Lightning node and its neighbours; the VEN registered with the VTN.
+            assert states["sensor.hashgrid_alias"]["state"] == "HASHGRID"
+            assert (
+                states["sensor.hashgrid_lightning_spendable"]["state"] != "unavailable"
+            )
+            assert "sensor.neighbour_alice_we_pay_unpaid_energy" in states
+            assert "sensor.neighbour_bob_pays_us_arrears" in states
+            vtn = "binary_sensor.hashgrid_demo_127_0_0_1_vtn_connection"
+            assert states[vtn]["state"] == "on"
             with pytest.raises(RuntimeError, match="login refused"):
                 await HomeAssistantAPI(session, url).login("demo", "wrong")
     finally:
