@@ -56,8 +56,10 @@ class PriceMode(StrEnum):
 
 
 SCAN_INTERVAL: Final = timedelta(seconds=30)
-#: Seconds one ``waitanyinvoice`` waits before asking again (a long poll).
-WAIT_TIMEOUT_S: Final = 60
+#: Seconds one ``waitanyinvoice`` waits before asking again (a long poll). Over
+#: the local socket the wait holds an executor thread that cancelling cannot
+#: free, so it is kept short: an unload or HA stop then waits at most this long.
+WAIT_TIMEOUT_S: Final = 10
 #: Back-off (s) of the incoming-payment listener after errors: doubles, capped.
 LISTENER_BACKOFF_S: Final = 1.0
 LISTENER_BACKOFF_MAX_S: Final = 60.0
