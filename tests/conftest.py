@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+
+from aiohttp import web
 import pytest
 import pytest_socket
 
@@ -21,3 +24,39 @@ def loopback(socket_enabled: None) -> None:
     own loopback address, as on a real network.
     """
     pytest_socket.socket_allow_hosts(["127.0.0.0/8"], allow_unix_socket=True)
+
+
+class ManualClock:
+    """A clock the test moves by hand (simulated seconds)."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    """A simulators' clock that only moves when the test says."""
+    return ManualClock()
+
+
+# A loopback address where an ordinary web server (not a miner) answers.
+WEB_ONLY = "127.0.3.251"
+
+
+@pytest.fixture
+async def web_only(loopback: None) -> AsyncIterator[str]:
+    """Serve an ordinary web page (a router, a printer …) on port 80."""
+
+    async def page(request: web.BaseRequest) -> web.Response:
+        return web.Response(
+            text="<html><title>Router</title></html>", content_type="text/html"
+        )
+
+    runner = web.ServerRunner(web.Server(page), shutdown_timeout=0.1)
+    await runner.setup()
+    await web.TCPSite(runner, WEB_ONLY, 80).start()
+    yield WEB_ONLY
+    await runner.cleanup()

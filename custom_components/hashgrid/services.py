@@ -6,7 +6,6 @@ from datetime import timedelta
 import math
 from typing import Any
 
-from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import (
     HomeAssistant,
     ServiceCall,
@@ -14,18 +13,16 @@ from homeassistant.core import (
     SupportsResponse,
     callback,
 )
-from homeassistant.exceptions import ServiceValidationError
 from homeassistant.helpers import config_validation as cv
 import probatio
 
-from .const import CONF_KIND, DOMAIN, EntryKind
+from .const import DOMAIN, EntryKind
+from .entries import ATTR_CONFIG_ENTRY_ID, called_entry
 from .grid_signal.runtime import GridSignalRuntime
 from .lightning.actions import async_setup_lightning_services
 from .mining.const import DEFAULT_STAGGER_S
 from .mining.runtime import MiningSiteRuntime
-from .models import HashGridConfigEntry
 
-ATTR_CONFIG_ENTRY_ID = "config_entry_id"
 ATTR_POWER_KW = "power_kw"
 ATTR_DURATION = "duration"
 ATTR_STAGGER = "stagger"
@@ -59,35 +56,8 @@ RESUME_SCHEMA = probatio.Schema({**_SITE, **_STAGGER})
 OPT_OUT_SCHEMA = probatio.Schema({**_SITE, probatio.Required(ATTR_EVENT_ID): cv.string})
 
 
-def _entry(
-    hass: HomeAssistant, call: ServiceCall, kind: EntryKind
-) -> HashGridConfigEntry:
-    """Return the loaded entry of the wanted kind that the call names."""
-    entry_id = call.data[ATTR_CONFIG_ENTRY_ID]
-    entry: HashGridConfigEntry | None = hass.config_entries.async_get_entry(entry_id)
-    if entry is None or entry.domain != DOMAIN:
-        raise ServiceValidationError(
-            translation_domain=DOMAIN,
-            translation_key="entry_not_found",
-            translation_placeholders={"entry_id": entry_id},
-        )
-    if entry.data.get(CONF_KIND) != kind:
-        raise ServiceValidationError(
-            translation_domain=DOMAIN,
-            translation_key="wrong_entry_kind",
-            translation_placeholders={"title": entry.title, "kind": kind},
-        )
-    if entry.state is not ConfigEntryState.LOADED:
-        raise ServiceValidationError(
-            translation_domain=DOMAIN,
-            translation_key="entry_not_loaded",
-            translation_placeholders={"title": entry.title},
-        )
-    return entry
-
-
 def _site(hass: HomeAssistant, call: ServiceCall) -> MiningSiteRuntime:
-    runtime = _entry(hass, call, EntryKind.MINING_SITE).runtime_data
+    runtime = called_entry(call, EntryKind.MINING_SITE).runtime_data
     assert isinstance(runtime, MiningSiteRuntime)
     return runtime
 
@@ -120,7 +90,7 @@ async def _resume(call: ServiceCall) -> ServiceResponse:
 
 
 async def _opt_out(call: ServiceCall) -> ServiceResponse:
-    runtime = _entry(call.hass, call, EntryKind.GRID_SIGNAL).runtime_data
+    runtime = called_entry(call, EntryKind.GRID_SIGNAL).runtime_data
     assert isinstance(runtime, GridSignalRuntime)
     return await runtime.coordinator.async_opt_out(call.data[ATTR_EVENT_ID])
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
-from aiohttp import web
 import pytest
 
 from custom_components.hashgrid.mining.client import (
@@ -22,48 +21,16 @@ from custom_components.hashgrid.mining.errors import (
     UnsupportedMiner,
 )
 from simulators.miner import Fleet, MinerSpec, running_fleet
+from tests.conftest import ManualClock
 
 BASE = "127.0.7.1"
 NOTHING = "127.0.7.250"  # nothing listens here
-WEB_ONLY = "127.0.7.251"  # a web server that is not a miner
-
-
-class ManualClock:
-    """A clock the test moves by hand (simulated seconds)."""
-
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-@pytest.fixture
-def clock() -> ManualClock:
-    return ManualClock()
 
 
 @pytest.fixture
 async def fleet(loopback: None, clock: ManualClock) -> AsyncIterator[Fleet]:
     async with running_fleet(3, BASE, clock=clock) as running:
         yield running
-
-
-@pytest.fixture
-async def web_only(loopback: None) -> AsyncIterator[str]:
-    """Serve an ordinary web page (a router, a printer …) on port 80."""
-
-    async def page(request: web.BaseRequest) -> web.Response:
-        return web.Response(
-            text="<html><title>Router</title></html>", content_type="text/html"
-        )
-
-    runner = web.ServerRunner(web.Server(page), shutdown_timeout=0.1)
-    await runner.setup()
-    site = web.TCPSite(runner, WEB_ONLY, 80)
-    await site.start()
-    yield WEB_ONLY
-    await runner.cleanup()
 
 
 # ---- identify -------------------------------------------------------------------

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
-from aiohttp import web
 from homeassistant.config_entries import SOURCE_RECONFIGURE, SOURCE_USER, ConfigEntry
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
@@ -14,27 +11,11 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.hashgrid.const import DOMAIN
 from simulators.miner import Fleet, running_fleet
+from tests.conftest import WEB_ONLY
 
 from .conftest import setup_site
 
 NOTHING = "127.0.2.250"  # nothing listens here
-WEB_ONLY = "127.0.2.251"  # a web server that is not a miner
-
-
-@pytest.fixture
-async def web_only(loopback: None) -> AsyncIterator[str]:
-    """An ordinary web page (a router, a printer …) on port 80."""
-
-    async def page(request: web.BaseRequest) -> web.Response:
-        return web.Response(
-            text="<html><title>Router</title></html>", content_type="text/html"
-        )
-
-    runner = web.ServerRunner(web.Server(page), shutdown_timeout=0.1)
-    await runner.setup()
-    await web.TCPSite(runner, WEB_ONLY, 80).start()
-    yield WEB_ONLY
-    await runner.cleanup()
 
 
 async def start(hass: HomeAssistant, entry: ConfigEntry) -> dict:

@@ -13,23 +13,9 @@ import pytest
 
 from simulators.miner import S21, Fleet, MinerSpec, SimulatedMiner, running_fleet
 from simulators.miner.model import MinerModel
+from tests.conftest import ManualClock
 
 BASE = "127.0.3.1"
-
-
-class ManualClock:
-    """A clock the test moves by hand (simulated seconds)."""
-
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-@pytest.fixture
-def clock() -> ManualClock:
-    return ManualClock()
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from homeassistant.config_entries import ConfigEntryState
 from homeassistant.const import CONF_NAME
 from homeassistant.core import (
     HomeAssistant,
@@ -19,14 +18,14 @@ from homeassistant.helpers import config_validation as cv
 from homeassistant.helpers.service import async_register_admin_service
 import probatio
 
-from ..const import CONF_KIND, DOMAIN, EntryKind
+from ..const import DOMAIN, EntryKind
+from ..entries import ATTR_CONFIG_ENTRY_ID, called_entry
 from ..models import HashGridConfigEntry
 from .client import NodeClient
 from .const import CONF_DIRECTION, Direction
 from .errors import ConnectionLost, LightningError, RpcError, RuneRejected
 from .runtime import LightningRuntime
 
-ATTR_CONFIG_ENTRY_ID = "config_entry_id"
 ATTR_AMOUNT = "amount_sat"
 ATTR_DESCRIPTION = "description"
 ATTR_EXPIRY = "expiry"
@@ -71,31 +70,7 @@ SETTLE_NEIGHBOUR_SCHEMA = probatio.Schema(
 
 def _runtime(call: ServiceCall) -> tuple[HashGridConfigEntry, LightningRuntime]:
     """The loaded Lightning node entry the call names."""
-    entry_id = call.data[ATTR_CONFIG_ENTRY_ID]
-    entry: HashGridConfigEntry | None = call.hass.config_entries.async_get_entry(
-        entry_id
-    )
-    if entry is None or entry.domain != DOMAIN:
-        raise ServiceValidationError(
-            translation_domain=DOMAIN,
-            translation_key="entry_not_found",
-            translation_placeholders={"entry_id": entry_id},
-        )
-    if entry.data.get(CONF_KIND) != EntryKind.LIGHTNING_NODE:
-        raise ServiceValidationError(
-            translation_domain=DOMAIN,
-            translation_key="wrong_entry_kind",
-            translation_placeholders={
-                "title": entry.title,
-                "kind": EntryKind.LIGHTNING_NODE,
-            },
-        )
-    if entry.state is not ConfigEntryState.LOADED:
-        raise ServiceValidationError(
-            translation_domain=DOMAIN,
-            translation_key="entry_not_loaded",
-            translation_placeholders={"title": entry.title},
-        )
+    entry = called_entry(call, EntryKind.LIGHTNING_NODE)
     runtime = entry.runtime_data
     assert isinstance(runtime, LightningRuntime)
     return entry, runtime
