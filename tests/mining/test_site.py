@@ -415,3 +415,21 @@ async def test_diagnostics_redact_secrets(
     assert fleet.miners[1].serial not in text
     assert fleet.miners[1].mac.lower() not in text.lower()
     assert diag["runtime"]["miners"]
+
+
+async def test_power_target_out_of_range_is_refused(
+    hass: HomeAssistant, site: ConfigEntry, fleet: Fleet
+) -> None:
+    """A power target beyond the firmware's range: a clear error, nothing sent."""
+    lux = fleet.miners[0]
+    number = entity_id(hass, "number", f"{miner_uid(site, 0)}_power_target")
+    state = hass.states.get(number)
+    before = lux.power_target_w
+    with pytest.raises(ServiceValidationError):
+        await hass.services.async_call(
+            "number",
+            "set_value",
+            {"entity_id": number, "value": float(state.attributes["max"]) + 1},
+            blocking=True,
+        )
+    assert lux.power_target_w == before
