@@ -1,7 +1,8 @@
 """Validate responses against Core Lightning's own JSON schemas.
 
-The schemas (``../shared/cln-schemas/<method>.json``, CLN v26.06) use CLN's type
-names (``msat``, ``pubkey``, ``u32`` …); this maps them for ``jsonschema``.
+The schemas (``cln_schemas/<method>.json`` beside this file: Core Lightning
+v26.06's own, copied unchanged, BSD-MIT — see its README) use CLN's type names
+(``msat``, ``pubkey``, ``u32`` …); this maps them for ``jsonschema``.
 Set ``HASHGRID_CLN_SCHEMAS`` to use another copy.
 """
 
@@ -28,7 +29,7 @@ def schema_dir() -> Path:
     env = os.environ.get("HASHGRID_CLN_SCHEMAS")
     if env:
         return Path(env)
-    return Path(__file__).resolve().parents[3] / "shared" / "cln-schemas"
+    return Path(__file__).resolve().parent / "cln_schemas"
 
 
 def _uint(bits: int) -> Any:
