@@ -45,6 +45,14 @@ _IDENTITY_DATA = [
     DataOptions.FW_VERSION,
     DataOptions.WATTAGE_LIMIT,
 ]
+# What a read-back after a command needs: is it mining, at what power and target.
+_STATE_DATA = [
+    DataOptions.HASHRATE,
+    DataOptions.HASHBOARDS,
+    DataOptions.WATTAGE,
+    DataOptions.WATTAGE_LIMIT,
+    DataOptions.IS_MINING,
+]
 _POLL_DATA = [
     DataOptions.HASHRATE,
     DataOptions.HASHBOARDS,
@@ -324,12 +332,17 @@ class MinerClient:
         if not await _port_open(self.host, port):
             raise CannotConnect(f"{self.host}: connection refused")
 
-    async def poll(self) -> MinerReading:
-        """Read the miner once; CannotConnect on timeout, InvalidResponse on garbage."""
+    async def poll(self, *, state_only: bool = False) -> MinerReading:
+        """Read the miner once; CannotConnect on timeout, InvalidResponse on garbage.
+
+        With `state_only`, read only what a command changes (mining, hashrate,
+        power, target): fans, pool, uptime and errors then come back empty.
+        """
+        include = _STATE_DATA if state_only else _POLL_DATA
         try:
             async with asyncio.timeout(self.timeout_s):
                 await self._ensure_reachable()
-                data: MinerData = await self._miner.get_data(include=_POLL_DATA)
+                data: MinerData = await self._miner.get_data(include=include)
         except TimeoutError as err:
             raise CannotConnect(
                 f"{self.host}: no answer within {self.timeout_s} s"

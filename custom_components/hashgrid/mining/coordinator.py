@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 import math
 import time
 from typing import Any
@@ -216,8 +216,14 @@ class MiningSiteCoordinator(DataUpdateCoordinator[SiteData]):
             miners=readings,
         )
 
-    async def async_poll_miner(self, slot: MinerSlot) -> None:
-        """Read one miner (identifying it first if needed) into its slot."""
+    async def async_poll_miner(
+        self, slot: MinerSlot, *, state_only: bool = False
+    ) -> None:
+        """Read one miner (identifying it first if needed) into its slot.
+
+        `state_only` reads just what a command changes and keeps the rest of
+        the last full reading (temperatures, fans, pool …).
+        """
         data = slot.subentry.data
         try:
             if slot.client is None:
@@ -227,7 +233,19 @@ class MiningSiteCoordinator(DataUpdateCoordinator[SiteData]):
                         username=data.get(CONF_USERNAME),
                         password=data.get(CONF_PASSWORD),
                     )
-            reading = await slot.client.poll()
+            previous = slot.reading
+            reading = await slot.client.poll(
+                state_only=state_only and previous is not None
+            )
+            if state_only and previous is not None:
+                reading = replace(
+                    previous,
+                    hashrate_ths=reading.hashrate_ths,
+                    power_w=reading.power_w,
+                    efficiency_j_th=reading.efficiency_j_th,
+                    is_mining=reading.is_mining,
+                    power_target_w=reading.power_target_w,
+                )
         except MinerError as err:
             self._set_unavailable(slot, err)
             return

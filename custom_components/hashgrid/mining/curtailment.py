@@ -132,7 +132,7 @@ class Curtailer:
             return self._outcome(slot, cmd, error)
         for pause in VERIFY_PAUSES_S:
             await asyncio.sleep(pause)
-            await self.coordinator.async_poll_miner(slot)
+            await self.coordinator.async_poll_miner(slot, state_only=True)
             if (error := self._disobedience(slot, cmd)) is None:
                 break
         return self._outcome(slot, cmd, error)
