@@ -189,6 +189,11 @@ async def test_curtail_and_resume_the_fleet(
         hass.states.get(entity_id(hass, "switch", f"{miner_uid(site, 0)}_mining")).state
         == STATE_OFF
     )
+    # The read-back reads only what a command changes; the rest stays known.
+    board = hass.states.get(
+        entity_id(hass, "sensor", f"{miner_uid(site, 0)}_board_temperature")
+    )
+    assert board.state not in ("unknown", STATE_UNAVAILABLE)
 
     response = await hass.services.async_call(
         DOMAIN,
