@@ -14,6 +14,7 @@ from homeassistant.helpers import (
     entity_registry as er,
     issue_registry as ir,
 )
+from homeassistant.helpers.event import async_track_state_change_event
 import pytest
 from pytest_homeassistant_custom_component.common import (
     async_capture_events,
@@ -438,3 +439,58 @@ async def test_power_target_out_of_range_is_refused(
             blocking=True,
         )
     assert lux.power_target_w == before
+
+
+async def test_curtail_supersedes_a_staggered_restore(
+    hass: HomeAssistant, site: ConfigEntry, fleet: Fleet
+) -> None:
+    """A curtailment does not wait for a slow, staggered restore to finish."""
+    lux, ant, _ = fleet.miners
+    await hass.services.async_call(
+        DOMAIN, "curtail", {"config_entry_id": site.entry_id}, blocking=True
+    )
+    assert not lux.mining
+    assert not ant.mining
+    # Restore one miner every 30 s: the second waits half a minute.
+    restoring = hass.async_create_task(
+        hass.services.async_call(
+            DOMAIN,
+            "resume",
+            {"config_entry_id": site.entry_id, "stagger": 30},
+            blocking=True,
+            return_response=True,
+        )
+    )
+    # Wait until the first miner is back (its switch turns on).
+    restored = asyncio.Event()
+    switches = [
+        entity_id(hass, "switch", f"{miner_uid(site, i)}_mining") for i in (0, 1)
+    ]
+
+    @callback
+    def _switched(event: Event) -> None:
+        if (state := event.data["new_state"]) is not None and state.state == "on":
+            restored.set()
+
+    unsub = async_track_state_change_event(hass, switches, _switched)
+    async with asyncio.timeout(10):
+        await restored.wait()
+    unsub()
+    assert lux.mining or ant.mining
+    async with asyncio.timeout(10):
+        response = await hass.services.async_call(
+            DOMAIN,
+            "curtail",
+            {"config_entry_id": site.entry_id},
+            blocking=True,
+            return_response=True,
+        )
+    assert all(m["success"] for m in response["miners"]), response
+    assert not lux.mining
+    assert not ant.mining
+    superseded = await restoring
+    assert superseded["superseded"] is True
+    await hass.async_block_till_done()
+    # The cancelled restore sends nothing more.
+    assert not lux.mining
+    assert not ant.mining

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from contextlib import suppress
 from dataclasses import asdict, dataclass
 import math
 from typing import Any
@@ -40,6 +41,11 @@ class MinerOutcome:
     power_w: float | None
 
 
+def _budget(budget_w: float) -> float | None:
+    """A budget as reported: None when unlimited."""
+    return None if math.isinf(budget_w) else max(0.0, budget_w)
+
+
 class Curtailer:
     """Holds a site's power budget and enforces it on the miners."""
 
@@ -48,7 +54,7 @@ class Curtailer:
         self.hass = hass
         self.coordinator = coordinator
         self.budget_w: float = math.inf
-        self._lock = asyncio.Lock()
+        self._enforcing: asyncio.Task[dict[str, Any]] | None = None
         self._revert: CALLBACK_TYPE | None = None
 
     @callback
@@ -65,18 +71,41 @@ class Curtailer:
         stagger_s: float = DEFAULT_STAGGER_S,
         duration_s: float | None = None,
     ) -> dict[str, Any]:
-        """Set the site budget, curtail or restore the miners, verify, report."""
-        async with self._lock:
-            previous = self.budget_w
-            self.async_shutdown()
-            self.budget_w = max(0.0, budget_w)
-            self.coordinator.budget_w = self.budget_w
-            await self.coordinator.async_save_energy()
-            result = await self._enforce(stagger_s)
-            if duration_s:
-                self._revert = async_call_later(
-                    self.hass, duration_s, self._revert_job(previous, stagger_s)
-                )
+        """Set the site budget, curtail or restore the miners, verify, report.
+
+        A new budget supersedes one still being carried out (a staggered
+        restore can take a while; a curtailment must not wait for it): the
+        older call then reports `superseded`.
+        """
+        previous = self.budget_w
+        if self._enforcing is not None and not self._enforcing.done():
+            self._enforcing.cancel()
+            with suppress(asyncio.CancelledError):
+                await self._enforcing
+        self.async_shutdown()
+        self.budget_w = max(0.0, budget_w)
+        self.coordinator.budget_w = self.budget_w
+        await self.coordinator.async_save_energy()
+        task = self.coordinator.config_entry.async_create_background_task(
+            self.hass, self._enforce(stagger_s), "hashgrid_enforce_budget"
+        )
+        self._enforcing = task
+        try:
+            result = await asyncio.shield(task)
+        except asyncio.CancelledError:
+            current = asyncio.current_task()
+            if not task.cancelled() or (current and current.cancelling()):
+                raise
+            return {
+                "site": self.coordinator.config_entry.title,
+                "budget_w": _budget(budget_w),
+                "superseded": True,
+                "miners": [],
+            }
+        if duration_s:
+            self._revert = async_call_later(
+                self.hass, duration_s, self._revert_job(previous, stagger_s)
+            )
         self.coordinator.async_update_listeners()
         return result
 
@@ -108,7 +137,7 @@ class Curtailer:
         data = coordinator.data
         response: dict[str, Any] = {
             "site": coordinator.config_entry.title,
-            "budget_w": None if math.isinf(self.budget_w) else self.budget_w,
+            "budget_w": _budget(self.budget_w),
             "planned_power_w": round(
                 plan.planned_power_w + plan.uncontrollable_power_w, 1
             ),
