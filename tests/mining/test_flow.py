@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from homeassistant.config_entries import SOURCE_RECONFIGURE, SOURCE_USER, ConfigEntry
+from homeassistant.config_entries import (
+    SOURCE_RECONFIGURE,
+    SOURCE_USER,
+    ConfigEntry,
+    ConfigSubentryData,
+)
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
 from homeassistant.helpers import device_registry as dr
@@ -10,6 +15,7 @@ import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.hashgrid.const import DOMAIN
+from custom_components.hashgrid.mining.client import identify
 from simulators.miner import Fleet, running_fleet
 from tests.conftest import WEB_ONLY
 
@@ -183,3 +189,54 @@ async def test_reconfigure_miner_options(
     states = {s.miner_id: s for s in site.runtime_data.coordinator.miner_states()}
     assert states[subentry.subentry_id].priority == 99
     assert states[subentry.subentry_id].max_power_w == 2500
+
+
+async def test_changed_credentials_are_fixed_through_a_repair(
+    hass: HomeAssistant, hass_client, loopback: None
+) -> None:
+    """Credentials that stop working: a fixable repair asks for new ones."""
+    from homeassistant.helpers import issue_registry as ir
+    from homeassistant.setup import async_setup_component
+
+    assert await async_setup_component(hass, "repairs", {})
+    async with running_fleet(1, "127.0.2.30", ("antminer",), web_password="new") as f:
+        miner = f.miners[0]
+        info = await identify(miner.ip, username="root", password="new")
+        sub = ConfigSubentryData(
+            # The password was changed on the miner since.
+            data={
+                "host": miner.ip,
+                "priority": 50,
+                "username": "root",
+                "password": "old",
+            },
+            subentry_type="miner",
+            title=miner.ip,
+            unique_id=info.unique_id,
+        )
+        entry = await setup_site(hass, [sub], title="Changed")
+        subentry_id = next(iter(entry.subentries))
+        issue_id = f"miner_credentials_{subentry_id}"
+        assert ir.async_get(hass).async_get_issue(DOMAIN, issue_id) is not None
+        assert entry.runtime_data.coordinator.slots[subentry_id].reading is None
+
+        client = await hass_client()
+        resp = await client.post(
+            "/api/repairs/issues/fix", json={"handler": DOMAIN, "issue_id": issue_id}
+        )
+        flow = await resp.json()
+        assert flow["step_id"] == "init"
+        url = f"/api/repairs/issues/fix/{flow['flow_id']}"
+        resp = await client.post(url, json={"username": "root", "password": "wrong"})
+        flow = await resp.json()
+        assert flow["errors"] == {"base": "invalid_auth"}
+        assert entry.subentries[subentry_id].data["password"] == "old"
+        resp = await client.post(url, json={"username": "root", "password": "new"})
+        assert (await resp.json())["type"] == "create_entry"
+        await hass.async_block_till_done()
+
+        assert entry.subentries[subentry_id].data["password"] == "new"
+        assert ir.async_get(hass).async_get_issue(DOMAIN, issue_id) is None
+        slot = entry.runtime_data.coordinator.slots[subentry_id]
+        assert slot.reading is not None
+        assert await hass.config_entries.async_unload(entry.entry_id)

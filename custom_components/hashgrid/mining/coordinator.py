@@ -12,6 +12,7 @@ from typing import Any
 from homeassistant.config_entries import ConfigSubentry
 from homeassistant.const import CONF_HOST, CONF_PASSWORD, CONF_USERNAME
 from homeassistant.core import HomeAssistant
+from homeassistant.helpers import issue_registry as ir
 from homeassistant.helpers.storage import Store
 from homeassistant.helpers.update_coordinator import DataUpdateCoordinator
 
@@ -25,7 +26,7 @@ from .const import (
     SCAN_INTERVAL,
     SUBENTRY_MINER,
 )
-from .errors import MinerError
+from .errors import AuthRequired, InvalidAuth, MinerError
 from .planner import MinerState, with_user_limits
 
 STORAGE_VERSION = 1
@@ -226,6 +227,7 @@ class MiningSiteCoordinator(DataUpdateCoordinator[SiteData]):
         """
         data = slot.subentry.data
         try:
+            identified_now = slot.client is None
             if slot.client is None:
                 async with self._identifying:
                     slot.client = await connect(
@@ -246,9 +248,15 @@ class MiningSiteCoordinator(DataUpdateCoordinator[SiteData]):
                     is_mining=reading.is_mining,
                     power_target_w=reading.power_target_w,
                 )
+        except (AuthRequired, InvalidAuth) as err:
+            self._set_unavailable(slot, err)
+            self._credentials_issue(slot, create=True)
+            return
         except MinerError as err:
             self._set_unavailable(slot, err)
             return
+        if identified_now:
+            self._credentials_issue(slot, create=False)
         now = self.hass.loop.time()
         self._integrate(slot, reading, now)
         if slot.unavailable_logged:
@@ -256,6 +264,29 @@ class MiningSiteCoordinator(DataUpdateCoordinator[SiteData]):
             slot.unavailable_logged = False
         slot.reading, slot.read_at, slot.error = reading, now, None
         slot.notify()
+
+    def _credentials_issue(self, slot: MinerSlot, *, create: bool) -> None:
+        """Ask for a miner's new credentials (a fixable repair issue), or stop."""
+        issue_id = f"miner_credentials_{slot.subentry_id}"
+        if not create:
+            ir.async_delete_issue(self.hass, DOMAIN, issue_id)
+            return
+        ir.async_create_issue(
+            self.hass,
+            DOMAIN,
+            issue_id,
+            is_fixable=True,
+            severity=ir.IssueSeverity.ERROR,
+            translation_key="miner_credentials",
+            translation_placeholders={
+                "miner": slot.subentry.title,
+                "host": slot.subentry.data[CONF_HOST],
+            },
+            data={
+                "entry_id": self.config_entry.entry_id,
+                "subentry_id": slot.subentry_id,
+            },
+        )
 
     def _set_unavailable(self, slot: MinerSlot, err: Exception) -> None:
         was_available = slot.reading is not None
