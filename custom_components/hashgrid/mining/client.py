@@ -382,17 +382,25 @@ class MinerClient:
             raise InvalidResponse(f"{self.host}: {err}") from err
         return ok
 
-    async def stop(self) -> bool:
-        """Stop mining (sleep); False if the miner cannot or did not."""
-        if not self.info.can_stop:
-            return False
-        return await self._command(self._miner.stop_mining, expect_mining=False)
+    async def stop(self, *, verify: bool = True) -> bool:
+        """Stop mining (sleep); False if the miner cannot or did not.
 
-    async def resume(self) -> bool:
-        """Resume mining; False if the miner cannot or did not."""
+        `verify=False` skips reading the state back (a caller that reads the
+        miner back itself saves a round trip).
+        """
         if not self.info.can_stop:
             return False
-        return await self._command(self._miner.resume_mining, expect_mining=True)
+        return await self._command(
+            self._miner.stop_mining, expect_mining=False if verify else None
+        )
+
+    async def resume(self, *, verify: bool = True) -> bool:
+        """Resume mining; False if the miner cannot or did not (see `stop`)."""
+        if not self.info.can_stop:
+            return False
+        return await self._command(
+            self._miner.resume_mining, expect_mining=True if verify else None
+        )
 
     async def set_power_target(self, watts: float) -> bool:
         """Set the power target (LuxOS: the highest profile at or below it)."""
