@@ -167,8 +167,8 @@ class MiningSiteCoordinator(DataUpdateCoordinator[SiteData]):
         self.site_energy_kwh = 0.0
         # pyasic's identification probes time out when hundreds run at once.
         self._identifying = asyncio.Semaphore(IDENTIFY_CONCURRENCY)
+        # The site's power budget (W; inf = unlimited), kept across restarts.
         self.budget_w: float = math.inf
-        self.stored_budget_w: float | None = None
         self._store: Store[dict[str, Any]] = Store(
             hass, STORAGE_VERSION, f"{DOMAIN}.mining.{entry.entry_id}"
         )
@@ -178,7 +178,7 @@ class MiningSiteCoordinator(DataUpdateCoordinator[SiteData]):
         stored = await self._store.async_load() or {}
         self.site_energy_kwh = float(stored.get("site_kwh", 0.0))
         if (budget := stored.get("budget_w")) is not None:
-            self.stored_budget_w = float(budget)
+            self.budget_w = float(budget)
         for sub_id, kwh in stored.get("miners", {}).items():
             if sub_id in self.slots:
                 self.slots[sub_id].energy_kwh = float(kwh)

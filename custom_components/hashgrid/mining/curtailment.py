@@ -50,12 +50,16 @@ class Curtailer:
     """Holds a site's power budget and enforces it on the miners."""
 
     def __init__(self, hass: HomeAssistant, coordinator: MiningSiteCoordinator) -> None:
-        """Start with no budget (every miner may run at full power)."""
+        """Enforce the budget the coordinator holds (unlimited, or restored)."""
         self.hass = hass
         self.coordinator = coordinator
-        self.budget_w: float = math.inf
         self._enforcing: asyncio.Task[dict[str, Any]] | None = None
         self._revert: CALLBACK_TYPE | None = None
+
+    @property
+    def budget_w(self) -> float:
+        """Return the site's budget (W; inf = unlimited): the coordinator keeps it."""
+        return self.coordinator.budget_w
 
     @callback
     def async_shutdown(self) -> None:
@@ -83,8 +87,7 @@ class Curtailer:
             with suppress(asyncio.CancelledError):
                 await self._enforcing
         self.async_shutdown()
-        self.budget_w = max(0.0, budget_w)
-        self.coordinator.budget_w = self.budget_w
+        self.coordinator.budget_w = max(0.0, budget_w)
         await self.coordinator.async_save_energy()
         task = self.coordinator.config_entry.async_create_background_task(
             self.hass, self._enforce(stagger_s), "hashgrid_enforce_budget"

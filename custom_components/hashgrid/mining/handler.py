@@ -33,7 +33,7 @@ async def async_setup_site(
         config_entry_id=entry.entry_id, **site_device_info(coordinator)
     )
     curtailer = Curtailer(hass, coordinator)
-    if (budget := coordinator.stored_budget_w) is not None and not math.isinf(budget):
+    if not math.isinf(budget := coordinator.budget_w):
         # A restart keeps a curtailment: enforce the stored budget again.
         entry.async_create_background_task(
             hass, curtailer.async_set_budget(budget), "hashgrid_restore_budget"
