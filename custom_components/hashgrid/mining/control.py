@@ -131,7 +131,7 @@ class SiteMiningSwitch(SiteEntity, SwitchEntity):
     @property
     def is_on(self) -> bool:
         """Return True unless the site is fully curtailed."""
-        return site_runtime(self.coordinator.config_entry).curtailer.budget_w > 0
+        return self.coordinator.budget_w > 0
 
     async def async_turn_on(self, **kwargs: Any) -> None:
         """Restore every miner (staggered)."""
@@ -156,13 +156,12 @@ class SitePowerBudgetNumber(SiteEntity, NumberEntity):
     @property
     def native_max_value(self) -> float:
         """Return the fleet's combined maximum power (at least 1 kW)."""
-        total = sum(s.max_power_w for s in self.coordinator.miner_states())
-        return max(1.0, math.ceil(total / 10) / 100)
+        return max(1.0, math.ceil(self.coordinator.data.max_power_w / 10) / 100)
 
     @property
     def native_value(self) -> float:
         """Return the budget (the maximum while unlimited)."""
-        budget = site_runtime(self.coordinator.config_entry).curtailer.budget_w
+        budget = self.coordinator.budget_w
         return self.native_max_value if math.isinf(budget) else budget / 1000
 
     async def async_set_native_value(self, value: float) -> None:

@@ -142,6 +142,8 @@ class SiteData:
     mining: int
     curtailed: int
     unavailable: int
+    # The fleet's combined maximum power, as the planner counts it.
+    max_power_w: float = 0.0
     miners: dict[str, MinerReading | None] = field(default_factory=dict)
 
 
@@ -214,6 +216,7 @@ class MiningSiteCoordinator(DataUpdateCoordinator[SiteData]):
             mining=sum(1 for r in live if r.is_mining),
             curtailed=sum(1 for r in live if not r.is_mining),
             unavailable=len(readings) - len(live),
+            max_power_w=sum(state.max_power_w for state in self.miner_states()),
             miners=readings,
         )
 
