@@ -278,6 +278,20 @@ class NeighbourAccount:
 
 
 @dataclass(frozen=True, slots=True)
+class PaidSummary:
+    """What a neighbour was paid over a period (settlements marked paid in it)."""
+
+    amount_msat: int = 0
+    settlements: int = 0
+    kwh: Decimal = Decimal(0)
+
+    @property
+    def amount_sat(self) -> int:
+        """The amount in whole sats (settlements pay whole sats by default)."""
+        return self.amount_msat // 1000
+
+
+@dataclass(frozen=True, slots=True)
 class PaymentLookup:
     """What the node says about one record's payment."""
 
@@ -468,6 +482,28 @@ class SettlementLedger:
             if r.neighbour_id == neighbour_id
             and r.day == day
             and r.state in (State.PAID, State.PENDING)
+        )
+
+    def paid_since(self, neighbour_id: str, since: datetime) -> PaidSummary:
+        """What was paid to a neighbour by settlements resolved at or after ``since``.
+
+        ``since`` is tz-aware (e.g. the site's local midnight for "today").
+        Only records marked paid count; pending and failed ones paid nothing.
+        """
+        if since.tzinfo is None:
+            raise LedgerError("since must be timezone-aware")
+        paid = [
+            r
+            for r in self.records
+            if r.neighbour_id == neighbour_id
+            and r.state is State.PAID
+            and r.resolved_at is not None
+            and r.resolved_at >= since
+        ]
+        return PaidSummary(
+            amount_msat=sum(r.amount_msat for r in paid),
+            settlements=len(paid),
+            kwh=sum((r.kwh for r in paid), Decimal(0)),
         )
 
     # ------------------------------------------------------------ settling
