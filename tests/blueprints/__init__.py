@@ -1,0 +1,1 @@
+"""Tests of the blueprints, through HA's automation engine."""

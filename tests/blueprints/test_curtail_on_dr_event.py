@@ -1,0 +1,111 @@
+"""Blueprint "curtail mining during a demand-response event", end to end.
+
+Real parts: openleadr's VTN issues the events, HashGrid's VEN turns its
+"DR event active" sensor and calendar on, the automation made from the
+blueprint sets the budget, and the simulated miners stop and start again.
+Real time, not a frozen clock: the miners' commands and read-backs are real I/O.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from homeassistant.config_entries import ConfigEntry
+from homeassistant.core import HomeAssistant
+from homeassistant.util import dt as dt_util
+import pytest
+
+from simulators.grid_signal import SimulatedVtn
+from simulators.miner import Fleet
+from tests.grid_signal.conftest import VEN_NAME, add_entry, poll, unload_all
+from tests.mining.conftest import miner_subentry, setup_site
+
+from .conftest import device_of, entity_of, use_blueprint, wait_until
+
+pytestmark = pytest.mark.usefixtures("blueprints")
+
+
+async def _site(hass: HomeAssistant, fleet: Fleet) -> ConfigEntry:
+    return await setup_site(
+        hass,
+        [
+            await miner_subentry(miner.ip, priority=priority)
+            for miner, priority in zip(fleet.miners, (10, 50, 90), strict=True)
+        ],
+    )
+
+
+async def test_event_curtails_and_its_end_restores(
+    hass: HomeAssistant, fleet: Fleet, vtn: SimulatedVtn
+) -> None:
+    """On at the event's start: miners stop; off at its end: they mine again.
+
+    Two overlapping events keep the curtailment until the second one ends.
+    """
+    lux, ant, _axe = fleet.miners
+    site = await _site(hass, fleet)
+    dr = await add_entry(hass, vtn)
+    active = entity_of(hass, "binary_sensor", f"{dr.entry_id}_event_active")
+    budget = entity_of(hass, "number", f"{site.entry_id}_power_budget")
+    await use_blueprint(
+        hass,
+        "curtail_on_dr_event",
+        {
+            "dr_source": active,
+            "sites": [device_of(hass, site)],
+            "stagger": 0,
+        },
+    )
+
+    now = dt_util.utcnow().replace(microsecond=0)
+    first = now + timedelta(seconds=2)
+    vtn.add_event(VEN_NAME, start=first, duration=timedelta(seconds=3), level=2)
+    vtn.add_event(
+        VEN_NAME, start=first + timedelta(seconds=2), duration=timedelta(seconds=4)
+    )
+    await poll(hass, dr)
+    assert lux.mining and ant.mining
+
+    await wait_until(hass, lambda: hass.states.get(active).state == "on")
+    await wait_until(hass, lambda: not lux.mining and not ant.mining)
+    assert float(hass.states.get(budget).state) == 0
+
+    # The first event ends at +5 s, the second goes on until +8 s.
+    await wait_until(hass, lambda: dt_util.utcnow() > first + timedelta(seconds=4))
+    assert hass.states.get(active).state == "on"
+    assert not lux.mining and not ant.mining
+
+    await wait_until(hass, lambda: hass.states.get(active).state == "off")
+    await wait_until(hass, lambda: lux.mining and ant.mining)
+    state = hass.states.get(budget)
+    assert float(state.state) == float(state.attributes["max"])  # unlimited
+    await unload_all(hass)
+
+
+async def test_a_lower_budget_is_kept_during_the_event(
+    hass: HomeAssistant, fleet: Fleet, vtn: SimulatedVtn
+) -> None:
+    """An event budget above the site's present budget does not raise it."""
+    site = await _site(hass, fleet)
+    dr = await add_entry(hass, vtn)
+    active = entity_of(hass, "binary_sensor", f"{dr.entry_id}_event_active")
+    budget = entity_of(hass, "number", f"{site.entry_id}_power_budget")
+    await hass.services.async_call(
+        "number", "set_value", {"entity_id": budget, "value": 0.5}, blocking=True
+    )
+    await use_blueprint(
+        hass,
+        "curtail_on_dr_event",
+        {
+            "dr_source": active,
+            "sites": [device_of(hass, site)],
+            "event_budget": 3,
+        },
+    )
+    start = dt_util.utcnow().replace(microsecond=0) + timedelta(seconds=2)
+    vtn.add_event(VEN_NAME, start=start, duration=timedelta(seconds=2))
+    await poll(hass, dr)
+    await wait_until(hass, lambda: hass.states.get(active).state == "on")
+    await hass.async_block_till_done()
+    assert float(hass.states.get(budget).state) == pytest.approx(0.5)
+    await unload_all(hass)
