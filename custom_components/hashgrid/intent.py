@@ -1,0 +1,454 @@
+"""Voice: HashGrid's Assist intents, its default exposure, and a read-only action.
+
+- Intents (registered by the `intent` integration through this platform's
+  ``async_setup_intents``): curtail and resume a mining site, a site's status,
+  and what we paid a neighbour today. ``llm.py`` offers them to LLM-based
+  assistants as tools; their descriptions and slot schemas are what the LLM
+  sees. Spoken responses are English.
+- Exposure: the site's Mining switch, its Power budget and a microgrid's Surplus
+  power sensor are exposed to Assist (``conversation``) when first created, with
+  a short alias ("Mining", "Power budget", "Surplus power") so HA's built-in
+  sentences find them ("turn off mining", "what is the surplus power"). Nothing
+  is changed once a setting exists: a user's choice stands.
+- ``hashgrid.get_neighbour_paid``: what a neighbour was paid today, as an action
+  response (the voice blueprint's "how much did we pay <neighbour> today").
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+import math
+from typing import Any, Final, override
+
+from homeassistant.components.homeassistant.const import DATA_EXPOSED_ENTITIES
+from homeassistant.components.homeassistant.exposed_entities import (
+    async_expose_entity,
+)
+from homeassistant.config_entries import ConfigSubentry
+from homeassistant.const import CONF_NAME
+from homeassistant.core import (
+    Event,
+    HomeAssistant,
+    ServiceCall,
+    ServiceResponse,
+    SupportsResponse,
+    callback,
+)
+from homeassistant.exceptions import ServiceValidationError
+from homeassistant.helpers import (
+    config_validation as cv,
+    entity_registry as er,
+    intent,
+)
+from homeassistant.util import dt as dt_util
+import probatio
+
+from .const import CONF_KIND, DOMAIN, EntryKind
+from .entries import ATTR_CONFIG_ENTRY_ID, called_entry
+from .lightning.const import CONF_DIRECTION, Direction
+from .lightning.ledger import PaidSummary
+from .lightning.runtime import LightningRuntime
+from .mining.runtime import MiningSiteRuntime
+from .models import HashGridConfigEntry
+from .services import SERVICE_CURTAIL, SERVICE_RESUME
+
+INTENT_CURTAIL: Final = "HashGridCurtail"
+INTENT_RESUME: Final = "HashGridResume"
+INTENT_STATUS: Final = "HashGridStatus"
+INTENT_NEIGHBOUR_PAID: Final = "HashGridNeighbourPaid"
+
+SLOT_SITE: Final = "site"
+SLOT_NEIGHBOUR: Final = "neighbour"
+SLOT_PERIOD: Final = "period"
+PERIOD_TODAY: Final = "today"
+
+SERVICE_GET_NEIGHBOUR_PAID: Final = "get_neighbour_paid"
+ATTR_NEIGHBOUR: Final = "neighbour"
+ATTR_PERIOD: Final = "period"
+
+ASSISTANT: Final = "conversation"
+
+#: (entity domain, translation key) of the entities exposed to Assist by
+#: default, with the alias that HA's built-in sentences can say.
+EXPOSED_BY_DEFAULT: Final[dict[tuple[str, str], str]] = {
+    ("switch", "site_mining"): "Mining",
+    ("number", "power_budget"): "Power budget",
+    ("sensor", "surplus_power"): "Surplus power",
+}
+
+
+# --- finding sites and neighbours --------------------------------------------
+
+
+def _loaded(hass: HomeAssistant, kind: EntryKind) -> list[HashGridConfigEntry]:
+    entries: list[HashGridConfigEntry] = hass.config_entries.async_loaded_entries(
+        DOMAIN
+    )
+    return [e for e in entries if e.data.get(CONF_KIND) == kind]
+
+
+def _sites(hass: HomeAssistant, name: str | None) -> list[HashGridConfigEntry]:
+    """The sites a sentence means: the one named, else every site."""
+    sites = _loaded(hass, EntryKind.MINING_SITE)
+    if not sites:
+        raise intent.IntentHandleError("There is no mining site set up in HashGrid.")
+    if not name:
+        return sites
+    wanted = name.strip().casefold()
+    named = [e for e in sites if e.title.casefold() == wanted]
+    if not named:
+        raise intent.IntentHandleError(f"There is no mining site called {name}.")
+    return named
+
+
+def find_neighbour(runtime: LightningRuntime, name: str) -> ConfigSubentry | None:
+    """A node's neighbour by subentry id, title or name (any case)."""
+    neighbours = runtime.settler.neighbours
+    if name in neighbours:
+        return neighbours[name]
+    wanted = name.strip().casefold()
+    return next(
+        (
+            sub
+            for sub in neighbours.values()
+            if wanted
+            in (sub.title.casefold(), str(sub.data.get(CONF_NAME, "")).casefold())
+        ),
+        None,
+    )
+
+
+def start_of_period(period: str = PERIOD_TODAY) -> datetime:
+    """When the period began: today is since the site's local midnight."""
+    del period  # today is the only period so far
+    return dt_util.start_of_local_day()
+
+
+def paid_summary(runtime: LightningRuntime, subentry: ConfigSubentry) -> PaidSummary:
+    """What we paid a neighbour today (settlements marked paid since midnight)."""
+    return runtime.settler.ledger.paid_since(subentry.subentry_id, start_of_period())
+
+
+def _lightning(entry: HashGridConfigEntry) -> LightningRuntime:
+    runtime = entry.runtime_data
+    assert isinstance(runtime, LightningRuntime)
+    return runtime
+
+
+def _sats(amount: int) -> str:
+    return "1 sat" if amount == 1 else f"{amount:,} sats"
+
+
+def _kw(power_w: float) -> str:
+    return f"{power_w / 1000:.1f} kW"
+
+
+# --- intents ------------------------------------------------------------------
+
+_OPTIONAL_SITE: dict[Any, Any] = {
+    probatio.Optional(
+        SLOT_SITE,
+        description="The mining site's name; leave out to mean every site.",
+    ): intent.non_empty_string,
+}
+
+
+class _SiteCommand(intent.IntentHandler):
+    """Curtail or resume sites through HashGrid's own actions."""
+
+    service: str
+    verb: str
+    slot_schema = _OPTIONAL_SITE
+
+    @override
+    async def async_handle(self, intent_obj: intent.Intent) -> intent.IntentResponse:
+        """Call the action for each site meant, then say what happened."""
+        hass = intent_obj.hass
+        slots = self.async_validate_slots(intent_obj.slots)
+        sites = _sites(hass, slots.get(SLOT_SITE, {}).get("value"))
+        said: list[str] = []
+        results: list[dict[str, Any]] = []
+        for site in sites:
+            result = await hass.services.async_call(
+                DOMAIN,
+                self.service,
+                {ATTR_CONFIG_ENTRY_ID: site.entry_id},
+                blocking=True,
+                context=intent_obj.context,
+                return_response=True,
+            )
+            assert isinstance(result, dict)
+            miners: list[dict[str, Any]] = list(result.get("miners") or [])  # type: ignore[arg-type]
+            obeyed = sum(1 for m in miners if m.get("success"))
+            failed = len(miners) - obeyed
+            text = f"{self.verb} at {site.title}"
+            if miners:
+                text += f": {obeyed} of {len(miners)} miners did"
+                if failed:
+                    text += f", {failed} did not"
+            said.append(text)
+            results.append(
+                {
+                    "site": site.title,
+                    "miners": len(miners),
+                    "obeyed": obeyed,
+                    "failed": failed,
+                    "power_w": result.get("power_w"),
+                }
+            )
+        response = intent_obj.create_response()
+        response.response_type = intent.IntentResponseType.ACTION_DONE
+        response.async_set_speech(". ".join(said) + ".")
+        response.async_set_speech_slots({"sites": results})
+        return response
+
+
+class CurtailIntent(_SiteCommand):
+    """Stop mining at a site (or every site): curtail to a 0 kW budget."""
+
+    intent_type = INTENT_CURTAIL
+    description = (
+        "Stops bitcoin mining at a HashGrid mining site (curtails every miner "
+        "that can stop, to a power budget of 0 kW). Without a site name, stops "
+        "every site."
+    )
+    service = SERVICE_CURTAIL
+    verb = "Mining stopped"
+
+
+class ResumeIntent(_SiteCommand):
+    """Resume mining at a site (or every site): lift the budget."""
+
+    intent_type = INTENT_RESUME
+    description = (
+        "Resumes bitcoin mining at a HashGrid mining site: lifts its power "
+        "budget and restarts the miners, a few seconds apart. Without a site "
+        "name, resumes every site."
+    )
+    service = SERVICE_RESUME
+    verb = "Mining resumed"
+
+
+class StatusIntent(intent.IntentHandler):
+    """Tell how a site is mining: miners mining/curtailed, power, budget."""
+
+    intent_type = INTENT_STATUS
+    description = (
+        "Tells the status of HashGrid mining sites: how many miners are mining "
+        "or curtailed, the total power drawn and the power budget."
+    )
+    slot_schema = _OPTIONAL_SITE
+
+    @override
+    async def async_handle(self, intent_obj: intent.Intent) -> intent.IntentResponse:
+        """Describe each site meant."""
+        slots = self.async_validate_slots(intent_obj.slots)
+        sites = _sites(intent_obj.hass, slots.get(SLOT_SITE, {}).get("value"))
+        said: list[str] = []
+        results: list[dict[str, Any]] = []
+        for site in sites:
+            runtime = site.runtime_data
+            assert isinstance(runtime, MiningSiteRuntime)
+            data = runtime.coordinator.data
+            budget_w = runtime.coordinator.budget_w
+            total = data.mining + data.curtailed + data.unavailable
+            text = (
+                f"{site.title}: {data.mining} of {total} miners mining, "
+                f"{data.curtailed} curtailed"
+            )
+            if data.unavailable:
+                text += f", {data.unavailable} not answering"
+            text += f", drawing {_kw(data.total_power_w)}"
+            text += (
+                ", no power budget"
+                if math.isinf(budget_w)
+                else f", power budget {_kw(budget_w)}"
+            )
+            said.append(text)
+            results.append(
+                {
+                    "site": site.title,
+                    "mining": data.mining,
+                    "curtailed": data.curtailed,
+                    "unavailable": data.unavailable,
+                    "power_w": round(data.total_power_w, 1),
+                    "budget_w": None if math.isinf(budget_w) else budget_w,
+                }
+            )
+        response = intent_obj.create_response()
+        response.response_type = intent.IntentResponseType.QUERY_ANSWER
+        response.async_set_speech(". ".join(said) + ".")
+        response.async_set_speech_slots({"sites": results})
+        return response
+
+
+class NeighbourPaidIntent(intent.IntentHandler):
+    """What we paid a neighbour today over Lightning."""
+
+    intent_type = INTENT_NEIGHBOUR_PAID
+    description = (
+        "Tells how many sats HashGrid paid a neighbour today over Lightning for "
+        "the energy they shared (settlements completed since local midnight)."
+    )
+    slot_schema = {
+        probatio.Required(
+            SLOT_NEIGHBOUR, description="The neighbour's name."
+        ): intent.non_empty_string,
+        probatio.Optional(
+            SLOT_PERIOD, description="The period; only 'today' is known."
+        ): probatio.In([PERIOD_TODAY]),
+    }
+
+    @override
+    async def async_handle(self, intent_obj: intent.Intent) -> intent.IntentResponse:
+        """Find the neighbour on any node and sum today's paid settlements."""
+        slots = self.async_validate_slots(intent_obj.slots)
+        name: str = slots[SLOT_NEIGHBOUR]["value"].strip()
+        nodes = _loaded(intent_obj.hass, EntryKind.LIGHTNING_NODE)
+        if not nodes:
+            raise intent.IntentHandleError(
+                "There is no Lightning node set up in HashGrid."
+            )
+        for node in nodes:
+            runtime = _lightning(node)
+            if (subentry := find_neighbour(runtime, name)) is not None:
+                break
+        else:
+            raise intent.IntentHandleError(f"I don't know a neighbour called {name}.")
+        if subentry.data.get(CONF_DIRECTION) == Direction.THEY_PAY:
+            raise intent.IntentHandleError(
+                f"{subentry.title} pays us; we don't pay {subentry.title}."
+            )
+        summary = paid_summary(runtime, subentry)
+        if summary.settlements:
+            speech = (
+                f"We paid {subentry.title} {_sats(summary.amount_sat)} today, in "
+                f"{summary.settlements} "
+                + ("settlement." if summary.settlements == 1 else "settlements.")
+            )
+        else:
+            speech = f"We have paid {subentry.title} nothing today."
+        response = intent_obj.create_response()
+        response.response_type = intent.IntentResponseType.QUERY_ANSWER
+        response.async_set_speech(speech)
+        response.async_set_speech_slots(
+            {
+                "neighbour": subentry.title,
+                "paid_sat": summary.amount_sat,
+                "settlements": summary.settlements,
+                "kwh": str(summary.kwh),
+            }
+        )
+        return response
+
+
+async def async_setup_intents(hass: HomeAssistant) -> None:
+    """Register HashGrid's intents (the `intent` integration calls this)."""
+    for handler in (
+        CurtailIntent(),
+        ResumeIntent(),
+        StatusIntent(),
+        NeighbourPaidIntent(),
+    ):
+        intent.async_register(hass, handler)
+
+
+# --- the action the voice blueprint reads ---------------------------------------
+
+GET_NEIGHBOUR_PAID_SCHEMA = probatio.Schema(
+    {
+        probatio.Required(ATTR_CONFIG_ENTRY_ID): cv.string,
+        probatio.Required(ATTR_NEIGHBOUR): cv.string,
+        probatio.Optional(ATTR_PERIOD, default=PERIOD_TODAY): probatio.In(
+            [PERIOD_TODAY]
+        ),
+    }
+)
+
+
+async def _get_neighbour_paid(call: ServiceCall) -> ServiceResponse:
+    """What a node paid one neighbour today (read-only)."""
+    entry = called_entry(call, EntryKind.LIGHTNING_NODE)
+    runtime = _lightning(entry)
+    wanted = call.data[ATTR_NEIGHBOUR]
+    if (subentry := find_neighbour(runtime, wanted)) is None:
+        raise ServiceValidationError(
+            translation_domain=DOMAIN,
+            translation_key="lightning_unknown_neighbour",
+            translation_placeholders={"neighbour": wanted, "title": entry.title},
+        )
+    if subentry.data.get(CONF_DIRECTION) == Direction.THEY_PAY:
+        raise ServiceValidationError(
+            translation_domain=DOMAIN,
+            translation_key="lightning_neighbour_pays_us",
+            translation_placeholders={"neighbour": subentry.title},
+        )
+    since = start_of_period(call.data[ATTR_PERIOD])
+    summary = runtime.settler.ledger.paid_since(subentry.subentry_id, since)
+    return {
+        "neighbour": subentry.title,
+        "period": call.data[ATTR_PERIOD],
+        "since": since.isoformat(),
+        "paid_sat": summary.amount_sat,
+        "paid_msat": summary.amount_msat,
+        "settlements": summary.settlements,
+        "kwh": str(summary.kwh),
+    }
+
+
+# --- exposure ---------------------------------------------------------------------
+
+
+@callback
+def _expose_new_entity(hass: HomeAssistant, entity_id: str) -> None:
+    """Expose one of HashGrid's key entities to Assist, once, when it is created."""
+    registry = er.async_get(hass)
+    entry = registry.async_get(entity_id)
+    if entry is None or entry.platform != DOMAIN or entry.translation_key is None:
+        return
+    alias = EXPOSED_BY_DEFAULT.get((entry.domain, entry.translation_key))
+    if alias is None:
+        return
+    exposed = hass.data.get(DATA_EXPOSED_ENTITIES)
+    if (
+        exposed is not None
+        and "should_expose" not in entry.options.get(ASSISTANT, {})
+        # The user's "expose new entities" switch for Assist is respected.
+        and exposed.async_get_expose_new_entities(ASSISTANT)
+    ):
+        async_expose_entity(hass, ASSISTANT, entity_id, True)
+    # The short alias goes to the first entity of its kind only (two sites both
+    # called "Mining" would make "turn off mining" ambiguous), and only while
+    # the aliases are the registry's default (the computed name alone).
+    taken = any(
+        other.entity_id != entity_id
+        and other.platform == DOMAIN
+        and alias in other.aliases
+        for other in registry.entities.values()
+    )
+    if not taken and entry.aliases == [er.COMPUTED_NAME]:
+        registry.async_update_entity(entity_id, aliases=[er.COMPUTED_NAME, alias])
+
+
+@callback
+def async_setup_voice(hass: HomeAssistant) -> None:
+    """Expose HashGrid's key entities when created; offer get_neighbour_paid."""
+
+    @callback
+    def _created(event: Event[er.EventEntityRegistryUpdatedData]) -> None:
+        _expose_new_entity(hass, event.data["entity_id"])
+
+    @callback
+    def _is_create(data: er.EventEntityRegistryUpdatedData) -> bool:
+        return data["action"] == "create"
+
+    hass.bus.async_listen(
+        er.EVENT_ENTITY_REGISTRY_UPDATED, _created, event_filter=_is_create
+    )
+    hass.services.async_register(
+        DOMAIN,
+        SERVICE_GET_NEIGHBOUR_PAID,
+        _get_neighbour_paid,
+        schema=GET_NEIGHBOUR_PAID_SCHEMA,
+        supports_response=SupportsResponse.ONLY,
+    )
