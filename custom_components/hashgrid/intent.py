@@ -140,7 +140,8 @@ def _sats(amount: int) -> str:
 
 
 def _kw(power_w: float) -> str:
-    return f"{power_w / 1000:.1f} kW"
+    """Power as said: kW to one decimal, no trailing zero (0 kW, 2.5 kW)."""
+    return f"{round(power_w / 1000, 1):g} kW"
 
 
 # --- intents ------------------------------------------------------------------

@@ -1,0 +1,203 @@
+"""HashGrid's intents: what they do, what they say, and how LLM assistants see them."""
+
+from __future__ import annotations
+
+from homeassistant.components.homeassistant.exposed_entities import (
+    async_expose_entity,
+)
+from homeassistant.config_entries import ConfigEntry
+from homeassistant.core import Context, HomeAssistant
+from homeassistant.exceptions import ServiceValidationError
+from homeassistant.helpers import intent, llm
+import pytest
+
+from custom_components.hashgrid.const import DOMAIN
+from simulators.lightning import LightningSim
+from simulators.miner import Fleet
+from tests.lightning.conftest import add_node, neighbour_subentry, set_meter
+
+from .conftest import entity_id, unload_all
+
+LLM_CONTEXT = llm.LLMContext(
+    platform="test",
+    context=Context(),
+    language="en",
+    assistant="conversation",
+    device_id=None,
+)
+
+
+async def handle(
+    hass: HomeAssistant, intent_type: str, **slots: str
+) -> intent.IntentResponse:
+    """Handle one intent, as an agent would."""
+    response = await intent.async_handle(
+        hass,
+        "test",
+        intent_type,
+        {name: {"value": value} for name, value in slots.items()},
+        language="en",
+        assistant="conversation",
+    )
+    await hass.async_block_till_done()
+    return response
+
+
+def spoken(response: intent.IntentResponse) -> str:
+    return str(response.speech["plain"]["speech"])
+
+
+async def test_curtail_status_resume(
+    hass: HomeAssistant, site: ConfigEntry, fleet: Fleet
+) -> None:
+    """The intents call the site's own actions and say what the miners did."""
+    lux, ant, axe = fleet.miners
+    status = await handle(hass, "HashGridStatus")
+    assert spoken(status).startswith(
+        "Garage: 3 of 3 miners mining, 0 curtailed, drawing "
+    )
+    assert spoken(status).endswith(", no power budget.")
+
+    done = await handle(hass, "HashGridCurtail")
+    assert done.response_type is intent.IntentResponseType.ACTION_DONE
+    # The Bitaxe cannot stop, so the planner sends it nothing.
+    assert spoken(done) == "Mining stopped at Garage: 2 of 2 miners did."
+    assert not lux.mining
+    assert not ant.mining
+    assert axe.mining
+
+    status = await handle(hass, "HashGridStatus", site="garage")
+    assert status.response_type is intent.IntentResponseType.QUERY_ANSWER
+    text = spoken(status)
+    # (The power read at the last poll: the stopped miners may still be ramping down.)
+    assert text.startswith("Garage: 1 of 3 miners mining, 2 curtailed, drawing ")
+    assert text.endswith(" kW, power budget 0 kW.")
+    figures = status.speech_slots["sites"][0]
+    assert figures["mining"] == 1
+    assert figures["curtailed"] == 2
+    assert figures["budget_w"] == 0
+
+    done = await handle(hass, "HashGridResume", site="Garage")
+    assert spoken(done) == "Mining resumed at Garage: 2 of 2 miners did."
+    assert lux.mining
+    assert ant.mining
+    assert spoken(await handle(hass, "HashGridStatus")).endswith("no power budget.")
+
+
+async def test_unknown_site_and_no_site(hass: HomeAssistant, site: ConfigEntry) -> None:
+    """A site nobody has is a clear spoken error; nothing is curtailed."""
+    with pytest.raises(intent.IntentHandleError, match="no mining site called Attic"):
+        await handle(hass, "HashGridCurtail", site="Attic")
+    await unload_all(hass)
+    with pytest.raises(
+        intent.IntentHandleError, match="no mining site set up in HashGrid"
+    ):
+        await handle(hass, "HashGridStatus")
+
+
+async def test_llm_assistants_get_the_intents_as_tools(
+    hass: HomeAssistant, site: ConfigEntry, fleet: Fleet
+) -> None:
+    """The Assist LLM API lists HashGrid's tools with their descriptions and
+    calls them; they follow the site switch's exposure."""
+    api = await llm.async_get_api(hass, llm.LLM_API_ASSIST, LLM_CONTEXT)
+    tools = {tool.name: tool for tool in api.tools}
+    mining = {"hashgrid__HashGridCurtail", "hashgrid__HashGridResume"}
+    assert mining | {"hashgrid__HashGridStatus"} <= set(tools)
+    # No Lightning node: nothing to ask about neighbours.
+    assert "hashgrid__HashGridNeighbourPaid" not in tools
+    curtail = tools["hashgrid__HashGridCurtail"]
+    assert curtail.description is not None
+    assert "Stops bitcoin mining" in curtail.description
+    assert curtail.integration == DOMAIN
+    assert "site" in curtail.parameters.schema
+    assert tools["hashgrid__HashGridStatus"].annotations.read_only
+
+    result = await api.async_call_tool(
+        llm.ToolInput("hashgrid__HashGridCurtail", {"site": "Garage"})
+    )
+    assert result.data["speech"]["plain"]["speech"] == (
+        "Mining stopped at Garage: 2 of 2 miners did."
+    )
+    assert not fleet.miners[0].mining
+
+    # Not exposed to the assistant: no mining tools.
+    switch = entity_id(hass, "switch", f"{site.entry_id}_site_mining")
+    async_expose_entity(hass, "conversation", switch, False)
+    api = await llm.async_get_api(hass, llm.LLM_API_ASSIST, LLM_CONTEXT)
+    assert not {tool.name for tool in api.tools} & mining
+
+
+async def test_what_we_paid_a_neighbour_today(
+    hass: HomeAssistant, assist: None, net: LightningSim
+) -> None:
+    """The intent and the action read today's paid settlements from the ledger."""
+    alice, bob = net.neighbours
+    set_meter(hass, alice, "1000")
+    set_meter(hass, bob, "50")
+    entry = await add_node(
+        hass,
+        net,
+        subentries=[
+            neighbour_subentry(alice, name="Alice", price=123.4),
+            neighbour_subentry(bob, name="Bob", direction="they_pay"),
+        ],
+    )
+    said = spoken(await handle(hass, "HashGridNeighbourPaid", neighbour="Alice"))
+    assert said == "We have paid Alice nothing today."
+
+    async def settle(kwh: str) -> None:
+        set_meter(hass, alice, kwh)
+        await hass.services.async_call(
+            DOMAIN,
+            "settle_neighbour",
+            {"config_entry_id": entry.entry_id, "neighbour": "Alice"},
+            blocking=True,
+            return_response=True,
+        )
+
+    await settle("1000")  # the baseline
+    await settle("1001.5")  # 185.1 sat: 185 paid
+    await settle("1003.01")  # 186 more
+    response = await handle(
+        hass, "HashGridNeighbourPaid", neighbour="alice", period="today"
+    )
+    assert spoken(response) == "We paid Alice 371 sats today, in 2 settlements."
+    assert response.speech_slots == {
+        "neighbour": "Alice",
+        "paid_sat": 371,
+        "settlements": 2,
+        "kwh": "3.01",
+    }
+    paid = await hass.services.async_call(
+        DOMAIN,
+        "get_neighbour_paid",
+        {"config_entry_id": entry.entry_id, "neighbour": "ALICE"},
+        blocking=True,
+        return_response=True,
+    )
+    assert paid is not None
+    assert paid["paid_sat"] == 371
+    assert paid["settlements"] == 2
+    assert paid["period"] == "today"
+
+    with pytest.raises(intent.IntentHandleError, match="neighbour called Carol"):
+        await handle(hass, "HashGridNeighbourPaid", neighbour="Carol")
+    with pytest.raises(intent.IntentHandleError, match="Bob pays us"):
+        await handle(hass, "HashGridNeighbourPaid", neighbour="Bob")
+    with pytest.raises(ServiceValidationError):
+        await hass.services.async_call(
+            DOMAIN,
+            "get_neighbour_paid",
+            {"config_entry_id": entry.entry_id, "neighbour": "Carol"},
+            blocking=True,
+            return_response=True,
+        )
+
+    api = await llm.async_get_api(hass, llm.LLM_API_ASSIST, LLM_CONTEXT)
+    tool = next(t for t in api.tools if t.name == "hashgrid__HashGridNeighbourPaid")
+    assert "neighbour" in str(tool.parameters.schema)
+    result = await api.async_call_tool(
+        llm.ToolInput(tool.name, {"neighbour": "Alice", "period": "today"})
+    )
+    assert result.data["speech_slots"]["paid_sat"] == 371
