@@ -8,12 +8,15 @@ Real time, not a frozen clock: the miners' commands and read-backs are real I/O.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
+
+from freezegun.api import FrozenDateTimeFactory
 
 from homeassistant.config_entries import ConfigEntry
 from homeassistant.core import HomeAssistant
 from homeassistant.util import dt as dt_util
 import pytest
+from pytest_homeassistant_custom_component.common import async_fire_time_changed
 
 from simulators.grid_signal import SimulatedVtn
 from simulators.miner import Fleet
@@ -109,3 +112,57 @@ async def test_a_lower_budget_is_kept_during_the_event(
     await hass.async_block_till_done()
     assert float(hass.states.get(budget).state) == pytest.approx(0.5)
     await unload_all(hass)
+
+
+async def test_calendar_with_lead_time(
+    hass: HomeAssistant, vtn: SimulatedVtn, freezer: FrozenDateTimeFactory
+) -> None:
+    """With HashGrid's DR calendar, the budget drops the lead time before the start.
+
+    A frozen clock moves to the minute, so the site has no miners here (their
+    commands need real time; the first test shows them obeying): the site's
+    budget is what the blueprint sets.
+    """
+    site = await setup_site(hass, [])
+    dr = await add_entry(hass, vtn)
+    calendar = entity_of(hass, "calendar", f"{dr.entry_id}_events")
+    budget = entity_of(hass, "number", f"{site.entry_id}_power_budget")
+    await use_blueprint(
+        hass,
+        "curtail_on_dr_event",
+        {
+            "dr_source": calendar,
+            "sites": [device_of(hass, site)],
+            "lead_time": {"hours": 0, "minutes": 5, "seconds": 0},
+            "event_budget": 0.25,
+            "stagger": 0,
+        },
+    )
+    now = dt_util.utcnow().replace(second=0, microsecond=0) + timedelta(minutes=1)
+    freezer.move_to(now)
+    start = now + timedelta(minutes=10)
+    vtn.add_event(VEN_NAME, start=start, duration=timedelta(minutes=10))
+    await poll(hass, dr)
+    unlimited = float(hass.states.get(budget).attributes["max"])
+    assert float(hass.states.get(budget).state) == unlimited
+
+    await _move_to(hass, freezer, start - timedelta(minutes=6))
+    assert float(hass.states.get(budget).state) == unlimited
+    await _move_to(hass, freezer, start - timedelta(minutes=5))
+    assert float(hass.states.get(budget).state) == 0.25
+    assert hass.states.get(calendar).state == "off"  # the event itself is ahead
+
+    await _move_to(hass, freezer, start + timedelta(minutes=5))
+    assert hass.states.get(calendar).state == "on"
+    assert float(hass.states.get(budget).state) == 0.25
+    await _move_to(hass, freezer, start + timedelta(minutes=10))
+    assert float(hass.states.get(budget).state) == unlimited
+    await unload_all(hass)
+
+
+async def _move_to(
+    hass: HomeAssistant, freezer: FrozenDateTimeFactory, when: datetime
+) -> None:
+    freezer.move_to(when)
+    async_fire_time_changed(hass, when)
+    await hass.async_block_till_done()
