@@ -25,6 +25,7 @@ from pyasic.miners.data import DataOptions
 from pyasic.rpc.luxminer import LUXMinerRPCAPI
 from pyasic.web.antminer import AntminerModernWebAPI
 
+from . import transport
 from .errors import (
     AuthRequired,
     CannotConnect,
@@ -193,7 +194,7 @@ def _unique_id(serial: str | None, mac: str | None) -> str | None:
 
 async def _identify(
     host: str, username: str | None, password: str | None
-) -> tuple[BaseMiner, MinerInfo]:
+) -> tuple[BaseMiner, MinerInfo, transport.Delivery]:
     if not await _any_port_open(host, PROBE_PORTS):
         raise CannotConnect(f"{host}: nothing answers")
     miner: BaseMiner | None = await pyasic.get_miner(host)
@@ -203,6 +204,18 @@ async def _identify(
         raise UnsupportedMiner(
             f"{host}: {miner.make} on {miner.firmware}, model unknown"
         )
+    delivery = transport.keep_alive(miner)
+    try:
+        info = await _identify_miner(host, miner, username, password)
+    except BaseException:
+        await transport.aclose(miner)
+        raise
+    return miner, info, delivery
+
+
+async def _identify_miner(
+    host: str, miner: BaseMiner, username: str | None, password: str | None
+) -> MinerInfo:
     _apply_credentials(miner, username, password)
     await _check_auth(miner, password)
     data: MinerData = await miner.get_data(include=_IDENTITY_DATA)
@@ -216,7 +229,7 @@ async def _identify(
         raise InvalidResponse(f"{host}: reports neither serial number nor MAC")
     powers = await _preset_powers(miner)
     sets_power = type(miner).set_power_limit is not BaseMiner.set_power_limit
-    info = MinerInfo(
+    return MinerInfo(
         host=host,
         make=str(miner.make),
         model=f"{miner.make} {miner.raw_model}",
@@ -230,7 +243,6 @@ async def _identify(
         max_power_w=max(powers) if powers else None,
         nominal_power_w=float(data.wattage_limit) if data.wattage_limit else None,
     )
-    return miner, info
 
 
 async def connect(
@@ -243,14 +255,14 @@ async def connect(
     """Identify the miner at `host` (once) and return a client for it."""
     try:
         async with asyncio.timeout(timeout_s):
-            miner, info = await _identify(host, username, password)
+            miner, info, delivery = await _identify(host, username, password)
     except TimeoutError as err:
         raise CannotConnect(f"{host}: no answer within {timeout_s} s") from err
     except UnicodeDecodeError as err:  # pyasic's probe decodes replies strictly
         raise NotAMiner(f"{host}: answers with undecodable bytes") from err
     except APIError as err:
         raise InvalidResponse(f"{host}: {err}") from err
-    return MinerClient(miner, info, timeout_s=timeout_s)
+    return MinerClient(miner, info, timeout_s=timeout_s, delivery=delivery)
 
 
 async def identify(
@@ -264,6 +276,7 @@ async def identify(
     client = await connect(
         host, username=username, password=password, timeout_s=timeout_s
     )
+    await client.aclose()
     return client.info
 
 
@@ -313,20 +326,35 @@ class MinerClient:
     """One identified miner: poll it and command it through pyasic."""
 
     def __init__(
-        self, miner: BaseMiner, info: MinerInfo, *, timeout_s: float = DEFAULT_TIMEOUT
+        self,
+        miner: BaseMiner,
+        info: MinerInfo,
+        *,
+        timeout_s: float = DEFAULT_TIMEOUT,
+        delivery: transport.Delivery | None = None,
     ) -> None:
         """Wrap an identified pyasic miner object."""
         self._miner = miner
         self.info = info
         self.timeout_s = timeout_s
+        self._delivery = delivery or transport.Delivery()
 
     @property
     def host(self) -> str:
         """Return the miner's address."""
         return self.info.host
 
-    async def _ensure_reachable(self) -> None:
-        """Raise CannotConnect unless the miner's main API port accepts us."""
+    async def aclose(self) -> None:
+        """Close the miner's kept-alive connections."""
+        await transport.aclose(self._miner)
+
+    async def _raise_if_unreachable(self) -> None:
+        """Raise CannotConnect unless the miner's main API port accepts us.
+
+        pyasic turns a refused connection into an empty reply (or a LuxOS
+        command that "succeeds"), so a request that went undelivered or came
+        back empty is checked this way; one that worked needs no check.
+        """
         miner = self._miner
         port = RPC_PORT if miner.rpc is not None else int(miner.web.port)
         if not await _port_open(self.host, port):
@@ -339,17 +367,21 @@ class MinerClient:
         power, target): fans, pool, uptime and errors then come back empty.
         """
         include = _STATE_DATA if state_only else _POLL_DATA
+        undelivered = self._delivery.undelivered
         try:
             async with asyncio.timeout(self.timeout_s):
-                await self._ensure_reachable()
-                data: MinerData = await self._miner.get_data(include=include)
+                try:
+                    data: MinerData = await self._miner.get_data(include=include)
+                except (APIError, UnicodeDecodeError) as err:
+                    await self._raise_if_unreachable()
+                    raise InvalidResponse(f"{self.host}: {err}") from err
+                reading = _reading(self._miner, data)
+                if self._delivery.undelivered != undelivered or _is_empty(reading):
+                    await self._raise_if_unreachable()
         except TimeoutError as err:
             raise CannotConnect(
                 f"{self.host}: no answer within {self.timeout_s} s"
             ) from err
-        except (APIError, UnicodeDecodeError) as err:
-            raise InvalidResponse(f"{self.host}: {err}") from err
-        reading = _reading(self._miner, data)
         if _is_empty(reading):
             raise InvalidResponse(f"{self.host}: the reply held no miner data")
         return reading
@@ -358,9 +390,9 @@ class MinerClient:
         self, send: Callable[[], Awaitable[bool]], expect_mining: bool | None = None
     ) -> bool:
         """Send a command; retry once on a stale LuxOS session; verify if we can."""
+        undelivered = self._delivery.undelivered
         try:
             async with asyncio.timeout(self.timeout_s):
-                await self._ensure_reachable()
                 ok = bool(await send())
                 rpc = self._miner.rpc
                 if not ok and isinstance(rpc, LUXMinerRPCAPI) and rpc.session_token:
@@ -372,6 +404,8 @@ class MinerClient:
                     and _reports(self._miner, DataOptions.IS_MINING)
                 ):
                     ok = await self._miner.is_mining() is expect_mining
+                if not ok or self._delivery.undelivered != undelivered:
+                    await self._raise_if_unreachable()
         except TimeoutError as err:
             raise CannotConnect(
                 f"{self.host}: no answer within {self.timeout_s} s"

@@ -192,6 +192,12 @@ class MiningSiteCoordinator(DataUpdateCoordinator[SiteData]):
             "miners": {s.subentry_id: s.energy_kwh for s in self.slots.values()},
         }
 
+    async def async_shutdown(self) -> None:
+        """Stop polling and close every miner's kept-alive connections."""
+        await super().async_shutdown()
+        clients = [slot.client for slot in self.slots.values() if slot.client]
+        await asyncio.gather(*(client.aclose() for client in clients))
+
     async def async_save_energy(self) -> None:
         """Write the energy counters now (at unload)."""
         await self._store.async_save(self._energy_data())
