@@ -14,7 +14,14 @@ from homeassistant.helpers import entity_registry as er
 
 from simulators.miner import Fleet
 
-from .conftest import answered, entity_id, say, speech
+from .conftest import (
+    answered,
+    entity_id,
+    miner_subentry,
+    say,
+    setup_site,
+    speech,
+)
 
 
 def _aliases(hass: HomeAssistant, entity: str) -> list[str]:
@@ -118,8 +125,6 @@ async def test_expose_new_entities_off_is_respected(
     hass: HomeAssistant, assist: None, fleet: Fleet
 ) -> None:
     """With Assist's "expose new entities" off, HashGrid exposes nothing either."""
-    from tests.mining.conftest import miner_subentry, setup_site
-
     hass.data[DATA_EXPOSED_ENTITIES].async_set_expose_new_entities(
         "conversation", False
     )
@@ -127,3 +132,25 @@ async def test_expose_new_entities_off_is_respected(
     switch = entity_id(hass, "switch", f"{site.entry_id}_site_mining")
     assert not async_should_expose(hass, "conversation", switch)
     await hass.config_entries.async_unload(site.entry_id)
+
+
+async def test_a_second_site_keeps_its_full_name(
+    hass: HomeAssistant, site: ConfigEntry, fleet: Fleet
+) -> None:
+    """Only one site answers to "mining": a second one is exposed under its
+    full name, so "turn off mining" never becomes ambiguous."""
+    barn = await setup_site(
+        hass, [await miner_subentry(fleet.miners[2].ip)], title="Barn"
+    )
+    switch = entity_id(hass, "switch", f"{barn.entry_id}_site_mining")
+    assert async_should_expose(hass, "conversation", switch)
+    assert _aliases(hass, switch) == ["Barn Mining"]
+
+    result = await say(hass, "turn off mining")
+    assert answered(result), speech(result)
+    assert [t.id for t in result.response.success_results] == [
+        entity_id(hass, "switch", f"{site.entry_id}_site_mining")
+    ]
+    result = await say(hass, "turn off barn mining")
+    assert answered(result), speech(result)
+    assert hass.states.get(switch).state == STATE_OFF  # type: ignore[union-attr]
