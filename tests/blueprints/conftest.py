@@ -22,6 +22,7 @@ from custom_components.hashgrid.const import DOMAIN
 
 # Fixtures of the parts the blueprints steer, backed by their simulators.
 from tests.grid_signal.conftest import vtn  # noqa: F401
+from tests.microgrid.conftest import fast_timeouts, grid  # noqa: F401
 from tests.mining.conftest import fleet  # noqa: F401
 
 BLUEPRINTS = Path(__file__).resolve().parents[2] / "blueprints" / "automation"
@@ -60,7 +61,8 @@ async def use_blueprint(
     entity_id = er.async_get(hass).async_get_entity_id("automation", "automation", name)
     assert entity_id is not None
     state = hass.states.get(entity_id)
-    assert state is not None and state.state == "on", state
+    assert state is not None
+    assert state.state == "on", state
     return entity_id
 
 
@@ -81,10 +83,10 @@ def entity_of(hass: HomeAssistant, platform: str, unique_id: str) -> str:
 
 
 async def wait_until(
-    hass: HomeAssistant, predicate: Callable[[], bool], timeout: float = 15
+    hass: HomeAssistant, predicate: Callable[[], bool], limit_s: float = 15
 ) -> None:
     """Let HA run (real time) until predicate holds."""
-    async with asyncio.timeout(timeout):
+    async with asyncio.timeout(limit_s):
         while True:
             await hass.async_block_till_done()
             if predicate():

@@ -11,7 +11,6 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from freezegun.api import FrozenDateTimeFactory
-
 from homeassistant.config_entries import ConfigEntry
 from homeassistant.core import HomeAssistant
 from homeassistant.util import dt as dt_util
@@ -67,7 +66,8 @@ async def test_event_curtails_and_its_end_restores(
         VEN_NAME, start=first + timedelta(seconds=2), duration=timedelta(seconds=4)
     )
     await poll(hass, dr)
-    assert lux.mining and ant.mining
+    assert lux.mining
+    assert ant.mining
 
     await wait_until(hass, lambda: hass.states.get(active).state == "on")
     await wait_until(hass, lambda: not lux.mining and not ant.mining)
@@ -76,7 +76,8 @@ async def test_event_curtails_and_its_end_restores(
     # The first event ends at +5 s, the second goes on until +8 s.
     await wait_until(hass, lambda: dt_util.utcnow() > first + timedelta(seconds=4))
     assert hass.states.get(active).state == "on"
-    assert not lux.mining and not ant.mining
+    assert not lux.mining
+    assert not ant.mining
 
     await wait_until(hass, lambda: hass.states.get(active).state == "off")
     await wait_until(hass, lambda: lux.mining and ant.mining)

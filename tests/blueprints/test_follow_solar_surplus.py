@@ -1,0 +1,179 @@
+"""Blueprint "follow the solar surplus with mining", end to end.
+
+The surplus comes from HashGrid's microgrid entry reading the simulated SunSpec
+hybrid inverter (and, where a test needs exact figures, from a plain sensor);
+the automation made from the blueprint sets the real site's budget, and the
+simulated miners follow.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from homeassistant.config_entries import ConfigEntry
+from homeassistant.core import HomeAssistant
+import pytest
+
+from custom_components.hashgrid.microgrid.runtime import microgrid_runtime
+from simulators.microgrid import MicrogridSite
+from simulators.miner import Fleet
+from tests.microgrid.conftest import INVERTER_SERIAL, add_entry, unload_all
+from tests.mining.conftest import miner_subentry, setup_site
+
+from .conftest import device_of, entity_of, use_blueprint, wait_until
+
+pytestmark = pytest.mark.usefixtures("blueprints")
+
+SURPLUS = "sensor.any_surplus"
+NO_DELAY = {"hours": 0, "minutes": 0, "seconds": 0}
+ONE_SECOND = {"hours": 0, "minutes": 0, "seconds": 1}
+
+
+async def _site(hass: HomeAssistant, fleet: Fleet) -> ConfigEntry:
+    return await setup_site(
+        hass,
+        [
+            await miner_subentry(miner.ip, priority=priority)
+            for miner, priority in zip(fleet.miners, (10, 50, 90), strict=True)
+        ],
+    )
+
+
+def _kw(hass: HomeAssistant, entity_id: str) -> float:
+    return float(hass.states.get(entity_id).state)
+
+
+async def _poll(hass: HomeAssistant, entry: ConfigEntry) -> None:
+    await microgrid_runtime(entry).coordinator.async_refresh()
+    await hass.async_block_till_done()
+
+
+async def test_follows_the_sun_stops_at_night_and_starts_in_the_morning(
+    hass: HomeAssistant, fleet: Fleet, grid: MicrogridSite
+) -> None:
+    """Noon: budget = surplus; night: a lasting shortfall stops mining; day: on."""
+    lux, ant, axe = fleet.miners
+    site = await _site(hass, fleet)
+    inverter = await add_entry(hass, grid)
+    surplus = entity_of(hass, "sensor", f"{INVERTER_SERIAL}_surplus_power")
+    budget = entity_of(hass, "number", f"{site.entry_id}_power_budget")
+    await use_blueprint(
+        hass,
+        "follow_solar_surplus",
+        {
+            "surplus_sensor": surplus,
+            "site": device_of(hass, site),
+            "min_budget": 0.5,
+            "max_budget": 20,
+            "hysteresis": 0.1,
+            "shortfall_delay": ONE_SECOND,
+            "min_on_time": NO_DELAY,
+            "min_off_time": ONE_SECOND,
+            "stagger": 0,
+        },
+    )
+
+    grid.advance(600)  # the sun moves on: the surplus changes
+    await _poll(hass, inverter)
+    noon_kw = _kw(hass, surplus) / 1000
+    assert noon_kw > 1
+    await wait_until(
+        hass, lambda: _kw(hass, budget) == pytest.approx(noon_kw, abs=0.01)
+    )
+
+    grid.advance(10 * 3600)  # night: no PV, the house draws from the battery
+    await _poll(hass, inverter)
+    assert _kw(hass, surplus) < 0
+    # At once: down to the minimum; after the shortfall delay: stopped.
+    await wait_until(hass, lambda: _kw(hass, budget) == 0)
+    await wait_until(hass, lambda: not lux.mining and not ant.mining)
+
+    grid.advance(14 * 3600)  # the next day, mid-morning
+    await _poll(hass, inverter)
+    morning_kw = _kw(hass, surplus) / 1000
+    assert morning_kw > 0.5
+    await wait_until(
+        hass, lambda: _kw(hass, budget) == pytest.approx(morning_kw, abs=0.01)
+    )
+    # Restored in priority order within the budget: the Antminer (50) fits.
+    await wait_until(hass, lambda: ant.mining)
+    assert lux.power_w + ant.power_w + axe.power_w <= morning_kw * 1000 + 50
+    await unload_all(hass)
+
+
+def _set_surplus(hass: HomeAssistant, watts: float) -> None:
+    hass.states.async_set(
+        SURPLUS, str(watts), {"unit_of_measurement": "W", "device_class": "power"}
+    )
+
+
+async def _follow(hass: HomeAssistant, site: ConfigEntry, **inputs: Any) -> None:
+    await use_blueprint(
+        hass,
+        "follow_solar_surplus",
+        {
+            "surplus_sensor": SURPLUS,
+            "site": device_of(hass, site),
+            "min_budget": 0.5,
+            "max_budget": 3,
+            "hysteresis": 0.2,
+            "shortfall_delay": NO_DELAY,
+            "min_on_time": NO_DELAY,
+            "min_off_time": NO_DELAY,
+            "stagger": 0,
+        }
+        | inputs,
+    )
+
+
+async def test_hysteresis_and_limits(hass: HomeAssistant, fleet: Fleet) -> None:
+    """Small moves change nothing; the budget stays within min..max."""
+    site = await _site(hass, fleet)
+    budget = entity_of(hass, "number", f"{site.entry_id}_power_budget")
+    _set_surplus(hass, 2000)
+    await _follow(hass, site)
+
+    _set_surplus(hass, 2100)
+    await wait_until(hass, lambda: _kw(hass, budget) == 2.1)
+    _set_surplus(hass, 2250)  # +0.15 kW < hysteresis
+    await hass.async_block_till_done()
+    assert _kw(hass, budget) == 2.1
+    _set_surplus(hass, 9000)  # above the maximum
+    await wait_until(hass, lambda: _kw(hass, budget) == 3)
+    _set_surplus(hass, 600)
+    await wait_until(hass, lambda: _kw(hass, budget) == 0.6)
+
+
+async def test_battery_floor_and_hold(hass: HomeAssistant, fleet: Fleet) -> None:
+    """A battery below its floor stops mining; while held, nothing changes."""
+    lux, ant, _axe = fleet.miners
+    site = await _site(hass, fleet)
+    budget = entity_of(hass, "number", f"{site.entry_id}_power_budget")
+    hass.states.async_set("sensor.soc", "50", {"device_class": "battery"})
+    hass.states.async_set("input_boolean.hold", "off")
+    _set_surplus(hass, 2000)
+    await _follow(
+        hass,
+        site,
+        soc_sensor="sensor.soc",
+        soc_floor=30,
+        hold_entity="input_boolean.hold",
+    )
+    _set_surplus(hass, 2500)
+    await wait_until(hass, lambda: _kw(hass, budget) == 2.5)
+
+    hass.states.async_set("sensor.soc", "25", {"device_class": "battery"})
+    await wait_until(hass, lambda: not lux.mining and not ant.mining)
+    assert _kw(hass, budget) == 0
+
+    hass.states.async_set("input_boolean.hold", "on")
+    hass.states.async_set("sensor.soc", "60", {"device_class": "battery"})
+    await hass.async_block_till_done()
+    assert _kw(hass, budget) == 0  # held: not restarted
+
+    hass.states.async_set("input_boolean.hold", "off")
+    hass.states.async_set("sensor.soc", "20", {"device_class": "battery"})
+    hass.states.async_set("sensor.soc", "61", {"device_class": "battery"})
+    await wait_until(hass, lambda: _kw(hass, budget) == 2.5)
+    # Restored as far as 2.5 kW allows (the planner picks which).
+    await wait_until(hass, lambda: lux.mining or ant.mining)
