@@ -8,33 +8,94 @@ Home Assistant reads an imported blueprint.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
-from homeassistant.config_entries import ConfigEntry
+from homeassistant.components.notify import NotifyEntity
+from homeassistant.config_entries import ConfigEntry, ConfigFlow
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import device_registry as dr, entity_registry as er
 from homeassistant.setup import async_setup_component
 import pytest
+from pytest_homeassistant_custom_component.common import (
+    MockConfigEntry,
+    MockModule,
+    mock_config_flow,
+    mock_integration,
+    mock_platform,
+    setup_test_component_platform,
+)
 
 from custom_components.hashgrid.const import DOMAIN
 
 # Fixtures of the parts the blueprints steer, backed by their simulators.
 from tests.grid_signal.conftest import vtn  # noqa: F401
+from tests.lightning.conftest import fast_listener, net  # noqa: F401
 from tests.microgrid.conftest import fast_timeouts, grid  # noqa: F401
 from tests.mining.conftest import fleet  # noqa: F401
 
 BLUEPRINTS = Path(__file__).resolve().parents[2] / "blueprints" / "automation"
 
 
+class Phone(NotifyEntity):
+    """A notification entity that keeps what it is sent (a phone, say)."""
+
+    _attr_name = "Phone"
+    _attr_unique_id = "phone"
+
+    def __init__(self) -> None:
+        """Nothing received yet."""
+        self.messages: list[tuple[str | None, str]] = []
+
+    async def async_send_message(self, message: str, title: str | None = None) -> None:
+        """Keep the message."""
+        self.messages.append((title, message))
+
+
+class _TestFlow(ConfigFlow):
+    """The config flow of the "test" integration that hosts the phone."""
+
+    VERSION = 1
+
+
 @pytest.fixture
-def blueprints(hass: HomeAssistant, tmp_path: Path) -> None:
-    """Make the repository's blueprints HA's own (config dir → tmp_path)."""
+async def phone(hass: HomeAssistant) -> AsyncIterator[Phone]:
+    """notify.phone: the stand-in for the user's phone (no simulator plays one)."""
+    entity = Phone()
+
+    async def setup_entry(hass: HomeAssistant, entry: ConfigEntry) -> bool:
+        await hass.config_entries.async_forward_entry_setups(entry, ["notify"])
+        return True
+
+    mock_integration(hass, MockModule("test", async_setup_entry=setup_entry))
+    mock_platform(hass, "test.config_flow", None)
+    setup_test_component_platform(hass, "notify", [entity], from_config_entry=True)
+    with mock_config_flow("test", _TestFlow):
+        entry = MockConfigEntry(domain="test")
+        entry.add_to_hass(hass)
+        assert await hass.config_entries.async_setup(entry.entry_id)
+        await hass.async_block_till_done()
+        assert hass.states.get("notify.phone") is not None
+        yield entity
+
+
+@pytest.fixture
+async def blueprints(hass: HomeAssistant, tmp_path: Path) -> AsyncIterator[None]:
+    """Make the repository's blueprints HA's own (config dir → tmp_path).
+
+    The automations are turned off at the end (their timers go with them).
+    """
     hass.config.config_dir = str(tmp_path)
     folder = tmp_path / "blueprints" / "automation"
     folder.mkdir(parents=True)
     (folder / "hashgrid").symlink_to(BLUEPRINTS / "hashgrid")
+    yield
+    if hass.services.has_service("automation", "turn_off"):
+        await hass.services.async_call(
+            "automation", "turn_off", {"entity_id": "all"}, blocking=True
+        )
+        await hass.async_block_till_done()
 
 
 async def use_blueprint(
