@@ -58,6 +58,15 @@ conversation:
 automation: !include automations.yaml
 script:
 system_health:
+input_number:
+  electricity_price:
+    name: Electricity price
+    min: 0
+    max: 0.5
+    step: 0.01
+    initial: 0.12
+    unit_of_measurement: EUR/kWh
+    mode: slider
 
 logger:
   default: warning
@@ -246,6 +255,32 @@ class HomeAssistantAPI:
             )
         return result
 
+    async def template(self, template: str) -> str:
+        """Render a template in HA (how the demo finds device and entry ids)."""
+        async with self.session.post(
+            f"{self.url}/api/template",
+            headers={"Authorization": f"Bearer {self.token}"},
+            json={"template": template},
+        ) as resp:
+            body = await resp.text()
+            if resp.status >= 400:
+                raise RuntimeError(f"template {template}: {resp.status} {body}")
+            return body.strip()
+
+    async def automation_exists(self, automation_id: str) -> bool:
+        """Return True if an automation with this id is saved."""
+        async with self.session.get(
+            f"{self.url}/api/config/automation/config/{automation_id}",
+            headers={"Authorization": f"Bearer {self.token}"},
+        ) as resp:
+            return resp.status == 200
+
+    async def save_automation(self, automation_id: str, config: dict[str, Any]) -> None:
+        """Save an automation as the UI's editor does (then HA reloads it)."""
+        await self._json(
+            "POST", f"/api/config/automation/config/{automation_id}", json=config
+        )
+
     async def states(self) -> dict[str, dict[str, Any]]:
         """Return every entity's state, by entity id."""
         return {s["entity_id"]: s for s in await self._json("GET", "/api/states")}
@@ -264,6 +299,31 @@ async def configure_entries(api: HomeAssistantAPI, site: Any) -> None:
     for setup in site.entry_setups:
         await setup.run(api)
         log(f"configured: {setup.title}")
+
+
+async def instantiate_blueprints(api: HomeAssistantAPI, site: Any) -> None:
+    """Save the demo's automations, each made from one of HashGrid's blueprints."""
+    for automation in site.automations:
+        if await api.automation_exists(automation.id):
+            continue
+        inputs: dict[str, Any] = {}
+        for name, template in automation.template_inputs.items():
+            rendered = await api.template(template)
+            inputs[name] = (
+                json.loads(rendered) if rendered.startswith("[") else rendered
+            )
+        await api.save_automation(
+            automation.id,
+            {
+                "alias": automation.alias,
+                "description": automation.description,
+                "use_blueprint": {
+                    "path": f"hashgrid/{automation.blueprint}.yaml",
+                    "input": inputs | automation.inputs,
+                },
+            },
+        )
+        log(f"automation from a blueprint: {automation.alias}")
 
 
 async def run(args: argparse.Namespace) -> int:
@@ -308,6 +368,7 @@ async def run(args: argparse.Namespace) -> int:
             log("onboarding done")
         await api.login()
         await configure_entries(api, site)
+        await instantiate_blueprints(api, site)
         log(f"Home Assistant is up at {url} after {time.monotonic() - started:.1f} s")
         log(f"log in as {USERNAME} / {PASSWORD}")
         for line in site.watch_hints:

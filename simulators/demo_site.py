@@ -53,6 +53,98 @@ class EntrySetup:
     run: Callable[[Any], Awaitable[None]]
 
 
+@dataclass(frozen=True)
+class DemoAutomation:
+    """An automation the demo saves from one of HashGrid's blueprints.
+
+    template_inputs are rendered by HA first (to find device and entity ids);
+    a rendering that is a JSON list becomes a list.
+    """
+
+    id: str
+    alias: str
+    description: str
+    blueprint: str
+    template_inputs: dict[str, str]
+    inputs: dict[str, Any] = field(default_factory=dict)
+
+
+_HG = "integration_entities('hashgrid')"
+_SITE_DEVICE = f"{{{{ {_HG} | select('search', 'mining_site_power_budget') | map('device_id') | first }}}}"
+_SITE_ENTRY = f"{{{{ {_HG} | select('search', 'mining_site_power_budget') | map('config_entry_id') | first }}}}"
+_DR_ACTIVE = f"{{{{ {_HG} | select('search', 'dr_event_active') | first }}}}"
+
+DEMO_AUTOMATIONS = (
+    DemoAutomation(
+        "hashgrid_demo_dr",
+        "Demo: curtail mining during DR events",
+        "The grid signal's DR event stops every miner; its end restores them.",
+        "curtail_on_dr_event",
+        {
+            "dr_source": _DR_ACTIVE,
+            "sites": f"{{{{ [{_SITE_DEVICE[3:-3]}] | tojson }}}}",
+        },
+        {"event_budget": 0, "stagger": 2},
+    ),
+    DemoAutomation(
+        "hashgrid_demo_solar",
+        "Demo: follow the solar surplus",
+        "The site's budget follows the hybrid inverter's surplus; held during DR.",
+        "follow_solar_surplus",
+        {
+            "surplus_sensor": f"{{{{ {_HG} | select('search', 'hybrid.*surplus_power') | first }}}}",
+            "soc_sensor": f"{{{{ {_HG} | select('search', 'hybrid.*state_of_charge') | first }}}}",
+            "site": _SITE_DEVICE,
+            "hold_entity": _DR_ACTIVE,
+        },
+        {
+            "min_budget": 1,
+            "max_budget": 15,
+            "hysteresis": 0.3,
+            "shortfall_delay": {"hours": 0, "minutes": 0, "seconds": 30},
+            "min_on_time": {"hours": 0, "minutes": 1, "seconds": 0},
+            "min_off_time": {"hours": 0, "minutes": 1, "seconds": 0},
+            "soc_floor": 30,
+            "stagger": 2,
+        },
+    ),
+    DemoAutomation(
+        "hashgrid_demo_pay_alice",
+        "Demo: pay Alice per 0.2 kWh",
+        "Alice is paid over Lightning for every 0.2 kWh the miners use.",
+        "pay_neighbour_per_kwh",
+        {
+            "neighbour": f"{{{{ {_HG} | select('search', 'alice.*unpaid') | map('device_id') | first }}}}",
+        },
+        {"step_kwh": 0.2, "interval": {"hours": 0, "minutes": 0, "seconds": 0}},
+    ),
+    DemoAutomation(
+        "hashgrid_demo_expensive",
+        "Demo: stop mining when power is expensive",
+        "Move the Electricity price slider above 0.25 EUR/kWh to stop mining.",
+        "curtail_when_expensive",
+        {"sites": f"{{{{ [{_SITE_DEVICE[3:-3]}] | tojson }}}}"},
+        {
+            "price_sensor": "input_number.electricity_price",
+            "break_even": 0.25,
+            "hysteresis": 0.02,
+            "stagger": 2,
+        },
+    ),
+    DemoAutomation(
+        "hashgrid_demo_voice",
+        "Demo: voice commands",
+        "Say or type: stop mining, resume mining, how much did we pay "
+        "Neighbour Alice (we pay) today.",
+        "voice_commands",
+        {
+            "site": _SITE_ENTRY,
+            "node": f"{{{{ {_HG} | select('search', 'node_id') | map('config_entry_id') | first }}}}",
+        },
+    ),
+)
+
+
 @dataclass
 class DemoSite:
     """What runs, what HA is given, and what a person should watch."""
@@ -60,6 +152,7 @@ class DemoSite:
     summary: str = ""
     entry_setups: list[EntrySetup] = field(default_factory=list)
     watch_hints: list[str] = field(default_factory=list)
+    automations: tuple[DemoAutomation, ...] = DEMO_AUTOMATIONS
     #: Called when the demo starts to stop, before Home Assistant is stopped.
     stop_hooks: list[Callable[[], None]] = field(default_factory=list)
 
@@ -258,18 +351,22 @@ async def running_demo_site(
         minutes = int(EVENT_EVERY.total_seconds() // 60)
         site.watch_hints += [
             "Settings → Devices & services → HashGrid: the site, its miners, the "
-            "microgrid, the Lightning node and the grid signal",
-            "Turn the site's Mining switch off: every miner stops at once",
-            "Watch Surplus power follow the sun over the 10-minute day",
-            f"Lightning: pay {NEIGHBOUR_WE_PAY} for the energy the miners used since "
-            "the last settlement (Developer tools → Actions → "
-            "hashgrid.settle_neighbour); its Unpaid energy sensor grows meanwhile",
-            f"Lightning: {NEIGHBOUR_THEY_PAY} owes us for the grid export (its "
-            "Arrears sensor); what it pays to the offer HashGrid made for it shows "
-            f"as Sats received (its node: {bob.rpc_socket})",
-            f"Grid signal: the VTN sends a SIMPLE level-{EVENT_LEVEL} event every "
+            "microgrid, the Lightning node and the grid signal; Settings → "
+            "Automations: five automations made from HashGrid's blueprints",
+            "Solar: the site's Power budget follows the hybrid inverter's Surplus "
+            "power as the sun moves over the 10-minute day; at dusk the shortfall "
+            "stops the miners, at dawn they start again",
+            f"Demand response: the VTN sends a SIMPLE level-{EVENT_LEVEL} event every "
             f"{minutes} minutes ({int(EVENT_DURATION.total_seconds())} s long, "
-            f"starting {int(EVENT_LEAD.total_seconds())} s after it is issued); "
-            "watch the grid signal's sensors",
+            f"starting {int(EVENT_LEAD.total_seconds())} s after it is issued): "
+            "every miner stops when DR event active turns on, and they come back, "
+            "staggered, when it ends",
+            f"Lightning: {NEIGHBOUR_WE_PAY} is paid for every 0.2 kWh the miners "
+            "use (its Paid and Unpaid energy sensors); "
+            f"{NEIGHBOUR_THEY_PAY} owes us for the grid export (its Arrears sensor; "
+            f"its node: {bob.rpc_socket})",
+            "Price: drag the Electricity price above 0.25 EUR/kWh and mining stops",
+            "Assist (the chat icon): 'turn off mining', 'what is the surplus power', "
+            "'resume mining', 'how much did we pay Neighbour Alice (we pay) today'",
         ]
         yield site
