@@ -125,6 +125,27 @@ async def test_develop_boots_home_assistant(
             assert "sensor.neighbour_bob_pays_us_arrears" in states
             vtn = "binary_sensor.hashgrid_demo_127_0_0_1_vtn_connection"
             assert states[vtn]["state"] == "on"
+            # One automation from each blueprint, on; the solar one follows the
+            # surplus (it changes with every 5 s poll) and sets the budget.
+            automations = [e for e in states if e.startswith("automation.demo_")]
+            assert len(automations) == 5
+            assert {states[e]["state"] for e in automations} == {"on"}
+            solar = "automation.demo_follow_the_solar_surplus"
+            async with asyncio.timeout(30):
+                while not states[solar]["attributes"].get("last_triggered"):
+                    await asyncio.sleep(0.5)
+                    states = await api.states()
+                budget = "number.demo_mining_site_power_budget"
+                surplus = "sensor.hashgrid_sim_hg_hybrid_6k_surplus_power"
+                while (
+                    abs(
+                        float(states[budget]["state"])
+                        - float(states[surplus]["state"]) / 1000
+                    )
+                    > 0.5
+                ):
+                    await asyncio.sleep(0.5)
+                    states = await api.states()
             with pytest.raises(RuntimeError, match="login refused"):
                 await HomeAssistantAPI(session, url).login("demo", "wrong")
     finally:
