@@ -15,6 +15,7 @@ import asyncio
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import cache
 import logging
 import re
 import ssl
@@ -23,6 +24,7 @@ from typing import Any, cast
 import aiohttp
 from openleadr import OpenADRClient, errors, objects, utils
 from openleadr.messaging import (
+    TEMPLATES,
     parse_message,
     validate_xml_schema,
     validate_xml_signature,
@@ -38,6 +40,19 @@ MAX_POLL = timedelta(hours=24)
 _EVENT_ID = re.compile(rb"<(?:\w+:)?eventID>([^<]*)</(?:\w+:)?eventID>")
 
 type EventHandler = Callable[[Mapping[str, Any], bool], str]
+
+
+@cache
+def _load_message_templates() -> None:
+    """Load openleadr's XML message templates once (file reads: in an executor).
+
+    openleadr loads each template from disk the first time it sends that
+    message, which would block HA's event loop.
+    """
+    for name in TEMPLATES.list_templates():
+        TEMPLATES.get_template(name)
+
+
 type MalformedHandler = Callable[[list[Mapping[str, Any]], list[str]], None]
 type PowerSource = Callable[[], float | None]
 
@@ -186,6 +201,7 @@ class Ven:
         power: PowerSource | None = None,
     ) -> None:
         """Build the client (reads certificate files: run it in an executor)."""
+        _load_message_templates()
         self.config = config
         self._on_event = on_event
         self._client = _Client(config, on_malformed)
