@@ -8,7 +8,7 @@ from homeassistant.helpers.typing import ConfigType
 
 from . import kind_handlers  # noqa: F401  (registers every kind)
 from .const import DOMAIN
-from .intent import async_setup_voice
+from .exposure import async_setup_exposure
 from .kinds import handler_for
 from .models import HashGridConfigEntry
 from .services import async_setup_services
@@ -19,7 +19,7 @@ CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
 async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
     """Set up the actions HashGrid offers (once, for every entry)."""
     async_setup_services(hass)
-    async_setup_voice(hass)
+    async_setup_exposure(hass)
     return True
 
 

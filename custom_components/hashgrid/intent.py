@@ -1,50 +1,31 @@
-"""Voice: HashGrid's Assist intents, its default exposure, and a read-only action.
+"""Voice: HashGrid's Assist intents.
 
 - Intents (registered by the `intent` integration through this platform's
   ``async_setup_intents``): curtail and resume a mining site, a site's status,
   and what we paid a neighbour today. ``llm.py`` offers them to LLM-based
   assistants as tools; their descriptions and slot schemas are what the LLM
   sees. Spoken responses are English.
-- Exposure: the site's Mining switch, its Power budget and a microgrid's Surplus
-  power sensor are exposed to Assist (``conversation``) when first created, with
-  a short alias ("Mining", "Power budget", "Surplus power") so HA's built-in
-  sentences find them ("turn off mining", "what is the surplus power"). Nothing
-  is changed once a setting exists: a user's choice stands.
-- ``hashgrid.get_neighbour_paid``: what a neighbour was paid today, as an action
-  response (the voice blueprint's "how much did we pay <neighbour> today").
+- ``exposure.py`` exposes the key entities to Assist; the voice blueprint reads
+  ``hashgrid.get_neighbour_paid`` (``lightning/actions.py``).
 """
 
 from __future__ import annotations
 
-from datetime import datetime
 import math
 from typing import Any, Final, override
 
-from homeassistant.components.homeassistant.const import DATA_EXPOSED_ENTITIES
-from homeassistant.components.homeassistant.exposed_entities import (
-    async_expose_entity,
-)
 from homeassistant.config_entries import ConfigSubentry
-from homeassistant.const import CONF_NAME
 from homeassistant.core import (
-    Event,
     HomeAssistant,
-    ServiceCall,
-    ServiceResponse,
-    SupportsResponse,
-    callback,
 )
-from homeassistant.exceptions import ServiceValidationError
 from homeassistant.helpers import (
-    config_validation as cv,
-    entity_registry as er,
     intent,
 )
-from homeassistant.util import dt as dt_util
 import probatio
 
 from .const import CONF_KIND, DOMAIN, EntryKind
-from .entries import ATTR_CONFIG_ENTRY_ID, called_entry
+from .entries import ATTR_CONFIG_ENTRY_ID
+from .lightning.actions import PERIOD_TODAY, find_neighbour, start_of_period
 from .lightning.const import CONF_DIRECTION, Direction
 from .lightning.ledger import PaidSummary
 from .lightning.runtime import LightningRuntime
@@ -60,21 +41,6 @@ INTENT_NEIGHBOUR_PAID: Final = "HashGridNeighbourPaid"
 SLOT_SITE: Final = "site"
 SLOT_NEIGHBOUR: Final = "neighbour"
 SLOT_PERIOD: Final = "period"
-PERIOD_TODAY: Final = "today"
-
-SERVICE_GET_NEIGHBOUR_PAID: Final = "get_neighbour_paid"
-ATTR_NEIGHBOUR: Final = "neighbour"
-ATTR_PERIOD: Final = "period"
-
-ASSISTANT: Final = "conversation"
-
-#: (entity domain, translation key) of the entities exposed to Assist by
-#: default, with the alias that HA's built-in sentences can say.
-EXPOSED_BY_DEFAULT: Final[dict[tuple[str, str], str]] = {
-    ("switch", "site_mining"): "Mining",
-    ("number", "power_budget"): "Power budget",
-    ("sensor", "surplus_power"): "Surplus power",
-}
 
 
 # --- finding sites and neighbours --------------------------------------------
@@ -99,29 +65,6 @@ def _sites(hass: HomeAssistant, name: str | None) -> list[HashGridConfigEntry]:
     if not named:
         raise intent.IntentHandleError(f"There is no mining site called {name}.")
     return named
-
-
-def find_neighbour(runtime: LightningRuntime, name: str) -> ConfigSubentry | None:
-    """A node's neighbour by subentry id, title or name (any case)."""
-    neighbours = runtime.settler.neighbours
-    if name in neighbours:
-        return neighbours[name]
-    wanted = name.strip().casefold()
-    return next(
-        (
-            sub
-            for sub in neighbours.values()
-            if wanted
-            in (sub.title.casefold(), str(sub.data.get(CONF_NAME, "")).casefold())
-        ),
-        None,
-    )
-
-
-def start_of_period(period: str = PERIOD_TODAY) -> datetime:
-    """When the period began: today is since the site's local midnight."""
-    del period  # today is the only period so far
-    return dt_util.start_of_local_day()
 
 
 def paid_summary(runtime: LightningRuntime, subentry: ConfigSubentry) -> PaidSummary:
@@ -352,104 +295,3 @@ async def async_setup_intents(hass: HomeAssistant) -> None:
         NeighbourPaidIntent(),
     ):
         intent.async_register(hass, handler)
-
-
-# --- the action the voice blueprint reads ---------------------------------------
-
-GET_NEIGHBOUR_PAID_SCHEMA = probatio.Schema(
-    {
-        probatio.Required(ATTR_CONFIG_ENTRY_ID): cv.string,
-        probatio.Required(ATTR_NEIGHBOUR): cv.string,
-        probatio.Optional(ATTR_PERIOD, default=PERIOD_TODAY): probatio.In(
-            [PERIOD_TODAY]
-        ),
-    }
-)
-
-
-async def _get_neighbour_paid(call: ServiceCall) -> ServiceResponse:
-    """What a node paid one neighbour today (read-only)."""
-    entry = called_entry(call, EntryKind.LIGHTNING_NODE)
-    runtime = _lightning(entry)
-    wanted = call.data[ATTR_NEIGHBOUR]
-    if (subentry := find_neighbour(runtime, wanted)) is None:
-        raise ServiceValidationError(
-            translation_domain=DOMAIN,
-            translation_key="lightning_unknown_neighbour",
-            translation_placeholders={"neighbour": wanted, "title": entry.title},
-        )
-    if subentry.data.get(CONF_DIRECTION) == Direction.THEY_PAY:
-        raise ServiceValidationError(
-            translation_domain=DOMAIN,
-            translation_key="lightning_neighbour_pays_us",
-            translation_placeholders={"neighbour": subentry.title},
-        )
-    since = start_of_period(call.data[ATTR_PERIOD])
-    summary = runtime.settler.ledger.paid_since(subentry.subentry_id, since)
-    return {
-        "neighbour": subentry.title,
-        "period": call.data[ATTR_PERIOD],
-        "since": since.isoformat(),
-        "paid_sat": summary.amount_sat,
-        "paid_msat": summary.amount_msat,
-        "settlements": summary.settlements,
-        "kwh": str(summary.kwh),
-    }
-
-
-# --- exposure ---------------------------------------------------------------------
-
-
-@callback
-def _expose_new_entity(hass: HomeAssistant, entity_id: str) -> None:
-    """Expose one of HashGrid's key entities to Assist, once, when it is created."""
-    registry = er.async_get(hass)
-    entry = registry.async_get(entity_id)
-    if entry is None or entry.platform != DOMAIN or entry.translation_key is None:
-        return
-    alias = EXPOSED_BY_DEFAULT.get((entry.domain, entry.translation_key))
-    if alias is None:
-        return
-    exposed = hass.data.get(DATA_EXPOSED_ENTITIES)
-    if (
-        exposed is not None
-        and "should_expose" not in entry.options.get(ASSISTANT, {})
-        # The user's "expose new entities" switch for Assist is respected.
-        and exposed.async_get_expose_new_entities(ASSISTANT)
-    ):
-        async_expose_entity(hass, ASSISTANT, entity_id, True)
-    # The short alias goes to the first entity of its kind only (two sites both
-    # called "Mining" would make "turn off mining" ambiguous), and only while
-    # the aliases are the registry's default (the computed name alone).
-    taken = any(
-        other.entity_id != entity_id
-        and other.platform == DOMAIN
-        and alias in other.aliases
-        for other in registry.entities.values()
-    )
-    if not taken and entry.aliases == [er.COMPUTED_NAME]:
-        registry.async_update_entity(entity_id, aliases=[er.COMPUTED_NAME, alias])
-
-
-@callback
-def async_setup_voice(hass: HomeAssistant) -> None:
-    """Expose HashGrid's key entities when created; offer get_neighbour_paid."""
-
-    @callback
-    def _created(event: Event[er.EventEntityRegistryUpdatedData]) -> None:
-        _expose_new_entity(hass, event.data["entity_id"])
-
-    @callback
-    def _is_create(data: er.EventEntityRegistryUpdatedData) -> bool:
-        return data["action"] == "create"
-
-    hass.bus.async_listen(
-        er.EVENT_ENTITY_REGISTRY_UPDATED, _created, event_filter=_is_create
-    )
-    hass.services.async_register(
-        DOMAIN,
-        SERVICE_GET_NEIGHBOUR_PAID,
-        _get_neighbour_paid,
-        schema=GET_NEIGHBOUR_PAID_SCHEMA,
-        supports_response=SupportsResponse.ONLY,
-    )

@@ -1,10 +1,12 @@
-"""The Lightning actions (admin only): create an invoice, pay, settle a neighbour."""
+"""The Lightning actions: create an invoice, pay, settle a neighbour (admin
+only), and what a neighbour was paid today (read-only)."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
+from homeassistant.config_entries import ConfigSubentry
 from homeassistant.const import CONF_NAME
 from homeassistant.core import (
     HomeAssistant,
@@ -16,6 +18,7 @@ from homeassistant.core import (
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 from homeassistant.helpers import config_validation as cv
 from homeassistant.helpers.service import async_register_admin_service
+from homeassistant.util import dt as dt_util
 import probatio
 
 from ..const import DOMAIN, EntryKind
@@ -37,6 +40,9 @@ ATTR_ACCEPT_METER_RESET = "accept_meter_reset"
 SERVICE_CREATE_INVOICE = "create_invoice"
 SERVICE_PAY = "pay"
 SERVICE_SETTLE_NEIGHBOUR = "settle_neighbour"
+SERVICE_GET_NEIGHBOUR_PAID = "get_neighbour_paid"
+ATTR_PERIOD = "period"
+PERIOD_TODAY = "today"
 
 _NODE: dict[Any, Any] = {probatio.Required(ATTR_CONFIG_ENTRY_ID): cv.string}
 _SATS = probatio.All(probatio.Coerce(int), probatio.Range(min=1))
@@ -59,6 +65,15 @@ PAY_SCHEMA = probatio.Schema(
         ),
     }
 )
+GET_NEIGHBOUR_PAID_SCHEMA = probatio.Schema(
+    {
+        **_NODE,
+        probatio.Required(ATTR_NEIGHBOUR): cv.string,
+        probatio.Optional(ATTR_PERIOD, default=PERIOD_TODAY): probatio.In(
+            [PERIOD_TODAY]
+        ),
+    }
+)
 SETTLE_NEIGHBOUR_SCHEMA = probatio.Schema(
     {
         **_NODE,
@@ -74,6 +89,50 @@ def _runtime(call: ServiceCall) -> tuple[HashGridConfigEntry, LightningRuntime]:
     runtime = entry.runtime_data
     assert isinstance(runtime, LightningRuntime)
     return entry, runtime
+
+
+def find_neighbour(runtime: LightningRuntime, name: str) -> ConfigSubentry | None:
+    """A node's neighbour by subentry id, title or name (any case)."""
+    neighbours = runtime.settler.neighbours
+    if name in neighbours:
+        return neighbours[name]
+    wanted = name.strip().casefold()
+    return next(
+        (
+            sub
+            for sub in neighbours.values()
+            if wanted
+            in (sub.title.casefold(), str(sub.data.get(CONF_NAME, "")).casefold())
+        ),
+        None,
+    )
+
+
+def start_of_period(period: str = PERIOD_TODAY) -> datetime:
+    """When the period began: today is since the site's local midnight."""
+    del period  # today is the only period so far
+    return dt_util.start_of_local_day()
+
+
+def _called_neighbour(
+    call: ServiceCall,
+) -> tuple[LightningRuntime, ConfigSubentry]:
+    """The neighbour (one we pay) of the node the call names; else a clear error."""
+    entry, runtime = _runtime(call)
+    wanted = call.data[ATTR_NEIGHBOUR]
+    if (subentry := find_neighbour(runtime, wanted)) is None:
+        raise ServiceValidationError(
+            translation_domain=DOMAIN,
+            translation_key="lightning_unknown_neighbour",
+            translation_placeholders={"neighbour": wanted, "title": entry.title},
+        )
+    if subentry.data.get(CONF_DIRECTION) == Direction.THEY_PAY:
+        raise ServiceValidationError(
+            translation_domain=DOMAIN,
+            translation_key="lightning_neighbour_pays_us",
+            translation_placeholders={"neighbour": subentry.title},
+        )
+    return runtime, subentry
 
 
 def _node_error(err: LightningError, action: str) -> HomeAssistantError:
@@ -199,29 +258,8 @@ async def async_pay(call: ServiceCall) -> ServiceResponse:
 
 async def async_settle_neighbour(call: ServiceCall) -> ServiceResponse:
     """Settle one neighbour now (by subentry id or name)."""
-    entry, runtime = _runtime(call)
-    wanted = call.data[ATTR_NEIGHBOUR]
+    runtime, subentry = _called_neighbour(call)
     settler = runtime.settler
-    subentry = settler.neighbours.get(wanted) or next(
-        (
-            sub
-            for sub in settler.neighbours.values()
-            if wanted in (sub.title, sub.data.get(CONF_NAME))
-        ),
-        None,
-    )
-    if subentry is None:
-        raise ServiceValidationError(
-            translation_domain=DOMAIN,
-            translation_key="lightning_unknown_neighbour",
-            translation_placeholders={"neighbour": wanted, "title": entry.title},
-        )
-    if subentry.data.get(CONF_DIRECTION) == Direction.THEY_PAY:
-        raise ServiceValidationError(
-            translation_domain=DOMAIN,
-            translation_key="lightning_neighbour_pays_us",
-            translation_placeholders={"neighbour": subentry.title},
-        )
     try:
         outcome = await settler.async_settle(
             subentry.subentry_id,
@@ -231,6 +269,22 @@ async def async_settle_neighbour(call: ServiceCall) -> ServiceResponse:
         raise _node_error(err, "settle_neighbour") from err
     await runtime.coordinator.async_request_refresh()
     return outcome.as_dict()
+
+
+async def async_get_neighbour_paid(call: ServiceCall) -> ServiceResponse:
+    """What a node paid one neighbour today (read-only)."""
+    runtime, subentry = _called_neighbour(call)
+    since = start_of_period(call.data[ATTR_PERIOD])
+    summary = runtime.settler.ledger.paid_since(subentry.subentry_id, since)
+    return {
+        "neighbour": subentry.title,
+        "period": call.data[ATTR_PERIOD],
+        "since": since.isoformat(),
+        "paid_sat": summary.amount_sat,
+        "paid_msat": summary.amount_msat,
+        "settlements": summary.settlements,
+        "kwh": str(summary.kwh),
+    }
 
 
 #: (name, handler, schema) of the admin-only Lightning actions.
@@ -243,7 +297,14 @@ LIGHTNING_SERVICES: tuple[tuple[str, Any, probatio.Schema], ...] = (
 
 @callback
 def async_setup_lightning_services(hass: HomeAssistant) -> None:
-    """Register the Lightning actions; only admins may call them."""
+    """Register the Lightning actions: paying is admin-only, reading is not."""
+    hass.services.async_register(
+        DOMAIN,
+        SERVICE_GET_NEIGHBOUR_PAID,
+        async_get_neighbour_paid,
+        schema=GET_NEIGHBOUR_PAID_SCHEMA,
+        supports_response=SupportsResponse.ONLY,
+    )
     for name, handler, schema in LIGHTNING_SERVICES:
         async_register_admin_service(
             hass,
