@@ -179,6 +179,18 @@ async def demo(loopback: None) -> AsyncIterator[Demo]:
         shutil.rmtree(config, ignore_errors=True)
 
 
+SITE = "Demo mining site"
+
+
+async def _site_subentries(url: str) -> int:
+    """Return how many subentries (miners) the demo's mining site has."""
+    async with aiohttp.ClientSession() as session:
+        api = HomeAssistantAPI(session, url)
+        await api.login()
+        entries = await api.entries()
+    return int(next(e for e in entries if e["title"] == SITE)["num_subentries"])
+
+
 class Shots:
     """Numbered screenshots in ARTIFACTS (written here, not in an executor)."""
 
@@ -198,6 +210,7 @@ async def test_add_miner_through_the_ui(demo: Demo) -> None:
     """Log in, add a miner with the UI config flow, see its device."""
     host = f"127.0.{demo.subnet}.100"
     name = re.compile(rf"\({re.escape(host)}\)")
+    miners_before = await _site_subentries(demo.url)
     started = time.monotonic()
     async with (
         running_fleet(1, host, ("luxos",)),
@@ -237,7 +250,7 @@ async def test_add_miner_through_the_ui(demo: Demo) -> None:
             # Settings → Devices & services → HashGrid.
             await page.goto(f"{demo.url}/config/integrations/integration/hashgrid")
             await page.get_by_role("heading", name="HashGrid", level=1).wait_for()
-            await page.get_by_text("Demo mining site").first.wait_for()
+            await page.get_by_text(SITE).first.wait_for()
             await shot("integration")
 
             # Add miner: the subentry flow's host step…
@@ -286,15 +299,12 @@ async def test_add_miner_through_the_ui(demo: Demo) -> None:
             await context.close()
             shutil.rmtree(profile, ignore_errors=True)
 
-        # Cross-check through the REST API: the subentry and its entities exist.
+        # Cross-check through the REST API: one more miner, and its entities.
+        assert await _site_subentries(demo.url) == miners_before + 1
+        slug = host.replace(".", "_")
         async with aiohttp.ClientSession() as session:
             api = HomeAssistantAPI(session, demo.url)
             await api.login()
-            site = next(
-                e for e in await api.entries() if e["title"] == "Demo mining site"
-            )
-            assert site["num_subentries"] == 7  # the demo's six and ours
-            slug = host.replace(".", "_")
             async with asyncio.timeout(30):
                 while True:
                     states = await api.states()
