@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 
 from custom_components.hashgrid.mining.client import (
     MinerClient,
-    connect,
+    connect as _connect,
     identify,
     normalize_mac,
 )
@@ -25,6 +26,23 @@ from tests.conftest import ManualClock
 
 BASE = "127.0.7.1"
 NOTHING = "127.0.7.250"  # nothing listens here
+
+
+_opened: list[MinerClient] = []
+
+
+async def connect(host: str, **kwargs: Any) -> MinerClient:
+    """Connect; the client's own web session is closed after the test."""
+    client = await _connect(host, **kwargs)
+    _opened.append(client)
+    return client
+
+
+@pytest.fixture(autouse=True)
+async def _close_clients() -> AsyncIterator[None]:
+    yield
+    while _opened:
+        await _opened.pop().aclose()
 
 
 @pytest.fixture

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import re
 from typing import Any
 
+import aiohttp
 import pyasic
 from pyasic import APIError
 from pyasic.data import MinerData
@@ -193,7 +194,10 @@ def _unique_id(serial: str | None, mac: str | None) -> str | None:
 
 
 async def _identify(
-    host: str, username: str | None, password: str | None
+    host: str,
+    username: str | None,
+    password: str | None,
+    session: aiohttp.ClientSession | None,
 ) -> tuple[BaseMiner, MinerInfo, transport.Delivery]:
     if not await _any_port_open(host, PROBE_PORTS):
         raise CannotConnect(f"{host}: nothing answers")
@@ -204,7 +208,7 @@ async def _identify(
         raise UnsupportedMiner(
             f"{host}: {miner.make} on {miner.firmware}, model unknown"
         )
-    delivery = transport.keep_alive(miner)
+    delivery = transport.keep_alive(miner, session)
     try:
         info = await _identify_miner(host, miner, username, password)
     except BaseException:
@@ -251,11 +255,16 @@ async def connect(
     username: str | None = None,
     password: str | None = None,
     timeout_s: float = DEFAULT_TIMEOUT,
+    session: aiohttp.ClientSession | None = None,
 ) -> MinerClient:
-    """Identify the miner at `host` (once) and return a client for it."""
+    """Identify the miner at `host` (once) and return a client for it.
+
+    Its web requests go through `session` (kept-alive connections), or a
+    session of its own, closed by `MinerClient.aclose`.
+    """
     try:
         async with asyncio.timeout(timeout_s):
-            miner, info, delivery = await _identify(host, username, password)
+            miner, info, delivery = await _identify(host, username, password, session)
     except TimeoutError as err:
         raise CannotConnect(f"{host}: no answer within {timeout_s} s") from err
     except UnicodeDecodeError as err:  # pyasic's probe decodes replies strictly

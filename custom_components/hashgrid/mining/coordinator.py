@@ -13,6 +13,7 @@ from homeassistant.config_entries import ConfigSubentry
 from homeassistant.const import CONF_HOST, CONF_PASSWORD, CONF_USERNAME
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import issue_registry as ir
+from homeassistant.helpers.aiohttp_client import async_get_clientsession
 from homeassistant.helpers.storage import Store
 from homeassistant.helpers.update_coordinator import DataUpdateCoordinator
 
@@ -36,6 +37,12 @@ MAX_GAP_POLLS = 3
 # whose firmware reports no power.
 IDLE_POWER_W = 15.0
 IDENTIFY_CONCURRENCY = 50
+# Miners talked to at once by a poll, and by a curtailment (its own share, so
+# a curtailment never queues behind a poll). Bounded so that one turn of the
+# event loop handles only so many replies, and fewer requests are in flight
+# (alive, so promoted by the garbage collector) at any moment.
+POLL_CONCURRENCY = 16
+COMMAND_CONCURRENCY = 16
 TYPICAL_J_PER_TH = 21.0
 
 
@@ -169,6 +176,8 @@ class MiningSiteCoordinator(DataUpdateCoordinator[SiteData]):
         self.site_energy_kwh = 0.0
         # pyasic's identification probes time out when hundreds run at once.
         self._identifying = asyncio.Semaphore(IDENTIFY_CONCURRENCY)
+        self._polling = asyncio.Semaphore(POLL_CONCURRENCY)
+        self.commanding = asyncio.Semaphore(COMMAND_CONCURRENCY)
         # The site's power budget (W; inf = unlimited), kept across restarts.
         self.budget_w: float = math.inf
         self._store: Store[dict[str, Any]] = Store(
@@ -232,8 +241,13 @@ class MiningSiteCoordinator(DataUpdateCoordinator[SiteData]):
         """Read one miner (identifying it first if needed) into its slot.
 
         `state_only` reads just what a command changes and keeps the rest of
-        the last full reading (temperatures, fans, pool …).
+        the last full reading (temperatures, fans, pool …); it is a
+        curtailment's read-back, so it takes a curtailment's turn.
         """
+        async with self.commanding if state_only else self._polling:
+            await self._poll_miner(slot, state_only=state_only)
+
+    async def _poll_miner(self, slot: MinerSlot, *, state_only: bool) -> None:
         data = slot.subentry.data
         try:
             identified_now = slot.client is None
@@ -243,6 +257,7 @@ class MiningSiteCoordinator(DataUpdateCoordinator[SiteData]):
                         data[CONF_HOST],
                         username=data.get(CONF_USERNAME),
                         password=data.get(CONF_PASSWORD),
+                        session=async_get_clientsession(self.hass),
                     )
             previous = slot.reading
             reading = await slot.client.poll(

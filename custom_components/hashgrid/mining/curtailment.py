@@ -14,6 +14,7 @@ from homeassistant.helpers import issue_registry as ir
 from homeassistant.helpers.event import async_call_later
 
 from ..const import DOMAIN, LOGGER
+from .client import MinerClient
 from .const import (
     DEFAULT_STAGGER_S,
     DISOBEY_REPAIR_THRESHOLD,
@@ -176,6 +177,13 @@ class Curtailer:
             return "not identified"
         if cmd.delay_s:
             await asyncio.sleep(cmd.delay_s)
+        async with self.coordinator.commanding:
+            return await self._send_now(slot, client, cmd)
+
+    @staticmethod
+    async def _send_now(
+        slot: MinerSlot, client: MinerClient, cmd: Command
+    ) -> str | None:
         try:
             if cmd.action == "stop":
                 ok = await client.stop(verify=False)

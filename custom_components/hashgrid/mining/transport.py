@@ -6,17 +6,19 @@ authentication starts from scratch (a 401 round trip) every time. It also
 rebuilds an API's command list with `dir()` on every RPC multicommand. For a
 fleet of hundreds of miners these costs dominate a poll or a curtailment.
 
-`keep_alive(miner)` swaps in, per miner:
-- for the web APIs we know (Antminer stock, AxeOS/Bitaxe): the same class's
-  behaviour on one kept-alive `httpx.AsyncClient`, with one `DigestAuth` whose
-  challenge is reused (nonce count increments, as RFC 7616 allows; a stale or
-  refused nonce is re-negotiated by httpx);
+`keep_alive(miner, session)` swaps in, per miner:
+- for the web APIs we know (Antminer stock, AxeOS/Bitaxe): the same class,
+  the same requests and the same replies and errors, sent through an
+  `aiohttp.ClientSession` (the caller's, e.g. Home Assistant's shared one, or
+  one of its own) whose connections are kept alive, with one digest session
+  per miner whose challenge is reused (preemptive authentication, RFC 7616
+  3.6; a stale or refused nonce is negotiated again);
 - for every RPC API: its command list computed once;
 - a count of requests pyasic could not deliver (it swallows transport errors
   into empty replies), so the caller can tell "unreachable" from "refused"
   without probing the miner before every request.
 
-`aclose(miner)` closes the kept-alive connections.
+`aclose(miner)` closes what it opened.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ import asyncio
 import json
 from typing import Any
 
-import httpx
+import aiohttp
 from pyasic import settings
 from pyasic.errors import APIError
 from pyasic.miners.base import BaseMiner
@@ -33,14 +35,16 @@ from pyasic.rpc.base import BaseMinerRPCAPI
 from pyasic.web.antminer import AntminerModernWebAPI
 from pyasic.web.espminer import ESPMinerWebAPI
 
-# pyasic's default for GET requests (httpx's own default).
+# pyasic's timeout for GET requests (httpx's default).
 GET_TIMEOUT_S = 5.0
-# Connections kept open between requests; a poll every 10 s outlives them,
-# a curtailment (command, then read-backs) reuses them.
-KEEPALIVE_EXPIRY_S = 5.0
+# How long an own session keeps an idle connection: a poll every 10 s
+# outlives it, a curtailment (command, then read-backs) reuses it.
+KEEPALIVE_S = 5.0
 
 # RPC command lists by API class (they depend on the class only).
 _RPC_COMMANDS: dict[type, list[str]] = {}
+
+_TRANSPORT_ERRORS = (aiohttp.ClientError, TimeoutError)
 
 
 class Delivery:
@@ -52,44 +56,69 @@ class Delivery:
 
 
 class _KeptAliveWeb:
-    """One kept-alive HTTP client (and digest session) for one miner."""
+    """A miner's web API on a kept-alive aiohttp session."""
 
+    ip: str
+    port: int
+    username: str | None
+    pwd: str | None
     delivery: Delivery
-    _client: httpx.AsyncClient | None
-    _digest: tuple[str | None, str | None, httpx.DigestAuth] | None
+    _session: aiohttp.ClientSession | None
+    _own_session: bool
+    _digest: tuple[str | None, str | None, aiohttp.DigestAuthMiddleware] | None
 
-    def _setup_keep_alive(self, delivery: Delivery) -> None:
+    def _setup_keep_alive(
+        self, delivery: Delivery, session: aiohttp.ClientSession | None
+    ) -> None:
         self.delivery = delivery
-        self._client = None
+        self._session = session
+        self._own_session = False
         self._digest = None
 
-    def _http(self) -> httpx.AsyncClient:
-        if self._client is None or self._client.is_closed:
-            self._client = httpx.AsyncClient(
-                transport=httpx.AsyncHTTPTransport(
-                    verify=settings.ssl_cxt,
-                    limits=httpx.Limits(keepalive_expiry=KEEPALIVE_EXPIRY_S),
-                ),
-                timeout=GET_TIMEOUT_S,
+    def _http(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(keepalive_timeout=KEEPALIVE_S),
+                cookie_jar=aiohttp.DummyCookieJar(),
             )
-        return self._client
+            self._own_session = True
+        return self._session
 
-    def _auth(self, username: str | None, password: str | None) -> httpx.DigestAuth:
+    def _digest_auth(self) -> aiohttp.DigestAuthMiddleware:
         digest = self._digest
-        if digest is None or digest[0] != username or digest[1] != password:
-            auth = httpx.DigestAuth(username or "", password or "")
-            self._digest = digest = (username, password, auth)
+        if digest is None or digest[0] != self.username or digest[1] != self.pwd:
+            auth = aiohttp.DigestAuthMiddleware(self.username or "", self.pwd or "")
+            self._digest = digest = (self.username, self.pwd, auth)
         return digest[2]
 
+    async def _request(
+        self,
+        method: str,
+        url: str,
+        *,
+        timeout_s: float,
+        json_body: dict[str, Any] | None = None,
+        digest: bool = False,
+    ) -> tuple[int, bytes]:
+        """Send one request; return its status and body (transport errors raise)."""
+        async with self._http().request(
+            method,
+            url,
+            json=json_body,
+            timeout=aiohttp.ClientTimeout(total=timeout_s),
+            middlewares=(self._digest_auth(),) if digest else (),
+        ) as response:
+            return response.status, await response.read()
+
     async def aclose(self) -> None:
-        """Close the kept-alive connections."""
-        if self._client is not None:
-            client, self._client = self._client, None
-            await client.aclose()
+        """Close the session, if it is our own."""
+        if self._own_session and self._session is not None:
+            session, self._session = self._session, None
+            await session.close()
 
 
 class KeptAliveAntminerWebAPI(_KeptAliveWeb, AntminerModernWebAPI):  # type: ignore[misc]
-    """pyasic's Antminer (stock, modern) web API on a kept-alive client."""
+    """pyasic's Antminer (stock, modern) web API on a kept-alive session."""
 
     async def send_command(
         self,
@@ -99,26 +128,27 @@ class KeptAliveAntminerWebAPI(_KeptAliveWeb, AntminerModernWebAPI):  # type: ign
         privileged: bool = False,
         **parameters: Any,
     ) -> dict[str, Any]:
-        """Send one CGI command, as pyasic does, on the kept-alive client."""
+        """Send one CGI command; the same replies as pyasic's."""
         url = f"http://{self.ip}:{self.port}/cgi-bin/{command}.cgi"
-        auth = self._auth(self.username, self.pwd)
-        client = self._http()
         try:
             if parameters:
-                data = await client.post(
+                status, body = await self._request(
+                    "POST",
                     url,
-                    auth=auth,
-                    timeout=settings.get("api_function_timeout", 3),
-                    json=parameters,
+                    timeout_s=settings.get("api_function_timeout", 3),
+                    json_body=parameters,
+                    digest=True,
                 )
             else:
-                data = await client.get(url, auth=auth)
-        except httpx.HTTPError as e:
+                status, body = await self._request(
+                    "GET", url, timeout_s=GET_TIMEOUT_S, digest=True
+                )
+        except _TRANSPORT_ERRORS as e:
             self.delivery.undelivered += 1
             return {"success": False, "message": f"HTTP error occurred: {e!s}"}
-        if data.status_code == 200:
+        if status == 200:
             try:
-                return data.json()  # type: ignore[no-any-return]
+                return json.loads(body)  # type: ignore[no-any-return]
             except json.decoder.JSONDecodeError:
                 return {"success": False, "message": "Failed to decode JSON"}
         return {"success": False, "message": "Unknown error occurred"}
@@ -127,36 +157,32 @@ class KeptAliveAntminerWebAPI(_KeptAliveWeb, AntminerModernWebAPI):  # type: ign
         self, *commands: str, ignore_errors: bool = False, allow_warning: bool = True
     ) -> dict[str, Any]:
         """Send several commands concurrently (as pyasic does)."""
-        replies = await asyncio.gather(
-            *(self._handle_multicommand(self._http(), c) for c in commands)
-        )
+        replies = await asyncio.gather(*(self._get_one(c) for c in commands))
         data: dict[str, Any] = {}
         for reply in replies:
             data.update(reply)
         data["multicommand"] = True
         return data
 
-    async def _handle_multicommand(
-        self, client: httpx.AsyncClient, command: str
-    ) -> dict[str, Any]:
-        auth = self._auth(self.username, self.pwd)
+    async def _get_one(self, command: str) -> dict[str, Any]:
+        url = f"http://{self.ip}:{self.port}/cgi-bin/{command}.cgi"
         try:
-            reply = await client.get(
-                f"http://{self.ip}:{self.port}/cgi-bin/{command}.cgi", auth=auth
+            status, body = await self._request(
+                "GET", url, timeout_s=GET_TIMEOUT_S, digest=True
             )
-        except httpx.HTTPError:
+        except _TRANSPORT_ERRORS:
             self.delivery.undelivered += 1
         else:
-            if reply.status_code == 200:
+            if status == 200:
                 try:
-                    return {command: reply.json()}
+                    return {command: json.loads(body)}
                 except json.decoder.JSONDecodeError:
                     pass
         return {command: {}}
 
 
 class KeptAliveESPMinerWebAPI(_KeptAliveWeb, ESPMinerWebAPI):  # type: ignore[misc]
-    """pyasic's AxeOS (Bitaxe) web API on a kept-alive client."""
+    """pyasic's AxeOS (Bitaxe) web API on a kept-alive session."""
 
     async def send_command(
         self,
@@ -166,41 +192,34 @@ class KeptAliveESPMinerWebAPI(_KeptAliveWeb, ESPMinerWebAPI):  # type: ignore[mi
         privileged: bool = False,
         **parameters: Any,
     ) -> dict[str, Any]:
-        """Send one request, as pyasic does, on the kept-alive client."""
+        """Send one request; the same replies and errors as pyasic's."""
         url = f"http://{self.ip}:{self.port}/api/{command}"
-        client = self._http()
+        method = "GET"
+        timeout_s = settings.get("api_function_timeout", 5)
+        if parameters.pop("post", False):
+            method, timeout_s = "POST", settings.get("api_function_timeout", 3)
+        elif parameters.pop("patch", False):
+            method, timeout_s = "PATCH", settings.get("api_function_timeout", 3)
+        body_json = parameters if method != "GET" else None
         retries = settings.get("get_data_retries", 1)
         for attempt in range(retries):
             try:
-                if parameters.pop("post", False):
-                    data = await client.post(
-                        url,
-                        timeout=settings.get("api_function_timeout", 3),
-                        json=parameters,
-                    )
-                elif parameters.pop("patch", False):
-                    data = await client.patch(
-                        url,
-                        timeout=settings.get("api_function_timeout", 3),
-                        json=parameters,
-                    )
-                else:
-                    data = await client.get(
-                        url, timeout=settings.get("api_function_timeout", 5)
-                    )
-            except httpx.HTTPError as e:
+                status, body = await self._request(
+                    method, url, timeout_s=timeout_s, json_body=body_json
+                )
+            except _TRANSPORT_ERRORS as e:
                 if attempt == retries - 1:
                     self.delivery.undelivered += 1
                     raise APIError(
                         f"HTTP error sending '{command}' to {self.ip}: {e}"
                     ) from e
             else:
-                if data.status_code == 200:
+                if status == 200:
                     try:
-                        return data.json()  # type: ignore[no-any-return]
+                        return json.loads(body)  # type: ignore[no-any-return]
                     except json.decoder.JSONDecodeError as e:
                         if attempt == retries - 1:
-                            text = data.text or "empty response"
+                            text = body.decode(errors="replace") or "empty response"
                             raise APIError(
                                 f"JSON decode error for '{command}' from "
                                 f"{self.ip}: {e} - Response: {text}"
@@ -234,14 +253,19 @@ def _count_undelivered(rpc: BaseMinerRPCAPI, delivery: Delivery) -> None:
     rpc._send_bytes = _send_bytes
 
 
-def keep_alive(miner: BaseMiner) -> Delivery:
-    """Swap cheaper transports into an identified pyasic miner (see module doc)."""
+def keep_alive(
+    miner: BaseMiner, session: aiohttp.ClientSession | None = None
+) -> Delivery:
+    """Swap cheaper transports into an identified pyasic miner (see module doc).
+
+    Without a `session`, the miner's web API opens its own (closed by `aclose`).
+    """
     delivery = Delivery()
     web = getattr(miner, "web", None)
     if web is not None and (kept := _KEPT_ALIVE.get(type(web))) is not None:
         new_web: Any = kept.__new__(kept)
         new_web.__dict__.update(web.__dict__)
-        new_web._setup_keep_alive(delivery)
+        new_web._setup_keep_alive(delivery, session)
         miner.web = new_web
     rpc = getattr(miner, "rpc", None)
     if isinstance(rpc, BaseMinerRPCAPI):
