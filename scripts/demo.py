@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 from contextlib import AsyncExitStack
+from datetime import UTC, datetime
 import json
 import os
 from pathlib import Path
@@ -41,10 +42,6 @@ homeassistant:
   time_zone: UTC
   external_url: "{url}"
   internal_url: "{url}"
-
-http:
-  server_host: 127.0.0.1
-  server_port: {port}
 
 frontend:
 config:
@@ -103,6 +100,7 @@ def prepare_config(config: Path, port: int) -> None:
                 }
             )
         )
+    _write_http_config(config, port)
     automations = config / "automations.yaml"
     if not automations.exists():
         automations.write_text("[]\n")
@@ -122,6 +120,49 @@ def prepare_config(config: Path, port: int) -> None:
                 continue
             link.unlink() if link.is_symlink() else shutil.rmtree(link)
         link.symlink_to(target)
+
+
+def _write_http_config(config: Path, port: int) -> None:
+    """Store HA's HTTP server settings as confirmed (on every run: --port applies).
+
+    Home Assistant 2026.10 keeps these settings in storage: an `http:` block in
+    YAML would be imported as an unconfirmed trial, which HA reverts (to port
+    8123) and restarts after 5 minutes unless someone confirms it in the UI.
+    """
+    from homeassistant.components.http.config import (
+        HTTP_STORAGE_SCHEMA,
+        KEY_PENDING,
+        KEY_STABLE,
+        KEY_YAML_MIGRATION_DONE,
+        STORAGE_KEY,
+        STORAGE_MINOR_VERSION,
+        STORAGE_VERSION,
+    )
+
+    stable = HTTP_STORAGE_SCHEMA({"server_host": ["127.0.0.1"], "server_port": port})
+    stable |= {
+        "created_at": datetime.now(UTC).isoformat(),
+        "error": None,
+        "error_message": None,
+    }
+    path = config / ".storage" / STORAGE_KEY
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(
+        json.dumps(
+            {
+                "version": STORAGE_VERSION,
+                "minor_version": STORAGE_MINOR_VERSION,
+                "key": STORAGE_KEY,
+                "data": {
+                    KEY_STABLE: stable,
+                    KEY_PENDING: None,
+                    KEY_YAML_MIGRATION_DONE: True,
+                },
+            },
+            indent=2,
+        )
+    )
+    path.chmod(0o600)
 
 
 class HomeAssistantAPI:
