@@ -65,6 +65,8 @@ async def _command(
 class MinerMiningSwitch(MinerEntity, SwitchEntity):
     """Mining on/off for a firmware that can stop."""
 
+    follows_state_read = True
+
     @property
     def is_on(self) -> bool | None:
         """Return True while the miner hashes."""
@@ -88,6 +90,7 @@ class MinerPowerTargetNumber(MinerEntity, NumberEntity):
     _attr_native_unit_of_measurement = UnitOfPower.WATT
     _attr_mode = NumberMode.BOX
     _attr_native_step = 1
+    follows_state_read = True
 
     def __init__(self, *args: Any, info: MinerInfo) -> None:
         """Take the range from the identified firmware."""

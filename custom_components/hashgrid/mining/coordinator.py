@@ -63,12 +63,16 @@ class MinerSlot:
     peak_power_w: float = 0.0
     # The miner's entities: told as soon as this miner is read, so a large
     # fleet's state writes spread over the poll instead of one long block.
-    listeners: set[Callable[[], None]] = field(default_factory=set)
+    # Each maps to whether it shows what a read-back after a command reads
+    # (mining, hashrate, power, target); the others are told only when the
+    # miner is fully read (or becomes unavailable).
+    listeners: dict[Callable[[], None], bool] = field(default_factory=dict)
 
-    def notify(self) -> None:
+    def notify(self, *, state_only: bool = False) -> None:
         """Tell the miner's entities that its reading changed."""
-        for listener in tuple(self.listeners):
-            listener()
+        for listener, follows_state in tuple(self.listeners.items()):
+            if follows_state or not state_only:
+                listener()
 
     @property
     def subentry_id(self) -> str:
@@ -287,7 +291,7 @@ class MiningSiteCoordinator(DataUpdateCoordinator[SiteData]):
             LOGGER.info("Miner %s is back", data[CONF_HOST])
             slot.unavailable_logged = False
         slot.reading, slot.read_at, slot.error = reading, now, None
-        slot.notify()
+        slot.notify(state_only=state_only and previous is not None)
 
     def _credentials_issue(self, slot: MinerSlot, *, create: bool) -> None:
         """Ask for a miner's new credentials (a fixable repair issue), or stop."""

@@ -47,6 +47,9 @@ class MinerEntity(CoordinatorEntity[MiningSiteCoordinator]):
     """An entity of one miner's device; unavailable while the miner is."""
 
     _attr_has_entity_name = True
+    # Whether the entity shows what a curtailment's read-back reads (mining,
+    # hashrate, power, power target): only such entities are written then.
+    follows_state_read = False
 
     def __init__(
         self,
@@ -89,10 +92,14 @@ class MinerEntity(CoordinatorEntity[MiningSiteCoordinator]):
     async def async_added_to_hass(self) -> None:
         """Write state whenever this miner is read (not at each site update)."""
         await super().async_added_to_hass()
-        self.slot.listeners.add(self.async_write_ha_state)
-        self.async_on_remove(
-            lambda: self.slot.listeners.discard(self.async_write_ha_state)
-        )
+        listeners = self.slot.listeners
+        listeners[self.async_write_ha_state] = self.follows_state_read
+
+        @callback
+        def _forget() -> None:
+            listeners.pop(self.async_write_ha_state, None)
+
+        self.async_on_remove(_forget)
 
     @callback
     def _handle_coordinator_update(self) -> None:

@@ -40,6 +40,8 @@ class MinerSensorEntityDescription(SensorEntityDescription):
     """A miner sensor: its value from the miner's slot."""
 
     value_fn: Callable[[MinerSlot, MinerReading], StateValue]
+    # Shows what a curtailment's read-back reads (hashrate, power …).
+    follows_state_read: bool = False
     # Made only when the first reading has what it needs (some firmwares never
     # report power, for example); always made for a miner not yet read.
     exists_fn: Callable[[MinerReading], bool] = lambda _: True
@@ -67,6 +69,7 @@ def _boot_time(uptime_s: float | None) -> datetime | None:
 MINER_SENSORS: tuple[MinerSensorEntityDescription, ...] = (
     MinerSensorEntityDescription(
         key="hashrate",
+        follows_state_read=True,
         translation_key="hashrate",
         native_unit_of_measurement=HASHRATE,
         state_class=SensorStateClass.MEASUREMENT,
@@ -75,6 +78,7 @@ MINER_SENSORS: tuple[MinerSensorEntityDescription, ...] = (
     ),
     MinerSensorEntityDescription(
         key="power",
+        follows_state_read=True,
         device_class=SensorDeviceClass.POWER,
         native_unit_of_measurement=UnitOfPower.WATT,
         state_class=SensorStateClass.MEASUREMENT,
@@ -84,6 +88,7 @@ MINER_SENSORS: tuple[MinerSensorEntityDescription, ...] = (
     ),
     MinerSensorEntityDescription(
         key="energy",
+        follows_state_read=True,
         device_class=SensorDeviceClass.ENERGY,
         native_unit_of_measurement=UnitOfEnergy.KILO_WATT_HOUR,
         state_class=SensorStateClass.TOTAL_INCREASING,
@@ -93,6 +98,7 @@ MINER_SENSORS: tuple[MinerSensorEntityDescription, ...] = (
     ),
     MinerSensorEntityDescription(
         key="efficiency",
+        follows_state_read=True,
         entity_registry_enabled_default=False,
         translation_key="efficiency",
         native_unit_of_measurement=EFFICIENCY,
@@ -200,6 +206,11 @@ class MinerSensor(MinerEntity, SensorEntity):
     """A sensor of one miner."""
 
     entity_description: MinerSensorEntityDescription
+
+    @property
+    def follows_state_read(self) -> bool:  # type: ignore[override]
+        """Return True for what a curtailment's read-back reads."""
+        return self.entity_description.follows_state_read
 
     @property
     def native_value(self) -> StateValue:

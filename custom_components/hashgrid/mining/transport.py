@@ -13,7 +13,9 @@ fleet of hundreds of miners these costs dominate a poll or a curtailment.
   one of its own) whose connections are kept alive, with one digest session
   per miner whose challenge is reused (preemptive authentication, RFC 7616
   3.6; a stale or refused nonce is negotiated again);
-- for every RPC API: its command list computed once;
+- for every RPC API: its command list computed once, and each request
+  (one TCP connection, as the protocol wants) on a bare asyncio protocol
+  instead of streams and a reader task;
 - a count of requests pyasic could not deliver (it swallows transport errors
   into empty replies), so the caller can tell "unreachable" from "refused"
   without probing the miner before every request.
@@ -240,12 +242,73 @@ def _rpc_commands(rpc: BaseMinerRPCAPI) -> list[str]:
     return commands
 
 
-def _count_undelivered(rpc: BaseMinerRPCAPI, delivery: Delivery) -> None:
-    """Count RPC requests that got no reply (pyasic returns `{}` for them)."""
-    send_bytes = rpc._send_bytes
+class _OneExchange(asyncio.Protocol):
+    """One cgminer-style RPC exchange: send the request, read until closed."""
 
-    async def _send_bytes(*args: Any, **kwargs: Any) -> Any:
-        reply = await send_bytes(*args, **kwargs)
+    def __init__(self, request: bytes, reply: asyncio.Future[bytes]) -> None:
+        self._request = request
+        self._reply = reply
+        self._chunks: list[bytes] = []
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.WriteTransport)
+        transport.write(self._request)
+
+    def data_received(self, data: bytes) -> None:
+        self._chunks.append(data)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self._reply.done():
+            # As pyasic: a connection broken mid-reply reads as nothing.
+            self._reply.set_result(b"" if exc else b"".join(self._chunks))
+
+
+async def _exchange(host: str, port: int, request: bytes, timeout_s: float) -> bytes:
+    """pyasic's `_send_bytes` on a bare protocol (no streams, no extra task).
+
+    The same outcomes: `{}` when the connection is refused or the reply times
+    out, `b""` when it breaks mid-reply, otherwise every byte until the miner
+    closes the connection.
+    """
+    loop = asyncio.get_running_loop()
+    reply: asyncio.Future[bytes] = loop.create_future()
+    try:
+        transport, _ = await loop.create_connection(
+            lambda: _OneExchange(request, reply), host, port
+        )
+    except OSError:
+        return b"{}"
+    try:
+        async with asyncio.timeout(timeout_s):
+            return await reply
+    except TimeoutError:
+        return b"{}"
+    finally:
+        transport.close()
+
+
+def _lean_rpc(rpc: BaseMinerRPCAPI, delivery: Delivery) -> None:
+    """Send RPC requests on a bare protocol; count those that got no reply.
+
+    pyasic returns `{}` for a refused or timed-out request. Only the plain
+    cgminer-style exchange is replaced; an API with its own (e.g. encrypted
+    Whatsminer) keeps it, and is only counted.
+    """
+    original = rpc._send_bytes
+    lean = type(rpc)._send_bytes is BaseMinerRPCAPI._send_bytes
+    host = str(rpc.ip)
+
+    async def _send_bytes(
+        data: bytes,
+        *,
+        port: int | None = None,
+        timeout: int = 100,  # noqa: ASYNC109
+    ) -> bytes:
+        if lean:
+            port = rpc.port if port is None else port
+            reply = await _exchange(host, port, data, timeout)
+        else:
+            reply = await original(data, port=port, timeout=timeout)
         if not reply or reply == b"{}":
             delivery.undelivered += 1
         return reply
@@ -271,7 +334,7 @@ def keep_alive(
     if isinstance(rpc, BaseMinerRPCAPI):
         commands = _rpc_commands(rpc)
         rpc.get_commands = lambda: commands
-        _count_undelivered(rpc, delivery)
+        _lean_rpc(rpc, delivery)
     return delivery
 
 
