@@ -144,12 +144,21 @@ def entity_of(hass: HomeAssistant, platform: str, unique_id: str) -> str:
 
 
 async def wait_until(
-    hass: HomeAssistant, predicate: Callable[[], bool], limit_s: float = 15
+    hass: HomeAssistant,
+    predicate: Callable[[], bool],
+    limit_s: float = 15,
+    *,
+    idle: bool = True,
 ) -> None:
-    """Let HA run (real time) until predicate holds."""
+    """Let HA run (real time) until predicate holds.
+
+    With idle, each check first waits for HA to finish what it is doing; without,
+    it does not (while an automation waits out a delay, HA is never idle).
+    """
     async with asyncio.timeout(limit_s):
         while True:
-            await hass.async_block_till_done()
+            if idle:
+                await hass.async_block_till_done()
             if predicate():
                 return
             await asyncio.sleep(0.05)

@@ -22,7 +22,7 @@ from simulators.miner import Fleet
 from tests.grid_signal.conftest import VEN_NAME, add_entry, poll, unload_all
 from tests.mining.conftest import miner_subentry, setup_site
 
-from .conftest import device_of, entity_of, use_blueprint, wait_until
+from .conftest import Phone, device_of, entity_of, use_blueprint, wait_until
 
 pytestmark = pytest.mark.usefixtures("blueprints")
 
@@ -38,7 +38,7 @@ async def _site(hass: HomeAssistant, fleet: Fleet) -> ConfigEntry:
 
 
 async def test_event_curtails_and_its_end_restores(
-    hass: HomeAssistant, fleet: Fleet, vtn: SimulatedVtn
+    hass: HomeAssistant, fleet: Fleet, vtn: SimulatedVtn, phone: Phone
 ) -> None:
     """On at the event's start: miners stop; off at its end: they mine again.
 
@@ -56,6 +56,7 @@ async def test_event_curtails_and_its_end_restores(
             "dr_source": active,
             "sites": [device_of(hass, site)],
             "stagger": 0,
+            "notify_target": ["notify.phone"],
         },
     )
 
@@ -83,6 +84,10 @@ async def test_event_curtails_and_its_end_restores(
     await wait_until(hass, lambda: lux.mining and ant.mining)
     state = hass.states.get(budget)
     assert float(state.state) == float(state.attributes["max"])  # unlimited
+    await wait_until(hass, lambda: len(phone.messages) == 2)
+    assert phone.messages[0][0] == "Demand response"
+    assert "curtailed to 0" in phone.messages[0][1]
+    assert "restored" in phone.messages[1][1]
     await unload_all(hass)
 
 
