@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
 import math
 import time
@@ -44,6 +44,24 @@ IDENTIFY_CONCURRENCY = 50
 POLL_CONCURRENCY = 16
 COMMAND_CONCURRENCY = 16
 TYPICAL_J_PER_TH = 21.0
+
+
+async def run_in_lanes[T](
+    items: Sequence[T], run: Callable[[T], Awaitable[None]], lanes: int
+) -> None:
+    """Run `run(item)` for every item, in order, at most `lanes` at once.
+
+    A few workers take the items in turn, rather than one task per item: a
+    fleet of a thousand miners then costs a thousand fewer tasks (and fewer
+    objects for the garbage collector) per poll or curtailment.
+    """
+    pending = iter(items)
+
+    async def lane() -> None:
+        for item in pending:
+            await run(item)
+
+    await asyncio.gather(*(lane() for _ in range(min(lanes, len(items)))))
 
 
 @dataclass
@@ -217,8 +235,8 @@ class MiningSiteCoordinator(DataUpdateCoordinator[SiteData]):
 
     async def _async_update_data(self) -> SiteData:
         """Poll all miners at once; a failing miner only makes itself unavailable."""
-        await asyncio.gather(
-            *(self.async_poll_miner(slot) for slot in self.slots.values())
+        await run_in_lanes(
+            list(self.slots.values()), self.async_poll_miner, POLL_CONCURRENCY
         )
         return self.site_data()
 

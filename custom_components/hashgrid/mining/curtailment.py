@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterator, Sequence
 from contextlib import suppress
 from dataclasses import asdict, dataclass
 import math
@@ -21,7 +22,12 @@ from .const import (
     EVENT_CURTAILMENT,
     VERIFY_PAUSES_S,
 )
-from .coordinator import MinerSlot, MiningSiteCoordinator
+from .coordinator import (
+    COMMAND_CONCURRENCY,
+    MinerSlot,
+    MiningSiteCoordinator,
+    run_in_lanes,
+)
 from .errors import MinerError
 from .planner import Command, plan_curtailment
 
@@ -131,9 +137,7 @@ class Curtailer:
         plan = plan_curtailment(
             coordinator.miner_states(), self.budget_w, stagger_s=stagger_s
         )
-        outcomes = await asyncio.gather(
-            *(self._carry_out(slots[cmd.miner_id], cmd) for cmd in plan.commands)
-        )
+        outcomes = await self._carry_out_all(plan.commands)
         for cmd, outcome in zip(plan.commands, outcomes, strict=True):
             self._track_obedience(slots[cmd.miner_id], outcome)
         if plan.commands:
@@ -155,28 +159,69 @@ class Curtailer:
         )
         return response
 
-    async def _carry_out(self, slot: MinerSlot, cmd: Command) -> MinerOutcome:
-        """Send one command, then read the miner back until it has obeyed.
+    async def _carry_out_all(self, commands: Sequence[Command]) -> list[MinerOutcome]:
+        """Carry out every command, a few miners at a time, each at its delay.
 
-        Real miners take a moment to stop hashing or settle on a new target,
-        so the read-back is retried with a growing pause, up to a few seconds.
+        A few lanes take the commands in the order they are due: each sends
+        one, reads the miner back at once and goes on to the next. A miner
+        that has not obeyed yet is read back again, after growing pauses, by
+        a task of its own, so it holds up no other miner.
         """
-        if (error := await self._send(slot, cmd)) is not None:
-            return self._outcome(slot, cmd, error)
-        for pause in VERIFY_PAUSES_S:
-            await asyncio.sleep(pause)
-            await self.coordinator.async_poll_miner(slot, state_only=True)
-            if (error := self._disobedience(slot, cmd)) is None:
+        slots = self.coordinator.slots
+        start = asyncio.get_running_loop().time()
+        outcomes: dict[int, MinerOutcome] = {}
+        pending: dict[int, asyncio.Task[MinerOutcome]] = {}
+
+        async def carry_out(index: int) -> None:
+            cmd = commands[index]
+            slot = slots[cmd.miner_id]
+            due = start + cmd.delay_s - asyncio.get_running_loop().time()
+            if due > 0:
+                await asyncio.sleep(due)
+            if (error := await self._send(slot, cmd)) is not None:
+                outcomes[index] = self._outcome(slot, cmd, error)
+                return
+            pauses = iter(VERIFY_PAUSES_S)
+            if (error := await self._read_back(slot, cmd, next(pauses))) is None:
+                outcomes[index] = self._outcome(slot, cmd, None)
+                return
+            pending[index] = asyncio.create_task(self._keep_reading(slot, cmd, pauses))
+
+        order = sorted(range(len(commands)), key=lambda i: commands[i].delay_s)
+        try:
+            await run_in_lanes(order, carry_out, COMMAND_CONCURRENCY)
+            for index, outcome in zip(
+                pending, await asyncio.gather(*pending.values()), strict=True
+            ):
+                outcomes[index] = outcome
+        finally:
+            for task in pending.values():
+                task.cancel()
+        return [outcomes[i] for i in range(len(commands))]
+
+    async def _keep_reading(
+        self, slot: MinerSlot, cmd: Command, pauses: Iterator[float]
+    ) -> MinerOutcome:
+        """Read a miner back after each remaining pause until it has obeyed."""
+        error = self._disobedience(slot, cmd)
+        for pause in pauses:
+            if (error := await self._read_back(slot, cmd, pause)) is None:
                 break
         return self._outcome(slot, cmd, error)
 
+    async def _read_back(
+        self, slot: MinerSlot, cmd: Command, pause: float
+    ) -> str | None:
+        """Read the miner back after a pause; return how it disobeys, if it does."""
+        await asyncio.sleep(pause)
+        await self.coordinator.async_poll_miner(slot, state_only=True)
+        return self._disobedience(slot, cmd)
+
     async def _send(self, slot: MinerSlot, cmd: Command) -> str | None:
-        """Send one command (after its stagger delay); return an error or None."""
+        """Send one command; return an error or None."""
         client = slot.client
         if client is None:
             return "not identified"
-        if cmd.delay_s:
-            await asyncio.sleep(cmd.delay_s)
         async with self.coordinator.commanding:
             return await self._send_now(slot, client, cmd)
 
