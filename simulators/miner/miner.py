@@ -55,6 +55,11 @@ class SimulatedMiner:
         self.garbage = False
         self.garbage_payload = GARBAGE
         self.ignore_commands = False
+        # Traffic seen, for tests: HTTP connections accepted, HTTP requests
+        # served, of which refused for want of (digest) credentials.
+        self.http_connections = 0
+        self.http_requests = 0
+        self.http_challenges = 0
         self._unreachable = False
         self.personality = firmware(self)
         self._servers: list[asyncio.Server] = []
@@ -150,7 +155,7 @@ class SimulatedMiner:
         """Bind now (so connections queue at once), serve from the next loop turn."""
         loop = asyncio.get_running_loop()
         factories: list[tuple[int, Callable[[], asyncio.BaseProtocol]]] = [
-            (HTTP_PORT, self._web)
+            (HTTP_PORT, self._http_protocol)
         ]
         if self.personality.serves_rpc:
             factories.append((RPC_PORT, self._rpc_protocol))
@@ -178,6 +183,10 @@ class SimulatedMiner:
 
     # ---- transports -> personality, through the fault knobs ---------------
 
+    def _http_protocol(self) -> asyncio.BaseProtocol:
+        self.http_connections += 1
+        return self._web()
+
     def _rpc_protocol(self) -> RpcProtocol:
         return RpcProtocol(self._rpc_reply, lambda: self.slow)
 
@@ -191,8 +200,12 @@ class SimulatedMiner:
             raise
 
     async def _http(self, request: web.BaseRequest) -> web.StreamResponse:
+        self.http_requests += 1
         if self.slow:
             await asyncio.sleep(self.slow)
         if self.garbage:
             return web.Response(body=self.garbage_payload, content_type="text/html")
-        return await self.personality.http_reply(request)
+        response = await self.personality.http_reply(request)
+        if response.status == 401:
+            self.http_challenges += 1
+        return response

@@ -262,3 +262,40 @@ async def test_bitaxe_commands(fleet: Fleet, clock: ManualClock) -> None:
     clock.now += 50
     assert await client.restart() is True
     assert sim.physics.uptime_s == 0
+
+
+# ---- transport -----------------------------------------------------------------
+
+
+async def test_antminer_web_keeps_its_connections_and_digest(fleet: Fleet) -> None:
+    sim = fleet.miners[1]
+    client = await connect(sim.ip)
+    await client.poll()
+    assert await client.stop() is True
+    connections, challenges = sim.http_connections, sim.http_challenges
+    requests = sim.http_requests
+    for _ in range(3):
+        await client.poll()
+        assert await client.resume() is True
+        assert await client.stop() is True
+    # Every request went out on a kept-alive connection, already authenticated
+    # (the digest challenge of the first one is reused): no 401 round trips.
+    assert sim.http_requests > requests
+    assert sim.http_connections == connections
+    assert sim.http_challenges == challenges
+
+
+async def test_a_miner_gone_between_requests_is_cannot_connect(fleet: Fleet) -> None:
+    """Nothing probes the miner first: an undelivered request says it is gone."""
+    for sim in fleet.miners[:2]:  # LuxOS (RPC), Antminer (web, kept alive)
+        client = await connect(sim.ip)
+        await client.poll()
+        sim.unreachable = True
+        with pytest.raises(CannotConnect):
+            await client.stop(verify=False)
+        with pytest.raises(CannotConnect):
+            await client.poll(state_only=True)
+        assert sim.mining is True
+        sim.unreachable = False
+        assert await client.stop(verify=False) is True
+        assert sim.mining is False

@@ -15,6 +15,7 @@ from homeassistant.helpers import (
     issue_registry as ir,
 )
 from homeassistant.helpers.event import async_track_state_change_event
+from homeassistant.util import dt as dt_util
 import pytest
 from pytest_homeassistant_custom_component.common import (
     async_capture_events,
@@ -161,6 +162,7 @@ async def test_curtail_and_resume_the_fleet(
     """curtail stops every stoppable miner at once; resume restores them."""
     lux, ant, axe = fleet.miners
     events = async_capture_events(hass, EVENT_CURTAILMENT)
+    before = dt_util.utcnow()
 
     response = await hass.services.async_call(
         DOMAIN,
@@ -190,11 +192,17 @@ async def test_curtail_and_resume_the_fleet(
         hass.states.get(entity_id(hass, "switch", f"{miner_uid(site, 0)}_mining")).state
         == STATE_OFF
     )
-    # The read-back reads only what a command changes; the rest stays known.
+    # The read-back reads only what a command changes; the rest stays known,
+    # and is not written again (nothing new was read for it).
     board = hass.states.get(
         entity_id(hass, "sensor", f"{miner_uid(site, 0)}_board_temperature")
     )
     assert board.state not in ("unknown", STATE_UNAVAILABLE)
+    assert board.last_reported < before
+    hashrate = hass.states.get(
+        entity_id(hass, "sensor", f"{miner_uid(site, 0)}_hashrate")
+    )
+    assert hashrate.last_reported >= before
 
     response = await hass.services.async_call(
         DOMAIN,
