@@ -68,7 +68,7 @@ _POLL_DATA = [
 ]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class MinerInfo:
     """Who a miner is and what it can do (found once, at identification)."""
 
@@ -86,7 +86,7 @@ class MinerInfo:
     nominal_power_w: float | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class MinerReading:
     """One poll of a miner. Values a firmware does not report are None/empty."""
 
