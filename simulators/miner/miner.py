@@ -55,8 +55,9 @@ class SimulatedMiner:
         self.garbage = False
         self.garbage_payload = GARBAGE
         self.ignore_commands = False
-        # Traffic seen, for tests: HTTP connections accepted, HTTP requests
-        # served, of which refused for want of (digest) credentials.
+        # Traffic seen, for tests: RPC and HTTP connections accepted, HTTP
+        # requests served, of which refused for want of (digest) credentials.
+        self.rpc_connections = 0
         self.http_connections = 0
         self.http_requests = 0
         self.http_challenges = 0
@@ -188,6 +189,7 @@ class SimulatedMiner:
         return self._web()
 
     def _rpc_protocol(self) -> RpcProtocol:
+        self.rpc_connections += 1
         return RpcProtocol(self._rpc_reply, lambda: self.slow)
 
     def _rpc_reply(self, request: dict[str, Any]) -> bytes:

@@ -299,3 +299,15 @@ async def test_a_miner_gone_between_requests_is_cannot_connect(fleet: Fleet) -> 
         sim.unreachable = False
         assert await client.stop(verify=False) is True
         assert sim.mining is False
+
+
+async def test_state_read_takes_the_hashrate_from_the_boards(fleet: Fleet) -> None:
+    """Where the boards carry the hashrate, a read-back skips the miner's total."""
+    sim = fleet.miners[1]  # Antminer: the total on RPC, the boards on the web
+    client = await connect(sim.ip)
+    full = await client.poll()
+    connections = sim.rpc_connections
+    state = await client.poll(state_only=True)
+    assert sim.rpc_connections == connections
+    assert state.hashrate_ths == full.hashrate_ths
+    assert state.is_mining is True

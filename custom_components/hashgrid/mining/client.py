@@ -55,6 +55,10 @@ _STATE_DATA = [
     DataOptions.WATTAGE_LIMIT,
     DataOptions.IS_MINING,
 ]
+# The same, where the hash boards carry the hashrate: pyasic then reports
+# their sum and ignores the miner's own total, so it need not be read (on
+# Antminer stock firmware that saves a connection to the RPC port).
+_STATE_DATA_FROM_BOARDS = [o for o in _STATE_DATA if o is not DataOptions.HASHRATE]
 _POLL_DATA = [
     DataOptions.HASHRATE,
     DataOptions.HASHBOARDS,
@@ -321,6 +325,10 @@ def _reading(miner: BaseMiner, data: MinerData) -> MinerReading:
     )
 
 
+def _boards_carry_hashrate(data: MinerData) -> bool:
+    return any(board.hashrate is not None for board in data.hashboards)
+
+
 def _is_empty(reading: MinerReading) -> bool:
     return (
         reading.hashrate_ths is None
@@ -347,6 +355,9 @@ class MinerClient:
         self.info = info
         self.timeout_s = timeout_s
         self._delivery = delivery or transport.Delivery()
+        # What a state-only read asks for (see _STATE_DATA_FROM_BOARDS): the
+        # full list until a full poll shows the boards carry the hashrate.
+        self._state_data = _STATE_DATA
 
     @property
     def host(self) -> str:
@@ -375,12 +386,22 @@ class MinerClient:
         With `state_only`, read only what a command changes (mining, hashrate,
         power, target): fans, pool, uptime and errors then come back empty.
         """
-        include = _STATE_DATA if state_only else _POLL_DATA
+        include = self._state_data if state_only else _POLL_DATA
         undelivered = self._delivery.undelivered
         try:
             async with asyncio.timeout(self.timeout_s):
                 try:
                     data: MinerData = await self._miner.get_data(include=include)
+                    if not state_only:
+                        self._state_data = (
+                            _STATE_DATA_FROM_BOARDS
+                            if _boards_carry_hashrate(data)
+                            else _STATE_DATA
+                        )
+                    elif data.hashrate is None and include is not _STATE_DATA:
+                        # The boards no longer carry it: read the miner's total.
+                        self._state_data = _STATE_DATA
+                        data = await self._miner.get_data(include=_STATE_DATA)
                 except (APIError, UnicodeDecodeError) as err:
                     await self._raise_if_unreachable()
                     raise InvalidResponse(f"{self.host}: {err}") from err
