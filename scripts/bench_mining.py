@@ -128,10 +128,8 @@ async def run(
     count: int, rounds: int, base: str, gc_freeze: bool
 ) -> dict[str, float | int]:
     """Set up the site in HA, then measure."""
-    from aiohttp.resolver import AsyncResolver
     from homeassistant import loader
     from homeassistant.config_entries import ConfigSubentryData
-    from homeassistant.helpers import aiohttp_client
     from pytest_homeassistant_custom_component.common import (
         MockConfigEntry,
         async_test_home_assistant,
@@ -140,10 +138,6 @@ async def run(
     from custom_components.hashgrid.const import DOMAIN
     from custom_components.hashgrid.mining.client import MinerInfo, identify
 
-    # HA's shared web session resolves names through zeroconf, which the bare
-    # harness has not set up: the plain resolver instead, as the test plugin's
-    # own fixture does (miners are addressed by IP: nothing is resolved).
-    aiohttp_client._async_make_resolver = lambda hass: AsyncResolver()  # type: ignore[assignment,return-value]
     fleet = await start_fleet(count, base)
     first = ipaddress.ip_address(base)
     hosts = [str(first + i) for i in range(count)]

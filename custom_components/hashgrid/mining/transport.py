@@ -9,8 +9,8 @@ fleet of hundreds of miners these costs dominate a poll or a curtailment.
 `keep_alive(miner, session)` swaps in, per miner:
 - for the web APIs we know (Antminer stock, AxeOS/Bitaxe): the same class,
   the same requests and the same replies and errors, sent through an
-  `aiohttp.ClientSession` (the caller's, e.g. Home Assistant's shared one, or
-  one of its own) whose connections are kept alive, with one digest session
+  `aiohttp.ClientSession` (the caller's, e.g. one `web_session()` for a whole
+  fleet, or one of its own) whose connections are kept alive, with one digest session
   per miner whose challenge is reused (preemptive authentication, RFC 7616
   3.6; a stale or refused nonce is negotiated again);
 - for every RPC API: its command list computed once, and each request
@@ -39,8 +39,9 @@ from pyasic.web.espminer import ESPMinerWebAPI
 
 # pyasic's timeout for GET requests (httpx's default).
 GET_TIMEOUT_S = 5.0
-# How long an own session keeps an idle connection: a poll every 10 s
-# outlives it, a curtailment (command, then read-backs) reuses it.
+# How long an idle connection is kept: a curtailment (command, then
+# read-backs) reuses it; between two polls (every 10 s) it is closed, so a
+# large fleet does not hold a socket per miner for good.
 KEEPALIVE_S = 5.0
 
 # RPC command lists by API class (they depend on the class only).
@@ -55,6 +56,21 @@ class Delivery:
     def __init__(self) -> None:
         """Start at zero."""
         self.undelivered = 0
+
+
+def web_session() -> aiohttp.ClientSession:
+    """Return a session for many miners' web APIs (to close when done).
+
+    At most one connection per miner (its requests take turns), each closed
+    after `KEEPALIVE_S` idle: a fleet of a thousand then holds at most one
+    socket per miner, and only for a few seconds after it was read.
+    """
+    return aiohttp.ClientSession(
+        connector=aiohttp.TCPConnector(
+            limit=0, limit_per_host=1, keepalive_timeout=KEEPALIVE_S
+        ),
+        cookie_jar=aiohttp.DummyCookieJar(),
+    )
 
 
 class _KeptAliveWeb:
@@ -79,10 +95,7 @@ class _KeptAliveWeb:
 
     def _http(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
-            self._session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(keepalive_timeout=KEEPALIVE_S),
-                cookie_jar=aiohttp.DummyCookieJar(),
-            )
+            self._session = web_session()
             self._own_session = True
         return self._session
 
