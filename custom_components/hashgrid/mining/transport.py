@@ -10,9 +10,10 @@ fleet of hundreds of miners these costs dominate a poll or a curtailment.
 - for the web APIs we know (Antminer stock, AxeOS/Bitaxe): the same class,
   the same requests and the same replies and errors, sent through an
   `aiohttp.ClientSession` (the caller's, e.g. one `web_session()` for a whole
-  fleet, or one of its own) whose connections are kept alive, with one digest session
-  per miner whose challenge is reused (preemptive authentication, RFC 7616
-  3.6; a stale or refused nonce is negotiated again);
+  fleet, or one of its own) whose connections are kept alive, with one
+  digest session per miner whose challenge is reused (preemptive
+  authentication, RFC 7616 3.6; a stale or refused nonce is negotiated
+  again);
 - for every RPC API: its command list computed once, and each request
   (one TCP connection, as the protocol wants) on a bare asyncio protocol
   instead of streams and a reader task;
