@@ -502,3 +502,17 @@ async def test_curtail_supersedes_a_staggered_restore(
     # The cancelled restore sends nothing more.
     assert not lux.mining
     assert not ant.mining
+
+
+async def test_unload_closes_the_miners_connections(
+    hass: HomeAssistant, site: ConfigEntry, fleet: Fleet
+) -> None:
+    """The site's web session (kept-alive connections to the miners) goes with it."""
+    coordinator = site.runtime_data.coordinator
+    await poll(hass, site)
+    session = coordinator._session
+    assert session is not None
+    assert not session.closed
+    assert await hass.config_entries.async_unload(site.entry_id)
+    await hass.async_block_till_done()
+    assert session.closed
