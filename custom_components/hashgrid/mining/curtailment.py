@@ -1,4 +1,4 @@
-"""Carry out a curtailment plan: every command at once, then verify by reading back."""
+"""Carry out a curtailment plan: a few miners at a time, each verified by reading back."""
 
 from __future__ import annotations
 
