@@ -5,9 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 from pathlib import Path
-import random
 import signal
-import socket
 import sys
 
 import aiohttp
@@ -18,53 +16,16 @@ sys.path.insert(0, str(ROOT / "scripts"))
 
 from demo import HomeAssistantAPI  # noqa: E402
 
+from tests.demo_process import free_port, wait_for_line  # noqa: E402
+
 pytestmark = pytest.mark.slow
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _free_port_pair() -> int:
-    """Return a port p such that p and p + 1 are both free.
-
-    Taken below Linux's ephemeral range (32768+), where outgoing connections
-    may hold any port at any moment.
-    """
-    for _ in range(100):
-        port = random.randrange(20000, 32000)
-        try:
-            with socket.socket() as one, socket.socket() as two:
-                one.bind(("127.0.0.1", port))
-                two.bind(("127.0.0.1", port + 1))
-        except OSError:
-            continue
-        return port
-    raise RuntimeError("no two free ports in a row")
-
-
-async def _wait_for_line(stream: asyncio.StreamReader, text: str) -> str:
-    """Read the demo's output until a line contains text; return all read."""
-    seen: list[str] = []
-
-    async def _read() -> None:
-        while line := await stream.readline():
-            seen.append(line.decode())
-            if text in seen[-1]:
-                return
-        raise AssertionError("the demo exited:\n" + "".join(seen))
-
-    await _read()
-    return "".join(seen)
 
 
 async def test_develop_boots_home_assistant(
     tmp_path: Path, socket_enabled: None
 ) -> None:
     """scripts/develop: HA up, demo/demo logs in, hashgrid loaded, clean stop."""
-    port = _free_port()
+    port = free_port()
     proc = await asyncio.create_subprocess_exec(
         str(ROOT / "scripts" / "develop"),
         "--config",
@@ -74,9 +35,9 @@ async def test_develop_boots_home_assistant(
         "--base-address",
         "127.0.9.1",
         "--modbus-port",
-        str(_free_port_pair()),
+        str(free_port(pair=True)),
         "--vtn-port",
-        str(_free_port()),
+        str(free_port()),
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
@@ -84,7 +45,7 @@ async def test_develop_boots_home_assistant(
     assert proc.stdout is not None
     try:
         async with asyncio.timeout(180):
-            output = await _wait_for_line(proc.stdout, "Ctrl-C stops everything")
+            output = await wait_for_line(proc.stdout, "Ctrl-C stops everything")
         assert "log in as demo / demo" in output
 
         async with aiohttp.ClientSession() as session:

@@ -8,33 +8,21 @@ Real time, not a frozen clock: the miners' commands and read-backs are real I/O.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from freezegun.api import FrozenDateTimeFactory
-from homeassistant.config_entries import ConfigEntry
 from homeassistant.core import HomeAssistant
 from homeassistant.util import dt as dt_util
 import pytest
-from pytest_homeassistant_custom_component.common import async_fire_time_changed
 
 from simulators.grid_signal import SimulatedVtn
 from simulators.miner import Fleet
-from tests.grid_signal.conftest import VEN_NAME, add_entry, poll, unload_all
-from tests.mining.conftest import miner_subentry, setup_site
+from tests.grid_signal.conftest import VEN_NAME, add_entry, move_to, poll, unload_all
+from tests.mining.conftest import setup_fleet_site, setup_site
 
 from .conftest import Phone, device_of, entity_of, use_blueprint, wait_until
 
 pytestmark = pytest.mark.usefixtures("blueprints")
-
-
-async def _site(hass: HomeAssistant, fleet: Fleet) -> ConfigEntry:
-    return await setup_site(
-        hass,
-        [
-            await miner_subentry(miner.ip, priority=priority)
-            for miner, priority in zip(fleet.miners, (10, 50, 90), strict=True)
-        ],
-    )
 
 
 async def test_event_curtails_and_its_end_restores(
@@ -45,7 +33,7 @@ async def test_event_curtails_and_its_end_restores(
     Two overlapping events keep the curtailment until the second one ends.
     """
     lux, ant, _axe = fleet.miners
-    site = await _site(hass, fleet)
+    site = await setup_fleet_site(hass, fleet)
     dr = await add_entry(hass, vtn)
     active = entity_of(hass, "binary_sensor", f"{dr.entry_id}_event_active")
     budget = entity_of(hass, "number", f"{site.entry_id}_power_budget")
@@ -95,7 +83,7 @@ async def test_a_lower_budget_is_kept_during_the_event(
     hass: HomeAssistant, fleet: Fleet, vtn: SimulatedVtn
 ) -> None:
     """An event budget above the site's present budget does not raise it."""
-    site = await _site(hass, fleet)
+    site = await setup_fleet_site(hass, fleet)
     dr = await add_entry(hass, vtn)
     active = entity_of(hass, "binary_sensor", f"{dr.entry_id}_event_active")
     budget = entity_of(hass, "number", f"{site.entry_id}_power_budget")
@@ -152,23 +140,15 @@ async def test_calendar_with_lead_time(
     unlimited = float(hass.states.get(budget).attributes["max"])
     assert float(hass.states.get(budget).state) == unlimited
 
-    await _move_to(hass, freezer, start - timedelta(minutes=6))
+    await move_to(hass, freezer, start - timedelta(minutes=6))
     assert float(hass.states.get(budget).state) == unlimited
-    await _move_to(hass, freezer, start - timedelta(minutes=5))
+    await move_to(hass, freezer, start - timedelta(minutes=5))
     assert float(hass.states.get(budget).state) == 0.25
     assert hass.states.get(calendar).state == "off"  # the event itself is ahead
 
-    await _move_to(hass, freezer, start + timedelta(minutes=5))
+    await move_to(hass, freezer, start + timedelta(minutes=5))
     assert hass.states.get(calendar).state == "on"
     assert float(hass.states.get(budget).state) == 0.25
-    await _move_to(hass, freezer, start + timedelta(minutes=10))
+    await move_to(hass, freezer, start + timedelta(minutes=10))
     assert float(hass.states.get(budget).state) == unlimited
     await unload_all(hass)
-
-
-async def _move_to(
-    hass: HomeAssistant, freezer: FrozenDateTimeFactory, when: datetime
-) -> None:
-    freezer.move_to(when)
-    async_fire_time_changed(hass, when)
-    await hass.async_block_till_done()

@@ -18,7 +18,7 @@ from custom_components.hashgrid.microgrid.runtime import microgrid_runtime
 from simulators.microgrid import MicrogridSite
 from simulators.miner import Fleet
 from tests.microgrid.conftest import INVERTER_SERIAL, add_entry, unload_all
-from tests.mining.conftest import miner_subentry, setup_site
+from tests.mining.conftest import setup_fleet_site
 
 from .conftest import device_of, entity_of, use_blueprint, wait_until
 
@@ -27,16 +27,6 @@ pytestmark = pytest.mark.usefixtures("blueprints")
 SURPLUS = "sensor.any_surplus"
 NO_DELAY = {"hours": 0, "minutes": 0, "seconds": 0}
 ONE_SECOND = {"hours": 0, "minutes": 0, "seconds": 1}
-
-
-async def _site(hass: HomeAssistant, fleet: Fleet) -> ConfigEntry:
-    return await setup_site(
-        hass,
-        [
-            await miner_subentry(miner.ip, priority=priority)
-            for miner, priority in zip(fleet.miners, (10, 50, 90), strict=True)
-        ],
-    )
 
 
 def _kw(hass: HomeAssistant, entity_id: str) -> float:
@@ -53,7 +43,7 @@ async def test_follows_the_sun_stops_at_night_and_starts_in_the_morning(
 ) -> None:
     """Noon: budget = surplus; night: a lasting shortfall stops mining; day: on."""
     lux, ant, axe = fleet.miners
-    site = await _site(hass, fleet)
+    site = await setup_fleet_site(hass, fleet)
     inverter = await add_entry(hass, grid)
     surplus = entity_of(hass, "sensor", f"{INVERTER_SERIAL}_surplus_power")
     budget = entity_of(hass, "number", f"{site.entry_id}_power_budget")
@@ -128,7 +118,7 @@ async def _follow(hass: HomeAssistant, site: ConfigEntry, **inputs: Any) -> None
 
 async def test_hysteresis_and_limits(hass: HomeAssistant, fleet: Fleet) -> None:
     """Small moves change nothing; the budget stays within min..max."""
-    site = await _site(hass, fleet)
+    site = await setup_fleet_site(hass, fleet)
     budget = entity_of(hass, "number", f"{site.entry_id}_power_budget")
     _set_surplus(hass, 2000)
     await _follow(hass, site)
@@ -147,7 +137,7 @@ async def test_hysteresis_and_limits(hass: HomeAssistant, fleet: Fleet) -> None:
 async def test_battery_floor_and_hold(hass: HomeAssistant, fleet: Fleet) -> None:
     """A battery below its floor stops mining; while held, nothing changes."""
     lux, ant, _axe = fleet.miners
-    site = await _site(hass, fleet)
+    site = await setup_fleet_site(hass, fleet)
     budget = entity_of(hass, "number", f"{site.entry_id}_power_budget")
     hass.states.async_set("sensor.soc", "50", {"device_class": "battery"})
     hass.states.async_set("input_boolean.hold", "off")
@@ -181,7 +171,7 @@ async def test_battery_floor_and_hold(hass: HomeAssistant, fleet: Fleet) -> None
 
 async def test_minimum_on_time(hass: HomeAssistant, fleet: Fleet) -> None:
     """A shortfall right after mining started waits out the minimum on time."""
-    site = await _site(hass, fleet)
+    site = await setup_fleet_site(hass, fleet)
     budget = entity_of(hass, "number", f"{site.entry_id}_power_budget")
     switch = entity_of(hass, "switch", f"{site.entry_id}_site_mining")
     await hass.services.async_call(

@@ -38,6 +38,7 @@ import aiohttp
 import pytest
 
 from simulators.miner import running_fleet
+from tests.demo_process import free_port, wait_for_line
 
 try:
     from playwright.async_api import Page, async_playwright
@@ -79,21 +80,6 @@ pytestmark = [
 ]
 
 
-def _free_port(low: int = 20000, high: int = 32000, pair: bool = False) -> int:
-    """Return a free port (and the next one free too, when pair) below 32768."""
-    for _ in range(200):
-        port = random.randrange(low, high)
-        try:
-            with socket.socket() as one, socket.socket() as two:
-                one.bind(("127.0.0.1", port))
-                if pair:
-                    two.bind(("127.0.0.1", port + 1))
-        except OSError:
-            continue
-        return port
-    raise RuntimeError("no free port")
-
-
 def _free_subnet() -> int:
     """Return N such that 127.0.N.1-6 (the demo's miners) and .100 are free on :80."""
     for _ in range(100):
@@ -107,16 +93,6 @@ def _free_subnet() -> int:
             continue
         return subnet
     raise RuntimeError("no free loopback /24 for simulated miners")
-
-
-async def _wait_for_line(stream: asyncio.StreamReader, text: str) -> str:
-    """Read the demo's output until a line contains text; return all read."""
-    seen: list[str] = []
-    while line := await stream.readline():
-        seen.append(line.decode())
-        if text in seen[-1]:
-            return "".join(seen)
-    raise AssertionError("the demo exited:\n" + "".join(seen))
 
 
 async def _stop(proc: asyncio.subprocess.Process) -> None:
@@ -150,7 +126,7 @@ class Demo:
 async def demo(loopback: None) -> AsyncIterator[Demo]:
     """scripts/develop on free ports and its own loopback block; stopped after."""
     subnet = _free_subnet()
-    port = _free_port()
+    port = free_port()
     config = Path(tempfile.mkdtemp(prefix="hashgrid-e2e-"))
     proc = await asyncio.create_subprocess_exec(
         str(ROOT / "scripts" / "develop"),
@@ -161,9 +137,9 @@ async def demo(loopback: None) -> AsyncIterator[Demo]:
         "--base-address",
         f"127.0.{subnet}.1",
         "--modbus-port",
-        str(_free_port(pair=True)),
+        str(free_port(pair=True)),
         "--vtn-port",
-        str(_free_port()),
+        str(free_port()),
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
@@ -172,7 +148,7 @@ async def demo(loopback: None) -> AsyncIterator[Demo]:
     assert proc.stdout is not None
     try:
         async with asyncio.timeout(BOOT_TIMEOUT_S):
-            await _wait_for_line(proc.stdout, "Ctrl-C stops everything")
+            await wait_for_line(proc.stdout, "Ctrl-C stops everything")
         yield Demo(f"http://127.0.0.1:{port}", config / "config", subnet)
     finally:
         await _stop(proc)

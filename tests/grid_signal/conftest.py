@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
+from freezegun.api import FrozenDateTimeFactory
 from homeassistant.config_entries import ConfigEntry, ConfigEntryState
 from homeassistant.core import HomeAssistant
 import pytest
-from pytest_homeassistant_custom_component.common import MockConfigEntry
+from pytest_homeassistant_custom_component.common import (
+    MockConfigEntry,
+    async_fire_time_changed,
+)
 
 from custom_components.hashgrid.const import DOMAIN
 from custom_components.hashgrid.grid_signal.coordinator import GridSignalCoordinator
@@ -55,6 +59,15 @@ def coordinator_of(entry: ConfigEntry) -> GridSignalCoordinator:
 async def poll(hass: HomeAssistant, entry: ConfigEntry) -> None:
     """Poll the VTN now, as the coordinator's timer would."""
     await coordinator_of(entry).async_refresh()
+    await hass.async_block_till_done()
+
+
+async def move_to(
+    hass: HomeAssistant, freezer: FrozenDateTimeFactory, when: datetime
+) -> None:
+    """Move the frozen clock and fire HA's timers."""
+    freezer.move_to(when)
+    async_fire_time_changed(hass, when)
     await hass.async_block_till_done()
 
 

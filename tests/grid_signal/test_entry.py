@@ -11,12 +11,11 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers import entity_registry as er
 from homeassistant.util import dt as dt_util
 import pytest
-from pytest_homeassistant_custom_component.common import async_fire_time_changed
 
 from custom_components.hashgrid.const import DOMAIN
 from simulators.grid_signal import SimulatedVtn
 
-from .conftest import VEN_NAME, coordinator_of, poll
+from .conftest import VEN_NAME, coordinator_of, move_to, poll
 
 
 def eid(hass: HomeAssistant, entry: ConfigEntry, platform: str, key: str) -> str:
@@ -49,15 +48,6 @@ async def calendar_events(
         return_response=True,
     )
     return response[calendar]["events"]
-
-
-async def move_to(
-    hass: HomeAssistant, freezer: FrozenDateTimeFactory, when: datetime
-) -> None:
-    """Move the frozen clock and fire HA's timers."""
-    freezer.move_to(when)
-    async_fire_time_changed(hass, when)
-    await hass.async_block_till_done()
 
 
 def t0() -> datetime:

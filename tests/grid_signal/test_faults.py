@@ -22,8 +22,15 @@ from custom_components.hashgrid.const import DOMAIN
 from custom_components.hashgrid.grid_signal.coordinator import issue_id
 from simulators.grid_signal import SimulatedVtn
 
-from .conftest import VEN_NAME, add_entry, coordinator_of, poll, unload_all
-from .test_entry import calendar_events, eid, move_to, state, t0
+from .conftest import (
+    VEN_NAME,
+    add_entry,
+    coordinator_of,
+    move_to,
+    poll,
+    unload_all,
+)
+from .test_entry import calendar_events, eid, state, t0
 
 MINUTES_30 = timedelta(minutes=30)
 

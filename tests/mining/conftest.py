@@ -56,11 +56,16 @@ async def setup_site(
     return entry
 
 
-@pytest.fixture
-async def site(hass: HomeAssistant, fleet: Fleet) -> ConfigEntry:
-    """A site with the whole simulated fleet, priorities 10 / 50 / 90."""
+async def setup_fleet_site(hass: HomeAssistant, fleet: Fleet) -> ConfigEntry:
+    """Set up "Garage" with the three simulated miners, priorities 10 / 50 / 90."""
     subentries = [
         await miner_subentry(miner.ip, priority=priority)
         for miner, priority in zip(fleet.miners, (10, 50, 90), strict=True)
     ]
     return await setup_site(hass, subentries)
+
+
+@pytest.fixture
+async def site(hass: HomeAssistant, fleet: Fleet) -> ConfigEntry:
+    """A site with the whole simulated fleet, priorities 10 / 50 / 90."""
+    return await setup_fleet_site(hass, fleet)

@@ -1,15 +1,13 @@
 """Fixtures of the voice tests: Assist set up as in a default Home Assistant,
 and HashGrid's entries on the simulators.
 
-``blueprints`` / ``use_blueprint`` install the repository's blueprints into the
-test's config dir (a helper for the voice tests; tests/blueprints has its own).
+``blueprints`` / ``use_blueprint`` (from tests/blueprints) install the
+repository's blueprints into the test's config dir.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from pathlib import Path
-from typing import Any
 
 from homeassistant.components import conversation
 from homeassistant.config_entries import ConfigEntry, ConfigEntryState
@@ -22,12 +20,13 @@ from custom_components.hashgrid.const import DOMAIN
 from simulators.microgrid import MicrogridSite
 from simulators.miner import Fleet, running_fleet
 
+# The blueprints installed as a user's (tests/blueprints' own helpers).
+from tests.blueprints.conftest import blueprints, use_blueprint  # noqa: F401
+
 # Fixtures of the parts the voice commands reach, backed by their simulators.
 from tests.lightning.conftest import fast_listener, net  # noqa: F401
 from tests.microgrid.conftest import add_entry, fast_timeouts, grid  # noqa: F401
-from tests.mining.conftest import TIME_SCALE, miner_subentry, setup_site
-
-BLUEPRINTS = Path(__file__).resolve().parents[2] / "blueprints" / "automation"
+from tests.mining.conftest import TIME_SCALE, setup_fleet_site
 
 
 @pytest.fixture
@@ -66,11 +65,7 @@ async def site(
     fleet: Fleet,
 ) -> AsyncIterator[ConfigEntry]:
     """The "Garage" site with the simulated fleet (LuxOS, Antminer, Bitaxe)."""
-    subentries = [
-        await miner_subentry(miner.ip, priority=priority)
-        for miner, priority in zip(fleet.miners, (10, 50, 90), strict=True)
-    ]
-    yield await setup_site(hass, subentries)
+    yield await setup_fleet_site(hass, fleet)
     await unload_all(hass)
 
 
@@ -111,38 +106,3 @@ def speech(result: conversation.ConversationResult) -> str:
 def answered(result: conversation.ConversationResult) -> bool:
     """Did the agent understand and act (no error)?"""
     return result.response.response_type is not intent.IntentResponseType.ERROR
-
-
-@pytest.fixture
-def blueprints(hass: HomeAssistant, tmp_path: Path) -> None:
-    """Make the repository's blueprints HA's own (config dir → tmp_path)."""
-    hass.config.config_dir = str(tmp_path)
-    folder = tmp_path / "blueprints" / "automation"
-    folder.mkdir(parents=True)
-    (folder / "hashgrid").symlink_to(BLUEPRINTS / "hashgrid")
-
-
-async def use_blueprint(
-    hass: HomeAssistant, name: str, inputs: dict[str, Any], alias: str = "Voice"
-) -> str:
-    """Add one automation from a HashGrid blueprint; return its entity id."""
-    assert await async_setup_component(
-        hass,
-        "automation",
-        {
-            "automation": [
-                {
-                    "id": name,
-                    "alias": alias,
-                    "use_blueprint": {"path": f"hashgrid/{name}.yaml", "input": inputs},
-                }
-            ]
-        },
-    )
-    await hass.async_block_till_done()
-    found = er.async_get(hass).async_get_entity_id("automation", "automation", name)
-    assert found is not None
-    state = hass.states.get(found)
-    assert state is not None
-    assert state.state == "on", state
-    return found

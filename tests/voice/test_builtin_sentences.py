@@ -13,15 +13,9 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers import entity_registry as er
 
 from simulators.miner import Fleet
+from tests.mining.conftest import miner_subentry, setup_site
 
-from .conftest import (
-    answered,
-    entity_id,
-    miner_subentry,
-    say,
-    setup_site,
-    speech,
-)
+from .conftest import answered, entity_id, say, speech
 
 
 def _aliases(hass: HomeAssistant, entity: str) -> list[str]:

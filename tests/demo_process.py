@@ -1,0 +1,36 @@
+"""Helpers of the tests that run the demo (`scripts/develop`) as a process."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import socket
+
+
+def free_port(low: int = 20000, high: int = 32000, *, pair: bool = False) -> int:
+    """Return a free port (and the next one free too, when pair).
+
+    Taken below Linux's ephemeral range (32768+), where outgoing connections
+    may hold any port at any moment.
+    """
+    for _ in range(200):
+        port = random.randrange(low, high)
+        try:
+            with socket.socket() as one, socket.socket() as two:
+                one.bind(("127.0.0.1", port))
+                if pair:
+                    two.bind(("127.0.0.1", port + 1))
+        except OSError:
+            continue
+        return port
+    raise RuntimeError("no free port")
+
+
+async def wait_for_line(stream: asyncio.StreamReader, text: str) -> str:
+    """Read the demo's output until a line contains text; return all read."""
+    seen: list[str] = []
+    while line := await stream.readline():
+        seen.append(line.decode())
+        if text in seen[-1]:
+            return "".join(seen)
+    raise AssertionError("the demo exited:\n" + "".join(seen))
