@@ -187,10 +187,14 @@ class HomeAssistantAPI:
             await asyncio.sleep(0.25)
         raise TimeoutError(f"Home Assistant did not answer at {self.url}")
 
+    @property
+    def _headers(self) -> dict[str, str]:
+        """The logged-in user's authorization (none before logging in)."""
+        return {"Authorization": f"Bearer {self.token}"} if self.token else {}
+
     async def _json(self, method: str, path: str, **kwargs: Any) -> Any:
-        headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
         async with self.session.request(
-            method, f"{self.url}{path}", headers=headers, **kwargs
+            method, f"{self.url}{path}", headers=self._headers, **kwargs
         ) as resp:
             body = await resp.text()
             if resp.status >= 400:
@@ -300,7 +304,7 @@ class HomeAssistantAPI:
         """Render a template in HA (how the demo finds device and entry ids)."""
         async with self.session.post(
             f"{self.url}/api/template",
-            headers={"Authorization": f"Bearer {self.token}"},
+            headers=self._headers,
             json={"template": template},
         ) as resp:
             body = await resp.text()
@@ -312,7 +316,7 @@ class HomeAssistantAPI:
         """Return True if an automation with this id is saved."""
         async with self.session.get(
             f"{self.url}/api/config/automation/config/{automation_id}",
-            headers={"Authorization": f"Bearer {self.token}"},
+            headers=self._headers,
         ) as resp:
             return resp.status == 200
 
