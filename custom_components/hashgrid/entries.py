@@ -1,9 +1,9 @@
-"""Find the entry an action names: loaded, HashGrid's, and of the wanted kind."""
+"""Find HashGrid's entries: the one an action names, or the loaded ones of a kind."""
 
 from __future__ import annotations
 
 from homeassistant.config_entries import ConfigEntryState
-from homeassistant.core import ServiceCall
+from homeassistant.core import HomeAssistant, ServiceCall
 from homeassistant.exceptions import ServiceValidationError
 
 from .const import CONF_KIND, DOMAIN, EntryKind
@@ -40,3 +40,11 @@ def called_entry(call: ServiceCall, kind: EntryKind) -> HashGridConfigEntry:
             translation_placeholders={"title": entry.title},
         )
     return entry
+
+
+def loaded_entries(hass: HomeAssistant, kind: EntryKind) -> list[HashGridConfigEntry]:
+    """Return HashGrid's loaded entries of one kind."""
+    entries: list[HashGridConfigEntry] = hass.config_entries.async_loaded_entries(
+        DOMAIN
+    )
+    return [entry for entry in entries if entry.data.get(CONF_KIND) == kind]

@@ -23,8 +23,8 @@ from homeassistant.helpers import (
 )
 import probatio
 
-from .const import CONF_KIND, DOMAIN, EntryKind
-from .entries import ATTR_CONFIG_ENTRY_ID
+from .const import DOMAIN, EntryKind
+from .entries import ATTR_CONFIG_ENTRY_ID, loaded_entries
 from .lightning.actions import PERIOD_TODAY, find_neighbour, start_of_period
 from .lightning.const import CONF_DIRECTION, Direction
 from .lightning.ledger import PaidSummary
@@ -46,16 +46,9 @@ SLOT_PERIOD: Final = "period"
 # --- finding sites and neighbours --------------------------------------------
 
 
-def _loaded(hass: HomeAssistant, kind: EntryKind) -> list[HashGridConfigEntry]:
-    entries: list[HashGridConfigEntry] = hass.config_entries.async_loaded_entries(
-        DOMAIN
-    )
-    return [e for e in entries if e.data.get(CONF_KIND) == kind]
-
-
 def _sites(hass: HomeAssistant, name: str | None) -> list[HashGridConfigEntry]:
     """The sites a sentence means: the one named, else every site."""
-    sites = _loaded(hass, EntryKind.MINING_SITE)
+    sites = loaded_entries(hass, EntryKind.MINING_SITE)
     if not sites:
         raise intent.IntentHandleError("There is no mining site set up in HashGrid.")
     if not name:
@@ -248,7 +241,7 @@ class NeighbourPaidIntent(intent.IntentHandler):
         """Find the neighbour on any node and sum today's paid settlements."""
         slots = self.async_validate_slots(intent_obj.slots)
         name: str = slots[SLOT_NEIGHBOUR]["value"].strip()
-        nodes = _loaded(intent_obj.hass, EntryKind.LIGHTNING_NODE)
+        nodes = loaded_entries(intent_obj.hass, EntryKind.LIGHTNING_NODE)
         if not nodes:
             raise intent.IntentHandleError(
                 "There is no Lightning node set up in HashGrid."

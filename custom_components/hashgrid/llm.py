@@ -24,7 +24,8 @@ from homeassistant.helpers.llm import (
     ToolAnnotations,
 )
 
-from .const import CONF_KIND, DOMAIN, EntryKind
+from .const import DOMAIN, EntryKind
+from .entries import loaded_entries
 from .intent import (
     INTENT_CURTAIL,
     INTENT_NEIGHBOUR_PAID,
@@ -52,18 +53,16 @@ def _site_exposed(hass: HomeAssistant, assistant: str) -> bool:
     """Is a loaded site's Mining switch exposed to the assistant?"""
     if DATA_EXPOSED_ENTITIES not in hass.data:
         return False
-    loaded = {
-        entry.entry_id
-        for entry in hass.config_entries.async_loaded_entries(DOMAIN)
-        if entry.data.get(CONF_KIND) == EntryKind.MINING_SITE
-    }
+    registry = er.async_get(hass)
     return any(
-        entry.config_entry_id in loaded
-        and entry.domain == "switch"
-        and entry.translation_key == "site_mining"
-        and async_should_expose(hass, assistant, entry.entity_id)
-        for entry in er.async_get(hass).entities.values()
-        if entry.platform == DOMAIN
+        (
+            switch := registry.async_get_entity_id(
+                "switch", DOMAIN, f"{site.entry_id}_site_mining"
+            )
+        )
+        is not None
+        and async_should_expose(hass, assistant, switch)
+        for site in loaded_entries(hass, EntryKind.MINING_SITE)
     )
 
 
@@ -73,8 +72,7 @@ def _pays_a_neighbour(hass: HomeAssistant) -> bool:
     return any(
         sub.subentry_type == SUBENTRY_NEIGHBOUR
         and sub.data.get(CONF_DIRECTION) != Direction.THEY_PAY
-        for entry in hass.config_entries.async_loaded_entries(DOMAIN)
-        if entry.data.get(CONF_KIND) == EntryKind.LIGHTNING_NODE
+        for entry in loaded_entries(hass, EntryKind.LIGHTNING_NODE)
         for sub in entry.subentries.values()
     )
 
