@@ -15,6 +15,7 @@ from homeassistant.helpers import (
     issue_registry as ir,
 )
 from homeassistant.helpers.event import async_track_state_change_event
+from homeassistant.setup import async_setup_component
 from homeassistant.util import dt as dt_util
 import pytest
 from pytest_homeassistant_custom_component.common import (
@@ -156,6 +157,27 @@ async def test_unreachable_miner_becomes_unavailable_and_returns(
     assert caplog.text.count(f"Miner {lux.ip} is back") == 1
 
 
+async def test_update_entity_reads_that_miner(
+    hass: HomeAssistant, site: ConfigEntry, fleet: Fleet
+) -> None:
+    """homeassistant.update_entity on a miner's entity reads that miner now."""
+    assert await async_setup_component(hass, "homeassistant", {})
+    lux, ant, _axe = fleet.miners
+    lux_power = entity_id(hass, "sensor", f"{miner_uid(site, 0)}_power")
+    lux_switch = entity_id(hass, "switch", f"{miner_uid(site, 0)}_mining")
+    ant_hashrate = entity_id(hass, "sensor", f"{miner_uid(site, 1)}_hashrate")
+    lux.unreachable = ant.unreachable = True
+
+    await hass.services.async_call(
+        "homeassistant", "update_entity", {"entity_id": lux_power}, blocking=True
+    )
+
+    # Every entity of that miner shows it; the other miners are not read.
+    assert hass.states.get(lux_power).state == STATE_UNAVAILABLE
+    assert hass.states.get(lux_switch).state == STATE_UNAVAILABLE
+    assert hass.states.get(ant_hashrate).state != STATE_UNAVAILABLE
+
+
 async def test_curtail_and_resume_the_fleet(
     hass: HomeAssistant, site: ConfigEntry, fleet: Fleet
 ) -> None:
@@ -175,6 +197,15 @@ async def test_curtail_and_resume_the_fleet(
     assert not ant.mining
     assert response["budget_w"] == 0
     outcomes = {m["host"]: m for m in response["miners"]}
+    assert set(outcomes[lux.ip]) == {
+        "miner",
+        "host",
+        "action",
+        "requested_power_w",
+        "success",
+        "error",
+        "power_w",
+    }
     assert outcomes[lux.ip]["action"] == "stop"
     assert outcomes[lux.ip]["success"] is True
     assert outcomes[ant.ip]["success"] is True

@@ -10,7 +10,7 @@ from homeassistant.helpers.device_registry import (
     DeviceInfo,
     format_mac,
 )
-from homeassistant.helpers.entity import EntityDescription
+from homeassistant.helpers.entity import Entity, EntityDescription
 from homeassistant.helpers.update_coordinator import CoordinatorEntity
 
 from ..const import DOMAIN
@@ -43,10 +43,16 @@ class SiteEntity(CoordinatorEntity[MiningSiteCoordinator]):
         self._attr_device_info = site_device_info(coordinator)
 
 
-class MinerEntity(CoordinatorEntity[MiningSiteCoordinator]):
-    """An entity of one miner's device; unavailable while the miner is."""
+class MinerEntity(Entity):
+    """An entity of one miner's device; unavailable while the miner is.
+
+    Written whenever its miner is read (the slot's listeners), not at each
+    site update: it is no coordinator listener, since a thousand miners'
+    entities would be thousands of calls for nothing at every site update.
+    """
 
     _attr_has_entity_name = True
+    _attr_should_poll = False
     # Whether the entity shows what a curtailment's read-back reads (mining,
     # hashrate, power, power target): only such entities are written then.
     follows_state_read = False
@@ -58,7 +64,7 @@ class MinerEntity(CoordinatorEntity[MiningSiteCoordinator]):
         description: EntityDescription,
     ) -> None:
         """Attach to the miner's device (identified by serial or MAC)."""
-        super().__init__(coordinator)
+        self.coordinator = coordinator
         self.slot = slot
         self.entity_description = description
         unique = slot.subentry.unique_id or slot.subentry_id
@@ -87,10 +93,10 @@ class MinerEntity(CoordinatorEntity[MiningSiteCoordinator]):
     @property
     def available(self) -> bool:
         """Return True while the miner answers."""
-        return super().available and self.slot.available
+        return self.coordinator.last_update_success and self.slot.available
 
     async def async_added_to_hass(self) -> None:
-        """Write state whenever this miner is read (not at each site update)."""
+        """Write state whenever this miner is read."""
         await super().async_added_to_hass()
         listeners = self.slot.listeners
         listeners[self.async_write_ha_state] = self.follows_state_read
@@ -101,6 +107,6 @@ class MinerEntity(CoordinatorEntity[MiningSiteCoordinator]):
 
         self.async_on_remove(_forget)
 
-    @callback
-    def _handle_coordinator_update(self) -> None:
-        """Site updates do not concern a miner's entities (see slot listeners)."""
+    async def async_update(self) -> None:
+        """Read the miner now (`homeassistant.update_entity`)."""
+        await self.coordinator.async_poll_miner(self.slot)

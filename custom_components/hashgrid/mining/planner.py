@@ -199,6 +199,8 @@ def with_user_limits(
         high = max(high, low)
         if min_w is not None:
             low = min(max(low, min_w), high)
+    if low == miner.min_power_w and high == miner.max_power_w:
+        return miner
     return replace(miner, min_power_w=low, max_power_w=high)
 
 
