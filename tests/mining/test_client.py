@@ -163,14 +163,14 @@ async def test_poll_luxos(fleet: Fleet, clock: ManualClock) -> None:
     assert reading.hashrate_ths == pytest.approx(145, rel=1e-3)
     assert reading.power_w == 3050
     assert reading.efficiency_j_th == pytest.approx(21.03, abs=0.01)
-    assert reading.board_temps_c == [59.5, 61.0, 62.5]
+    assert reading.board_temps_c == (59.5, 61.0, 62.5)
     assert len(reading.chip_temps_c) == 3
     assert min(reading.chip_temps_c) > max(reading.board_temps_c)
-    assert reading.fan_rpms == sim.physics.fan_rpms()
+    assert reading.fan_rpms == tuple(sim.physics.fan_rpms())
     assert reading.uptime_s == 600
     assert reading.pool_url == "stratum+tcp://pool.hashgrid.invalid:3333"
     assert reading.pool_user == f"hashgrid.{sim.hostname}"
-    assert reading.errors == []
+    assert reading.errors == ()
     assert reading.is_mining is True
     assert reading.power_target_w == 3050
 
@@ -185,7 +185,7 @@ async def test_poll_antminer_and_bitaxe(fleet: Fleet) -> None:
     assert bitaxe.hashrate_ths == pytest.approx(1.0)
     assert bitaxe.power_w == 15
     assert bitaxe.efficiency_j_th == pytest.approx(15.0)
-    assert bitaxe.fan_rpms == fleet.miners[2].physics.fan_rpms()
+    assert bitaxe.fan_rpms == tuple(fleet.miners[2].physics.fan_rpms())
 
 
 async def test_poll_faults(fleet: Fleet) -> None:

@@ -92,18 +92,22 @@ class MinerInfo:
 
 @dataclass(frozen=True, slots=True)
 class MinerReading:
-    """One poll of a miner. Values a firmware does not report are None/empty."""
+    """One poll of a miner. Values a firmware does not report are None/empty.
+
+    Sequences are tuples: a tuple of numbers or strings is no work for the
+    garbage collector, and a large fleet keeps thousands of readings alive.
+    """
 
     hashrate_ths: float | None
     power_w: float | None
     efficiency_j_th: float | None
-    board_temps_c: list[float]
-    chip_temps_c: list[float]
-    fan_rpms: list[int]
+    board_temps_c: tuple[float, ...]
+    chip_temps_c: tuple[float, ...]
+    fan_rpms: tuple[int, ...]
     uptime_s: int | None
     pool_url: str | None
     pool_user: str | None
-    errors: list[str]
+    errors: tuple[str, ...]
     is_mining: bool
     power_target_w: float | None
 
@@ -309,17 +313,19 @@ def _reading(miner: BaseMiner, data: MinerData) -> MinerReading:
         hashrate_ths=hashrate,
         power_w=power,
         efficiency_j_th=power / hashrate if power is not None and hashrate else None,
-        board_temps_c=[float(b.temp) for b in data.hashboards if b.temp is not None],
-        chip_temps_c=[
+        board_temps_c=tuple(
+            float(b.temp) for b in data.hashboards if b.temp is not None
+        ),
+        chip_temps_c=tuple(
             float(b.chip_temp) for b in data.hashboards if b.chip_temp is not None
-        ],
-        fan_rpms=[int(f.speed) for f in data.fans if f.speed is not None],
+        ),
+        fan_rpms=tuple(int(f.speed) for f in data.fans if f.speed is not None),
         uptime_s=data.uptime,
         pool_url=str(pool.url) if pool is not None and pool.url else None,
         pool_user=pool.user if pool is not None else None,
-        errors=[
+        errors=tuple(
             str(getattr(e, "error_message", None) or e.error_code) for e in data.errors
-        ],
+        ),
         is_mining=is_mining,
         power_target_w=float(data.wattage_limit) if data.wattage_limit else None,
     )
