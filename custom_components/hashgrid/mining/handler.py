@@ -39,6 +39,15 @@ async def async_setup_site(
             hass, curtailer.async_set_budget(budget), "hashgrid_restore_budget"
         )
 
+    @callback
+    def _keep_polling() -> None:
+        """Nothing to do: listening keeps the coordinator's timer running."""
+
+    # The site is polled whichever entities are enabled: the planner and the
+    # energy counters live on its readings, and a miner's entities are no
+    # coordinator listeners (they are told by their miner's slot).
+    entry.async_on_unload(coordinator.async_add_listener(_keep_polling))
+
     unidentified = {s.subentry_id for s in coordinator.slots.values() if s.info is None}
 
     @callback
