@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 from homeassistant.config_entries import ConfigEntry, ConfigEntryState
-from homeassistant.core import HomeAssistant
+from homeassistant.core import Context, HomeAssistant
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 import pytest_socket
@@ -112,6 +112,26 @@ def neighbour_subentry(
         "title": title,
         "unique_id": f"{direction}:{n.node_id}",
     }
+
+
+async def call(
+    hass: HomeAssistant,
+    service: str,
+    entry: ConfigEntry,
+    context: Context | None = None,
+    **data: Any,
+) -> dict[str, Any]:
+    """Call a HashGrid action on an entry; return its response."""
+    response = await hass.services.async_call(
+        DOMAIN,
+        service,
+        {"config_entry_id": entry.entry_id, **data},
+        blocking=True,
+        return_response=True,
+        context=context,
+    )
+    assert isinstance(response, dict)
+    return response
 
 
 def set_meter(hass: HomeAssistant, n: Neighbour, kwh: str | float) -> None:

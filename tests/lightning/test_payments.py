@@ -17,7 +17,7 @@ from custom_components.hashgrid.const import DOMAIN
 from custom_components.hashgrid.lightning.runtime import LightningRuntime
 from simulators.lightning import LightningSim
 
-from .conftest import add_node, neighbour_subentry, set_meter, unload_all
+from .conftest import add_node, call, neighbour_subentry, set_meter, unload_all
 
 
 @pytest.fixture(autouse=True)
@@ -50,25 +50,6 @@ class Events:
         await asyncio.wait_for(self.arrived.wait(), within_s)
         self.arrived.clear()
         return self.events[-1]
-
-
-async def call(
-    hass: HomeAssistant,
-    service: str,
-    entry: ConfigEntry,
-    context: Context | None = None,
-    **data: Any,
-) -> dict[str, Any]:
-    response = await hass.services.async_call(
-        DOMAIN,
-        service,
-        {"config_entry_id": entry.entry_id, **data},
-        blocking=True,
-        return_response=True,
-        context=context,
-    )
-    assert isinstance(response, dict)
-    return response
 
 
 # ---- incoming payments -----------------------------------------------------------

@@ -14,7 +14,7 @@ import pytest
 from custom_components.hashgrid.const import DOMAIN
 from simulators.lightning import LightningSim
 from simulators.miner import Fleet
-from tests.lightning.conftest import add_node, neighbour_subentry, set_meter
+from tests.lightning.conftest import add_node, call, neighbour_subentry, set_meter
 
 from .conftest import entity_id, unload_all
 
@@ -148,13 +148,7 @@ async def test_what_we_paid_a_neighbour_today(
 
     async def settle(kwh: str) -> None:
         set_meter(hass, alice, kwh)
-        await hass.services.async_call(
-            DOMAIN,
-            "settle_neighbour",
-            {"config_entry_id": entry.entry_id, "neighbour": "Alice"},
-            blocking=True,
-            return_response=True,
-        )
+        await call(hass, "settle_neighbour", entry, neighbour="Alice")
 
     await settle("1000")  # the baseline
     await settle("1001.5")  # 185.1 sat: 185 paid
@@ -169,14 +163,7 @@ async def test_what_we_paid_a_neighbour_today(
         "settlements": 2,
         "kwh": "3.01",
     }
-    paid = await hass.services.async_call(
-        DOMAIN,
-        "get_neighbour_paid",
-        {"config_entry_id": entry.entry_id, "neighbour": "ALICE"},
-        blocking=True,
-        return_response=True,
-    )
-    assert paid is not None
+    paid = await call(hass, "get_neighbour_paid", entry, neighbour="ALICE")
     assert paid["paid_sat"] == 371
     assert paid["settlements"] == 2
     assert paid["period"] == "today"
@@ -186,13 +173,7 @@ async def test_what_we_paid_a_neighbour_today(
     with pytest.raises(intent.IntentHandleError, match="Bob pays us"):
         await handle(hass, "HashGridNeighbourPaid", neighbour="Bob")
     with pytest.raises(ServiceValidationError):
-        await hass.services.async_call(
-            DOMAIN,
-            "get_neighbour_paid",
-            {"config_entry_id": entry.entry_id, "neighbour": "Carol"},
-            blocking=True,
-            return_response=True,
-        )
+        await call(hass, "get_neighbour_paid", entry, neighbour="Carol")
 
     api = await llm.async_get_api(hass, llm.LLM_API_ASSIST, LLM_CONTEXT)
     tool = next(t for t in api.tools if t.name == "hashgrid__HashGridNeighbourPaid")

@@ -8,10 +8,9 @@ from homeassistant.core import HomeAssistant
 import pytest
 import pytest_socket
 
-from custom_components.hashgrid.const import DOMAIN
 from simulators.lightning import LightningSim
 from simulators.miner import Fleet
-from tests.lightning.conftest import add_node, neighbour_subentry, set_meter
+from tests.lightning.conftest import add_node, call, neighbour_subentry, set_meter
 
 from .conftest import answered, say, speech, use_blueprint
 
@@ -90,21 +89,8 @@ async def test_how_much_did_we_pay_a_neighbour_today(
 
     for kwh in ("1000", "1001.5", "1003.01"):  # baseline, 185 sat, 186 sat
         set_meter(hass, alice, kwh)
-        await hass.services.async_call(
-            DOMAIN,
-            "settle_neighbour",
-            {"config_entry_id": node.entry_id, "neighbour": "Alice"},
-            blocking=True,
-            return_response=True,
-        )
-    paid = await hass.services.async_call(
-        DOMAIN,
-        "get_neighbour_paid",
-        {"config_entry_id": node.entry_id, "neighbour": "Alice"},
-        blocking=True,
-        return_response=True,
-    )
-    assert paid is not None
+        await call(hass, "settle_neighbour", node, neighbour="Alice")
+    paid = await call(hass, "get_neighbour_paid", node, neighbour="Alice")
     assert paid["paid_sat"] == 371
 
     result = await say(hass, "How much did we pay Alice today?")
