@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import os
+from pathlib import Path
 import random
 import socket
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def free_port(low: int = 20000, high: int = 32000, *, pair: bool = False) -> int:
@@ -34,3 +39,26 @@ async def wait_for_line(stream: asyncio.StreamReader, text: str) -> str:
         if text in seen[-1]:
             return "".join(seen)
     raise AssertionError("the demo exited:\n" + "".join(seen))
+
+
+async def start_demo(
+    config: Path, port: int, base_address: str, **kwargs: Any
+) -> asyncio.subprocess.Process:
+    """Start `scripts/develop` on free ports; its output is the process's stdout."""
+    return await asyncio.create_subprocess_exec(
+        str(ROOT / "scripts" / "develop"),
+        "--config",
+        str(config),
+        "--port",
+        str(port),
+        "--base-address",
+        base_address,
+        "--modbus-port",
+        str(free_port(pair=True)),
+        "--vtn-port",
+        str(free_port()),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        **kwargs,
+    )

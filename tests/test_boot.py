@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 from pathlib import Path
 import signal
 import sys
@@ -16,7 +15,7 @@ sys.path.insert(0, str(ROOT / "scripts"))
 
 from demo import HomeAssistantAPI  # noqa: E402
 
-from tests.demo_process import free_port, wait_for_line  # noqa: E402
+from tests.demo_process import free_port, start_demo, wait_for_line  # noqa: E402
 
 pytestmark = pytest.mark.slow
 
@@ -26,22 +25,7 @@ async def test_develop_boots_home_assistant(
 ) -> None:
     """scripts/develop: HA up, demo/demo logs in, hashgrid loaded, clean stop."""
     port = free_port()
-    proc = await asyncio.create_subprocess_exec(
-        str(ROOT / "scripts" / "develop"),
-        "--config",
-        str(tmp_path / "config"),
-        "--port",
-        str(port),
-        "--base-address",
-        "127.0.9.1",
-        "--modbus-port",
-        str(free_port(pair=True)),
-        "--vtn-port",
-        str(free_port()),
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
+    proc = await start_demo(tmp_path / "config", port, "127.0.9.1")
     assert proc.stdout is not None
     try:
         async with asyncio.timeout(180):

@@ -38,7 +38,7 @@ import aiohttp
 import pytest
 
 from simulators.miner import running_fleet
-from tests.demo_process import free_port, wait_for_line
+from tests.demo_process import free_port, start_demo, wait_for_line
 
 try:
     from playwright.async_api import Page, async_playwright
@@ -128,22 +128,8 @@ async def demo(loopback: None) -> AsyncIterator[Demo]:
     subnet = _free_subnet()
     port = free_port()
     config = Path(tempfile.mkdtemp(prefix="hashgrid-e2e-"))
-    proc = await asyncio.create_subprocess_exec(
-        str(ROOT / "scripts" / "develop"),
-        "--config",
-        str(config / "config"),
-        "--port",
-        str(port),
-        "--base-address",
-        f"127.0.{subnet}.1",
-        "--modbus-port",
-        str(free_port(pair=True)),
-        "--vtn-port",
-        str(free_port()),
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-        start_new_session=True,
+    proc = await start_demo(
+        config / "config", port, f"127.0.{subnet}.1", start_new_session=True
     )
     assert proc.stdout is not None
     try:
