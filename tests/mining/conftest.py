@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 from homeassistant.config_entries import ConfigEntry, ConfigSubentryData
@@ -19,12 +20,17 @@ BASE = "127.0.2.1"
 TIME_SCALE = 100.0
 
 
+def three_miners(base: str) -> AbstractAsyncContextManager[Fleet]:
+    """Three miners: LuxOS (stop + power target), Antminer stock (stop), Bitaxe."""
+    return running_fleet(
+        3, base, ("luxos", "antminer", "bitaxe"), time_scale=TIME_SCALE
+    )
+
+
 @pytest.fixture
 async def fleet(loopback: None) -> AsyncIterator[Fleet]:
-    """Three miners: LuxOS (stop + power target), Antminer stock (stop), Bitaxe."""
-    async with running_fleet(
-        3, BASE, ("luxos", "antminer", "bitaxe"), time_scale=TIME_SCALE
-    ) as running:
+    """The three miners (see three_miners)."""
+    async with three_miners(BASE) as running:
         yield running
 
 

@@ -18,7 +18,7 @@ import pytest
 
 from custom_components.hashgrid.const import DOMAIN
 from simulators.microgrid import MicrogridSite
-from simulators.miner import Fleet, running_fleet
+from simulators.miner import Fleet
 
 # The blueprints installed as a user's (tests/blueprints' own helpers).
 from tests.blueprints.conftest import blueprints, use_blueprint  # noqa: F401
@@ -26,7 +26,7 @@ from tests.blueprints.conftest import blueprints, use_blueprint  # noqa: F401
 # Fixtures of the parts the voice commands reach, backed by their simulators.
 from tests.lightning.conftest import fast_listener, net  # noqa: F401
 from tests.microgrid.conftest import add_entry, fast_timeouts, grid  # noqa: F401
-from tests.mining.conftest import TIME_SCALE, setup_fleet_site
+from tests.mining.conftest import setup_fleet_site, three_miners
 
 
 @pytest.fixture
@@ -51,10 +51,8 @@ BASE = "127.0.12.1"
 
 @pytest.fixture
 async def fleet(loopback: None) -> AsyncIterator[Fleet]:
-    """Three miners: LuxOS (stop + power target), Antminer stock (stop), Bitaxe."""
-    async with running_fleet(
-        3, BASE, ("luxos", "antminer", "bitaxe"), time_scale=TIME_SCALE
-    ) as running:
+    """The mining tests' three miners, on the voice tests' addresses."""
+    async with three_miners(BASE) as running:
         yield running
 
 
