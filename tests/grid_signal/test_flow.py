@@ -3,8 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+import logging
+import os
+from pathlib import Path
 from typing import Any
 
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 from homeassistant import config_entries
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
@@ -149,3 +157,179 @@ async def test_options_pick_the_telemetry_sensor(
     await hass.async_block_till_done()
     assert entry.options == {"telemetry_sensor": "sensor.site_power"}
     assert entry.state is config_entries.ConfigEntryState.LOADED
+
+
+def _write_key(path: Path) -> ec.EllipticCurvePrivateKey:
+    key = ec.generate_private_key(ec.SECP256R1())
+    path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return key
+
+
+def _write_certificate(path: Path, key: ec.EllipticCurvePrivateKey) -> None:
+    """A self-signed certificate of the key, as a utility's test CA would issue."""
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, VEN_NAME)])
+    now = datetime.now(UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(days=1))
+        .not_valid_after(now + timedelta(days=30))
+        .sign(key, hashes.SHA256())
+    )
+    path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+
+
+@pytest.fixture
+def pki(tmp_path: Path) -> dict[str, str]:
+    """A certificate, its own key, a key of another certificate, a few wrong files."""
+    key = _write_key(tmp_path / "ven.key")
+    _write_certificate(tmp_path / "ven.pem", key)
+    _write_key(tmp_path / "other.key")
+    (tmp_path / "notes.txt").write_text("not a certificate\n")
+    encrypted = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.BestAvailableEncryption(b"secret"),
+    )
+    (tmp_path / "encrypted.key").write_bytes(encrypted)
+    os.mkfifo(tmp_path / "fifo")
+    return {
+        name: str(tmp_path / name)
+        for name in (
+            "ven.pem",
+            "ven.key",
+            "other.key",
+            "notes.txt",
+            "encrypted.key",
+            "fifo",
+        )
+    }
+
+
+def _assert_nothing_stored(hass: HomeAssistant, vtn: SimulatedVtn) -> None:
+    assert hass.config_entries.async_entries(DOMAIN) == []
+    assert VEN_NAME not in vtn.ven_ids
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "file:///etc/passwd",
+        "garbage",
+        "http://",
+        "ftp://vtn.example.com/OpenADR2/Simple/2.0b",
+        "http://vtn.example.com:99999/OpenADR2",
+        "http://vtn example.com/OpenADR2",
+    ],
+)
+async def test_invalid_url(
+    hass: HomeAssistant, vtn: SimulatedVtn, url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A URL that is not http(s) with a host: invalid_url, not cannot_connect."""
+    flow_id = await _form(hass)
+    result = await _submit(hass, flow_id, vtn_url=url, ven_name=VEN_NAME)
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == {"vtn_url": "invalid_url"}
+    _assert_nothing_stored(hass, vtn)
+    assert "Traceback" not in caplog.text
+    result = await _submit(hass, flow_id, vtn_url=vtn.url, ven_name=VEN_NAME)
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+
+
+async def test_blank_ven_name(hass: HomeAssistant, vtn: SimulatedVtn) -> None:
+    """A VEN name of spaces is refused before anything is sent to the VTN."""
+    flow_id = await _form(hass)
+    result = await _submit(hass, flow_id, vtn_url=vtn.url, ven_name="   ")
+    assert result["errors"] == {"ven_name": "empty_name"}
+    assert hass.config_entries.async_entries(DOMAIN) == []
+    assert not vtn.ven_ids
+
+
+@pytest.mark.parametrize(
+    ("files", "error"),
+    [
+        ({"client_cert": "ven.pem", "client_key": "other.key"}, "key_mismatch"),
+        ({"ca_file": "ven.key"}, "invalid_ca_file"),
+        ({"ca_file": "notes.txt"}, "invalid_ca_file"),
+        (
+            {"client_cert": "notes.txt", "client_key": "ven.key"},
+            "invalid_client_certificate",
+        ),
+        (
+            {"client_cert": "ven.key", "client_key": "ven.key"},
+            "invalid_client_certificate",
+        ),
+        ({"client_cert": "ven.pem", "client_key": "ven.pem"}, "invalid_client_key"),
+        (
+            {"client_cert": "ven.pem", "client_key": "encrypted.key"},
+            "invalid_client_key",
+        ),
+        ({"client_cert": "ven.pem", "client_key": "fifo"}, "unreadable_certificate"),
+        ({"ca_file": "/nonexistent/ca.pem"}, "unreadable_certificate"),
+    ],
+)
+async def test_wrong_certificate_files(
+    hass: HomeAssistant,
+    vtn: SimulatedVtn,
+    pki: dict[str, str],
+    files: dict[str, str],
+    error: str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Each wrong file is its own translated error; nothing is stored or logged."""
+    caplog.set_level(logging.INFO)
+    flow_id = await _form(hass)
+    paths = {field: pki.get(name, name) for field, name in files.items()}
+    result = await _submit(hass, flow_id, vtn_url=vtn.url, ven_name=VEN_NAME, **paths)
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == {"base": error}
+    _assert_nothing_stored(hass, vtn)
+    assert "Traceback" not in caplog.text
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+@pytest.mark.parametrize("field", ["client_cert", "client_key", "ca_file"])
+async def test_endless_file_is_refused(
+    hass: HomeAssistant, vtn: SimulatedVtn, pki: dict[str, str], field: str
+) -> None:
+    """/dev/zero as any of the files is refused after reading a bounded amount."""
+    files = {
+        "client_cert": pki["ven.pem"],
+        "client_key": pki["ven.key"],
+        field: "/dev/zero",
+    }
+    if field == "ca_file":
+        files = {"ca_file": "/dev/zero"}
+    flow_id = await _form(hass)
+    result = await _submit(hass, flow_id, vtn_url=vtn.url, ven_name=VEN_NAME, **files)
+    assert result["errors"] == {"base": "certificate_file_too_large"}
+    _assert_nothing_stored(hass, vtn)
+
+
+async def test_matching_certificate_files_register(
+    hass: HomeAssistant, vtn: SimulatedVtn, pki: dict[str, str]
+) -> None:
+    """A certificate with its own key and a CA file of certificates pass."""
+    flow_id = await _form(hass)
+    result = await _submit(
+        hass,
+        flow_id,
+        vtn_url=vtn.url,
+        ven_name=VEN_NAME,
+        client_cert=pki["ven.pem"],
+        client_key=pki["ven.key"],
+        ca_file=pki["ven.pem"],
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert result["data"]["client_key"] == pki["ven.key"]
+    await hass.async_block_till_done()
+    assert VEN_NAME in vtn.ven_ids

@@ -17,6 +17,14 @@ from homeassistant.helpers.selector import (
 import probatio
 
 from ..const import CONF_KIND, LOGGER, EntryKind
+from .certs import (
+    CredentialsError,
+    FileTooLarge,
+    InvalidCaFile,
+    InvalidCertificate,
+    InvalidKey,
+    KeyMismatch,
+)
 from .const import (
     CONF_CA_FILE,
     CONF_CLIENT_CERT,
@@ -31,6 +39,14 @@ from .coordinator import ven_config
 from .ven import CannotConnect, CertificateMismatch, Rejected, Ven, VenError
 
 _OPTIONAL = (CONF_CLIENT_CERT, CONF_CLIENT_KEY, CONF_CA_FILE, CONF_VTN_FINGERPRINT)
+
+_CREDENTIALS_ERRORS: dict[type[CredentialsError], str] = {
+    FileTooLarge: "certificate_file_too_large",
+    InvalidCertificate: "invalid_client_certificate",
+    InvalidKey: "invalid_client_key",
+    KeyMismatch: "key_mismatch",
+    InvalidCaFile: "invalid_ca_file",
+}
 
 VTN_SCHEMA = probatio.Schema(
     {
@@ -65,6 +81,26 @@ def _clean(user_input: dict[str, Any]) -> dict[str, Any]:
     return data
 
 
+def _check_form(data: dict[str, Any]) -> dict[str, str]:
+    """Return the form's errors that need no file and no VTN."""
+    errors: dict[str, str] = {}
+    try:
+        url = urlsplit(data[CONF_VTN_URL])
+        valid_url = (
+            url.scheme in ("http", "https")
+            and bool(url.hostname)
+            and not any(char.isspace() for char in data[CONF_VTN_URL])
+            and url.port != 0  # .port raises ValueError when out of range
+        )
+    except ValueError:
+        valid_url = False
+    if not valid_url:
+        errors[CONF_VTN_URL] = "invalid_url"
+    if not data[CONF_VEN_NAME]:
+        errors[CONF_VEN_NAME] = "empty_name"
+    return errors
+
+
 def grid_signal_unique_id(data: dict[str, Any]) -> str:
     """The entry's unique id: the VTN URL (lower-cased host) and the VEN name."""
     url = urlsplit(data[CONF_VTN_URL])
@@ -85,6 +121,9 @@ async def _validate(flow: ConfigFlow, data: dict[str, Any]) -> str | None:
 
     try:
         ven = await flow.hass.async_add_executor_job(_build)
+    except CredentialsError as err:
+        LOGGER.debug("Certificate files refused: %s", err)
+        return _CREDENTIALS_ERRORS.get(type(err), "unreadable_certificate")
     except OSError, ValueError:
         return "unreadable_certificate"
     try:
@@ -116,15 +155,16 @@ class GridSignalFlowMixin(ConfigFlow):
         errors: dict[str, str] = {}
         if user_input is not None:
             data = _clean(user_input)
-            await self.async_set_unique_id(grid_signal_unique_id(data))
-            self._abort_if_unique_id_configured()
-            if (error := await _validate(self, data)) is None:
-                host = urlsplit(data[CONF_VTN_URL]).hostname or data[CONF_VTN_URL]
-                return self.async_create_entry(
-                    title=f"{data[CONF_VEN_NAME]} @ {host}",
-                    data={CONF_KIND: EntryKind.GRID_SIGNAL, **data},
-                )
-            errors["base"] = error
+            if not (errors := _check_form(data)):
+                await self.async_set_unique_id(grid_signal_unique_id(data))
+                self._abort_if_unique_id_configured()
+                if (error := await _validate(self, data)) is None:
+                    host = urlsplit(data[CONF_VTN_URL]).hostname or data[CONF_VTN_URL]
+                    return self.async_create_entry(
+                        title=f"{data[CONF_VEN_NAME]} @ {host}",
+                        data={CONF_KIND: EntryKind.GRID_SIGNAL, **data},
+                    )
+                errors["base"] = error
         return self.async_show_form(
             step_id="grid_signal",
             data_schema=self.add_suggested_values_to_schema(VTN_SCHEMA, user_input),
@@ -139,17 +179,18 @@ class GridSignalFlowMixin(ConfigFlow):
         errors: dict[str, str] = {}
         if user_input is not None:
             data = _clean(user_input)
-            unique_id = grid_signal_unique_id(data)
-            if unique_id != entry.unique_id:
-                await self.async_set_unique_id(unique_id)
-                self._abort_if_unique_id_configured()
-            if (error := await _validate(self, data)) is None:
-                return self.async_update_reload_and_abort(
-                    entry,
-                    unique_id=unique_id,
-                    data={CONF_KIND: EntryKind.GRID_SIGNAL, **data},
-                )
-            errors["base"] = error
+            if not (errors := _check_form(data)):
+                unique_id = grid_signal_unique_id(data)
+                if unique_id != entry.unique_id:
+                    await self.async_set_unique_id(unique_id)
+                    self._abort_if_unique_id_configured()
+                if (error := await _validate(self, data)) is None:
+                    return self.async_update_reload_and_abort(
+                        entry,
+                        unique_id=unique_id,
+                        data={CONF_KIND: EntryKind.GRID_SIGNAL, **data},
+                    )
+                errors["base"] = error
         return self.async_show_form(
             step_id="reconfigure_grid_signal",
             data_schema=self.add_suggested_values_to_schema(

@@ -31,6 +31,8 @@ from openleadr.messaging import (
 )
 from signxml.exceptions import InvalidSignature
 
+from .certs import check_credentials
+
 _LOGGER = logging.getLogger(__name__)
 
 SERVICE_EVENT = "EiEvent"
@@ -200,7 +202,11 @@ class Ven:
         on_malformed: MalformedHandler,
         power: PowerSource | None = None,
     ) -> None:
-        """Build the client (reads certificate files: run it in an executor)."""
+        """Build the client (reads certificate files: run it in an executor).
+
+        Raise a `CredentialsError` if a certificate, key or CA file is unusable.
+        """
+        check_credentials(config.client_cert, config.client_key, config.ca_file)
         _load_message_templates()
         self.config = config
         self._on_event = on_event
