@@ -3,7 +3,15 @@
 Plain asyncio, no Home Assistant. pyasic swallows most transport errors (a
 refused connection reads as an empty reply, a LuxOS command "succeeds"), so the
 client checks reachability itself and turns pyasic's outcomes into distinct
-exceptions from `errors`.
+exceptions from `errors`: whatever goes wrong talking to a miner, pyasic's own
+errors included, ends in a `MinerError`.
+
+Every figure a miner reports is checked where it enters: a power, hashrate,
+temperature … that is not a finite number within physics (a negative or NaN
+power, 1e308 W, "abc") is unknown (None), logged once per miner and figure. A
+serial or MAC of the wrong type is unknown too. Each full poll reads the
+miner's serial/MAC again (from replies it already asks for, where the firmware
+has them) and raises `WrongMiner` when another miner answers at the address.
 """
 
 from __future__ import annotations
@@ -11,6 +19,8 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
+import logging
+import math
 import re
 from typing import Any
 
@@ -32,9 +42,13 @@ from .errors import (
     CannotConnect,
     InvalidAuth,
     InvalidResponse,
+    MinerError,
     NotAMiner,
     UnsupportedMiner,
+    WrongMiner,
 )
+
+_LOGGER = logging.getLogger(__name__)
 
 DEFAULT_TIMEOUT = 10.0
 # Ports pyasic probes: web UI (HTTP, HTTPS) and the cgminer-style API.
@@ -59,7 +73,16 @@ _STATE_DATA = [
 # their sum and ignores the miner's own total, so it need not be read (on
 # Antminer stock firmware that saves a connection to the RPC port).
 _STATE_DATA_FROM_BOARDS = [o for o in _STATE_DATA if o is not DataOptions.HASHRATE]
+# Limits of physics for one miner: anything beyond is a lie, taken as unknown.
+MAX_POWER_W = 1e6  # no single miner draws a megawatt
+MAX_HASHRATE_THS = 1e5  # nor hashes 100 PH/s
+MAX_TEMP_C = 250.0
+MIN_TEMP_C = -60.0
+MAX_FAN_RPM = 100_000
+MAX_UPTIME_S = 100 * 365 * 86400
 _POLL_DATA = [
+    DataOptions.MAC,
+    DataOptions.SERIAL_NUMBER,
     DataOptions.HASHRATE,
     DataOptions.HASHBOARDS,
     DataOptions.WATTAGE,
@@ -118,6 +141,95 @@ def normalize_mac(mac: str) -> str:
     return ":".join(digits[i : i + 2] for i in range(0, len(digits), 2))
 
 
+def valid_mac(value: object) -> str | None:
+    """Return a reported MAC normalized, or None unless it is one (6 octets)."""
+    if not isinstance(value, str):
+        return None
+    mac = normalize_mac(value)
+    return mac if len(mac) == 17 and len(value) <= 64 else None
+
+
+def valid_serial(value: object) -> str | None:
+    """Return a reported serial number, or None unless it is a plain string."""
+    if not isinstance(value, str) or not value.strip() or len(value) > 128:
+        return None
+    return value.strip()
+
+
+@dataclass(frozen=True, slots=True)
+class Identity:
+    """What a miner says it is: serial number and MAC, each None if unknown."""
+
+    serial: str | None = None
+    mac: str | None = None
+
+    @classmethod
+    def from_unique_id(cls, unique_id: str) -> Identity:
+        """Return the identity a unique id (a serial, or else a MAC) stands for."""
+        if (mac := valid_mac(unique_id)) is not None and re.fullmatch(
+            r"[0-9A-Fa-f]{2}([:-]?[0-9A-Fa-f]{2}){5}", unique_id
+        ):
+            return cls(mac=mac)
+        return cls(serial=unique_id)
+
+    def conflicts(self, seen: Identity) -> bool:
+        """Return True when `seen` is another miner: a known serial or MAC differs.
+
+        Serials compare case-insensitively; a value either side does not know
+        proves nothing either way.
+        """
+        if self.serial and seen.serial and self.serial.upper() != seen.serial.upper():
+            return True
+        return bool(self.mac and seen.mac and self.mac != seen.mac)
+
+    def confirms(self, seen: Identity) -> bool:
+        """Return True when `seen` shares a known serial or MAC with this one."""
+        if self.serial and seen.serial and self.serial.upper() == seen.serial.upper():
+            return True
+        return bool(self.mac and seen.mac and self.mac == seen.mac)
+
+
+class _Figures:
+    """Checks a miner's figures against physics; logs each kind of lie once."""
+
+    def __init__(self, host: str) -> None:
+        self.host = host
+        self._logged: set[str] = set()
+
+    def reject(self, name: str, value: object) -> None:
+        """Log (once per figure) that the miner reported an impossible value."""
+        if name not in self._logged:
+            self._logged.add(name)
+            _LOGGER.warning(
+                "Miner %s reports an impossible %s (%.40r); taken as unknown",
+                self.host,
+                name,
+                value,
+            )
+
+    def number(
+        self, name: str, value: object, high: float, low: float = 0.0
+    ) -> float | None:
+        """Return a finite number within [low, high], or None (logged once)."""
+        if value is None:
+            return None
+        try:
+            number = math.nan if isinstance(value, bool) else float(value)  # type: ignore[arg-type]
+        except TypeError, ValueError, OverflowError:
+            number = math.nan
+        if low <= number <= high:
+            return number
+        self.reject(name, value)
+        return None
+
+    def numbers(
+        self, name: str, values: Iterable[object], high: float, low: float = 0.0
+    ) -> tuple[float, ...]:
+        """Return the values that are within physics (the others are logged)."""
+        checked = (self.number(name, v, high, low) for v in values if v is not None)
+        return tuple(v for v in checked if v is not None)
+
+
 async def _port_open(host: str, port: int) -> bool:
     try:
         _, writer = await asyncio.open_connection(host, port)
@@ -171,34 +283,41 @@ async def _check_auth(miner: BaseMiner, password: str | None) -> None:
     raise (InvalidAuth if password else AuthRequired)(f"{miner.ip}: web login refused")
 
 
-async def _luxos_identity(miner: BaseMiner) -> tuple[str | None, str | None]:
+async def _luxos_identity(miner: BaseMiner) -> tuple[object, object]:
     """Read MAC and serial from LuxOS `config` (pyasic 0.79 drops its MAC)."""
     try:
         reply: dict[str, Any] = await miner.rpc.config()
         config = reply["CONFIG"][0]
-    except APIError, LookupError, TypeError:
+        return config.get("MACAddr"), config.get("SerialNumber")
+    except APIError, LookupError, TypeError, AttributeError:
         return None, None
-    return config.get("MACAddr"), config.get("SerialNumber")
 
 
-async def _preset_powers(miner: BaseMiner) -> list[float]:
-    """Return the power of each preset (LuxOS profiles), if the firmware has them."""
+async def _preset_powers(miner: BaseMiner, figures: _Figures) -> list[float]:
+    """Return the power of each preset (LuxOS profiles), if the firmware has them.
+
+    A preset whose power is not within physics is left out; a profile list
+    pyasic cannot parse at all (it raises its own validation errors) is none.
+    """
     if not miner.supports_presets:
         return []
     try:
         config = await miner.get_config()
-    except APIError, LookupError, TypeError:
+        presets = getattr(config.mining_mode, "available_presets", None) or []
+        raw = [p.power for p in presets if p.power is not None]
+    except APIError:
         return []
-    presets = getattr(config.mining_mode, "available_presets", None) or []
-    return [float(p.power) for p in presets if p.power]
+    except Exception as err:  # pyasic's validation of an odd profile list
+        figures.reject("preset list", err)
+        return []
+    powers = (figures.number("preset power", p, MAX_POWER_W) for p in raw)
+    return [p for p in powers if p]
 
 
-def _unique_id(serial: str | None, mac: str | None) -> str | None:
-    if serial and serial.strip():
-        return serial.strip().upper()
-    if mac:
-        return normalize_mac(mac)
-    return None
+def _unique_id(identity: Identity) -> str | None:
+    if identity.serial:
+        return identity.serial.upper()
+    return identity.mac
 
 
 async def _identify(
@@ -206,9 +325,10 @@ async def _identify(
     username: str | None,
     password: str | None,
     session: aiohttp.ClientSession | None,
-) -> tuple[BaseMiner, MinerInfo, transport.Delivery]:
+) -> tuple[BaseMiner, MinerInfo, Identity, transport.Delivery]:
     if not await _any_port_open(host, PROBE_PORTS):
         raise CannotConnect(f"{host}: nothing answers")
+    await transport.probe_reply_sizes(host, PROBE_PORTS)
     miner: BaseMiner | None = await pyasic.get_miner(host)
     if miner is None:
         raise NotAMiner(f"{host}: answers, but not as a known miner")
@@ -218,30 +338,38 @@ async def _identify(
         )
     delivery = transport.keep_alive(miner, session)
     try:
-        info = await _identify_miner(host, miner, username, password)
+        info, identity = await _identify_miner(host, miner, username, password)
     except BaseException:
         await transport.aclose(miner)
         raise
-    return miner, info, delivery
+    return miner, info, identity, delivery
 
 
 async def _identify_miner(
     host: str, miner: BaseMiner, username: str | None, password: str | None
-) -> MinerInfo:
+) -> tuple[MinerInfo, Identity]:
     _apply_credentials(miner, username, password)
     await _check_auth(miner, password)
+    figures = _Figures(host)
     data: MinerData = await miner.get_data(include=_IDENTITY_DATA)
-    mac, serial = data.mac, data.serial_number
+    mac, serial = valid_mac(data.mac), valid_serial(data.serial_number)
     if isinstance(miner, LUXMiner):
         lux_mac, lux_serial = await _luxos_identity(miner)
-        mac, serial = mac or lux_mac, serial or lux_serial
-    mac = normalize_mac(mac) if mac else None
-    unique_id = _unique_id(serial, mac)
+        mac, serial = mac or valid_mac(lux_mac), serial or valid_serial(lux_serial)
+    for name, raw, value in (
+        ("MAC", data.mac, mac),
+        ("serial number", data.serial_number, serial),
+    ):
+        if raw is not None and value is None:
+            figures.reject(name, raw)
+    identity = Identity(serial=serial, mac=mac)
+    unique_id = _unique_id(identity)
     if unique_id is None:
         raise InvalidResponse(f"{host}: reports neither serial number nor MAC")
-    powers = await _preset_powers(miner)
+    powers = await _preset_powers(miner, figures)
     sets_power = type(miner).set_power_limit is not BaseMiner.set_power_limit
-    return MinerInfo(
+    nominal = figures.number("power limit", data.wattage_limit, MAX_POWER_W)
+    info = MinerInfo(
         host=host,
         make=str(miner.make),
         model=f"{miner.make} {miner.raw_model}",
@@ -253,8 +381,9 @@ async def _identify_miner(
         can_set_power=sets_power and (bool(powers) or not miner.supports_presets),
         min_power_w=min(powers) if powers else None,
         max_power_w=max(powers) if powers else None,
-        nominal_power_w=float(data.wattage_limit) if data.wattage_limit else None,
+        nominal_power_w=nominal or None,
     )
+    return info, identity
 
 
 async def connect(
@@ -264,22 +393,42 @@ async def connect(
     password: str | None = None,
     timeout_s: float = DEFAULT_TIMEOUT,
     session: aiohttp.ClientSession | None = None,
+    expect: Identity | None = None,
 ) -> MinerClient:
     """Identify the miner at `host` (once) and return a client for it.
 
     Its web requests go through `session` (kept-alive connections), or a
-    session of its own, closed by `MinerClient.aclose`.
+    session of its own, closed by `MinerClient.aclose`. With `expect`, a
+    miner whose serial or MAC contradicts it raises `WrongMiner`.
     """
     try:
         async with asyncio.timeout(timeout_s):
-            miner, info, delivery = await _identify(host, username, password, session)
+            miner, info, identity, delivery = await _identify(
+                host, username, password, session
+            )
+    except MinerError:
+        raise
     except TimeoutError as err:
         raise CannotConnect(f"{host}: no answer within {timeout_s} s") from err
     except UnicodeDecodeError as err:  # pyasic's probe decodes replies strictly
         raise NotAMiner(f"{host}: answers with undecodable bytes") from err
     except APIError as err:
         raise InvalidResponse(f"{host}: {err}") from err
-    return MinerClient(miner, info, timeout_s=timeout_s, delivery=delivery)
+    except transport.ReplyTooLarge as err:
+        raise InvalidResponse(f"{host}: {err}") from err
+    except Exception as err:
+        # pyasic's own parsing (validation errors, odd types): never past here.
+        _LOGGER.debug("%s: identification failed", host, exc_info=True)
+        raise InvalidResponse(f"{host}: {type(err).__name__}: {err}") from err
+    client = MinerClient(
+        miner, info, timeout_s=timeout_s, delivery=delivery, identity=identity
+    )
+    if expect is not None and (
+        expect.conflicts(identity) or not expect.confirms(identity)
+    ):
+        await client.aclose()
+        raise WrongMiner(f"{host}: another miner answers at this address")
+    return client
 
 
 async def identify(
@@ -297,11 +446,23 @@ async def identify(
     return client.info
 
 
-def _reading(miner: BaseMiner, data: MinerData) -> MinerReading:
-    hashrate = (
-        float(data.hashrate.into(SHA256Unit.TH)) if data.hashrate is not None else None
-    )
-    power = float(data.wattage) if data.wattage is not None else None
+def _hashrate_ths(data: MinerData, figures: _Figures) -> float | None:
+    if data.hashrate is None:
+        return None
+    try:
+        value: object = data.hashrate.into(SHA256Unit.TH)
+    except Exception:  # a rate pyasic cannot convert
+        value = data.hashrate
+    return figures.number("hashrate", value, MAX_HASHRATE_THS)
+
+
+def _text(value: object) -> str | None:
+    return str(value)[:256] if value is not None and value != "" else None
+
+
+def _reading(miner: BaseMiner, data: MinerData, figures: _Figures) -> MinerReading:
+    hashrate = _hashrate_ths(data, figures)
+    power = figures.number("power", data.wattage, MAX_POWER_W)
     pool = next(
         (p for p in data.pools if p.active), data.pools[0] if data.pools else None
     )
@@ -309,25 +470,39 @@ def _reading(miner: BaseMiner, data: MinerData) -> MinerReading:
         is_mining = bool(data.is_mining)
     else:  # LuxOS, Bitaxe: pyasic does not say; hashing is mining.
         is_mining = bool(hashrate)
+    uptime = figures.number("uptime", data.uptime, MAX_UPTIME_S)
     return MinerReading(
         hashrate_ths=hashrate,
         power_w=power,
         efficiency_j_th=power / hashrate if power is not None and hashrate else None,
-        board_temps_c=tuple(
-            float(b.temp) for b in data.hashboards if b.temp is not None
+        board_temps_c=figures.numbers(
+            "board temperature",
+            (b.temp for b in data.hashboards),
+            MAX_TEMP_C,
+            MIN_TEMP_C,
         ),
-        chip_temps_c=tuple(
-            float(b.chip_temp) for b in data.hashboards if b.chip_temp is not None
+        chip_temps_c=figures.numbers(
+            "chip temperature",
+            (b.chip_temp for b in data.hashboards),
+            MAX_TEMP_C,
+            MIN_TEMP_C,
         ),
-        fan_rpms=tuple(int(f.speed) for f in data.fans if f.speed is not None),
-        uptime_s=data.uptime,
-        pool_url=str(pool.url) if pool is not None and pool.url else None,
-        pool_user=pool.user if pool is not None else None,
+        fan_rpms=tuple(
+            int(f)
+            for f in figures.numbers(
+                "fan speed", (f.speed for f in data.fans), MAX_FAN_RPM
+            )
+        ),
+        uptime_s=None if uptime is None else int(uptime),
+        pool_url=_text(pool.url) if pool is not None else None,
+        pool_user=_text(pool.user) if pool is not None else None,
         errors=tuple(
-            str(getattr(e, "error_message", None) or e.error_code) for e in data.errors
+            str(getattr(e, "error_message", None) or e.error_code)[:256]
+            for e in data.errors
         ),
         is_mining=is_mining,
-        power_target_w=float(data.wattage_limit) if data.wattage_limit else None,
+        power_target_w=figures.number("power target", data.wattage_limit, MAX_POWER_W)
+        or None,
     )
 
 
@@ -355,12 +530,21 @@ class MinerClient:
         *,
         timeout_s: float = DEFAULT_TIMEOUT,
         delivery: transport.Delivery | None = None,
+        identity: Identity | None = None,
     ) -> None:
         """Wrap an identified pyasic miner object."""
         self._miner = miner
         self.info = info
         self.timeout_s = timeout_s
         self._delivery = delivery or transport.Delivery()
+        # Who answered at identification; each full poll must agree.
+        self.identity = identity or Identity(serial=info.serial, mac=info.mac)
+        self._figures = _Figures(info.host)
+        # LuxOS: pyasic drops the MAC of `config` (which a poll reads anyway):
+        # read it, and the serial, from that reply (no extra request).
+        self._lux_identity: tuple[object, object] = (None, None)
+        if isinstance(miner, LUXMiner):
+            miner._get_mac = self._luxos_mac
         # What a state-only read asks for (see _STATE_DATA_FROM_BOARDS): the
         # full list until a full poll shows the boards carry the hashrate.
         self._state_data = _STATE_DATA
@@ -369,6 +553,24 @@ class MinerClient:
     def host(self) -> str:
         """Return the miner's address."""
         return self.info.host
+
+    async def _luxos_mac(self, rpc_config: dict[str, Any] | None = None) -> None:
+        """pyasic's LuxOS `_get_mac`: keep the config's MAC and serial aside."""
+        try:
+            config = rpc_config["CONFIG"][0]  # type: ignore[index]
+            self._lux_identity = (config.get("MACAddr"), config.get("SerialNumber"))
+        except LookupError, TypeError, AttributeError:
+            self._lux_identity = (None, None)
+
+    def _check_identity(self, data: MinerData) -> None:
+        """Raise WrongMiner when the serial or MAC read now is another miner's."""
+        mac, serial = data.mac, data.serial_number
+        if isinstance(self._miner, LUXMiner):
+            mac, serial = self._lux_identity
+            self._lux_identity = (None, None)
+        seen = Identity(serial=valid_serial(serial), mac=valid_mac(mac))
+        if self.identity.conflicts(seen):
+            raise WrongMiner(f"{self.host}: another miner answers at this address")
 
     async def aclose(self) -> None:
         """Close the miner's kept-alive connections."""
@@ -399,6 +601,7 @@ class MinerClient:
                 try:
                     data: MinerData = await self._miner.get_data(include=include)
                     if not state_only:
+                        self._check_identity(data)
                         self._state_data = (
                             _STATE_DATA_FROM_BOARDS
                             if _boards_carry_hashrate(data)
@@ -411,12 +614,20 @@ class MinerClient:
                 except (APIError, UnicodeDecodeError) as err:
                     await self._raise_if_unreachable()
                     raise InvalidResponse(f"{self.host}: {err}") from err
-                reading = _reading(self._miner, data)
+                reading = _reading(self._miner, data, self._figures)
                 if self._delivery.undelivered != undelivered or _is_empty(reading):
                     await self._raise_if_unreachable()
+        except MinerError:
+            raise
         except TimeoutError as err:
             raise CannotConnect(
                 f"{self.host}: no answer within {self.timeout_s} s"
+            ) from err
+        except Exception as err:
+            # A reply too large, or pyasic tripping over an odd one: this
+            # miner's reading is unknown, nothing else.
+            raise InvalidResponse(
+                f"{self.host}: {type(err).__name__}: {str(err)[:200]}"
             ) from err
         if _is_empty(reading):
             raise InvalidResponse(f"{self.host}: the reply held no miner data")
@@ -450,6 +661,12 @@ class MinerClient:
             if str(err).startswith("HTTP error"):
                 raise CannotConnect(f"{self.host}: {err}") from err
             raise InvalidResponse(f"{self.host}: {err}") from err
+        except MinerError:
+            raise
+        except Exception as err:
+            raise InvalidResponse(
+                f"{self.host}: {type(err).__name__}: {str(err)[:200]}"
+            ) from err
         return ok
 
     async def stop(self, *, verify: bool = True) -> bool:

@@ -18,7 +18,7 @@ from homeassistant.components.number import (
     NumberMode,
 )
 from homeassistant.components.switch import SwitchEntity, SwitchEntityDescription
-from homeassistant.const import EntityCategory, UnitOfPower
+from homeassistant.const import CONF_HOST, EntityCategory, UnitOfPower
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
@@ -37,6 +37,15 @@ async def _command(
 ) -> None:
     """Send one command to a miner; a failure is a translated error."""
     placeholders = {"miner": slot.subentry.title, "action": action}
+    if slot.wrong_miner:
+        raise HomeAssistantError(
+            translation_domain=DOMAIN,
+            translation_key="miner_wrong_identity",
+            translation_placeholders={
+                **placeholders,
+                "host": slot.subentry.data[CONF_HOST],
+            },
+        )
     if slot.client is None:
         raise HomeAssistantError(
             translation_domain=DOMAIN,

@@ -20,7 +20,16 @@ from homeassistant.helpers.update_coordinator import DataUpdateCoordinator
 from ..const import DOMAIN, LOGGER
 from ..models import HashGridConfigEntry
 from . import transport
-from .client import MinerClient, MinerInfo, MinerReading, connect
+from .client import (
+    MAX_POWER_W,
+    Identity,
+    MinerClient,
+    MinerInfo,
+    MinerReading,
+    connect,
+    valid_mac,
+    valid_serial,
+)
 from .const import (
     CONF_MAX_POWER,
     CONF_MIN_POWER,
@@ -28,7 +37,7 @@ from .const import (
     SCAN_INTERVAL,
     SUBENTRY_MINER,
 )
-from .errors import AuthRequired, InvalidAuth, MinerError
+from .errors import AuthRequired, InvalidAuth, MinerError, WrongMiner
 from .planner import MinerState, with_user_limits
 
 STORAGE_VERSION = 1
@@ -55,6 +64,10 @@ async def run_in_lanes[T](
     A few workers take the items in turn, rather than one task per item: a
     fleet of a thousand miners then costs a thousand fewer tasks (and fewer
     objects for the garbage collector) per poll or curtailment.
+
+    An error ends the run: the other lanes are cancelled and awaited before
+    it is raised (no lane outlives the call). Callers that must go on past
+    one item's failure catch it inside `run`.
     """
     pending = iter(items)
 
@@ -62,7 +75,14 @@ async def run_in_lanes[T](
         for item in pending:
             await run(item)
 
-    await asyncio.gather(*(lane() for _ in range(min(lanes, len(items)))))
+    tasks = [asyncio.ensure_future(lane()) for _ in range(min(lanes, len(items)))]
+    try:
+        await asyncio.gather(*tasks)
+    except BaseException:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        raise
 
 
 @dataclass
@@ -80,6 +100,13 @@ class MinerSlot:
     power_target_w: float | None = None
     disobeyed: int = 0
     peak_power_w: float = 0.0
+    # Another miner answers at this one's address: never commanded until the
+    # right one answers again (then it is identified afresh).
+    wrong_miner: bool = False
+    # The serial and MAC seen when the miner was last identified as itself.
+    known: Identity | None = None
+    # The miner's state could not be built (logged once); it counts as unreachable.
+    state_logged: bool = False
     # The miner's entities: told as soon as this miner is read, so a large
     # fleet's state writes spread over the poll instead of one long block.
     # Each maps to whether it shows what a read-back after a command reads
@@ -123,20 +150,53 @@ class MinerSlot:
         """Return True when the last poll succeeded."""
         return self.reading is not None
 
+    def expected_identity(self) -> Identity:
+        """Return who should answer: as last identified, else the unique id."""
+        if self.known is not None:
+            return self.known
+        return Identity.from_unique_id(self.subentry.unique_id or "")
+
     def state(self) -> MinerState:
-        """Return the planner's view of the miner."""
+        """Return the planner's view of the miner; unreachable if none can be built.
+
+        A miner whose figures make no state (any error) is logged once and
+        counts as unreachable: the planner then plans the others.
+        """
+        try:
+            state = self._state()
+        except Exception as err:
+            if not self.state_logged:
+                self.state_logged = True
+                LOGGER.warning(
+                    "Miner %s cannot be planned (%s); counted as unreachable",
+                    self.subentry.data[CONF_HOST],
+                    err,
+                )
+            return self._unreachable_state()
+        self.state_logged = False
+        return state
+
+    def _unreachable_state(self) -> MinerState:
+        data = self.subentry.data
+        max_w = _watts(data.get(CONF_MAX_POWER))
+        try:
+            priority = int(data.get(CONF_PRIORITY, 0))
+        except TypeError, ValueError, OverflowError:
+            priority = 0
+        return MinerState(
+            miner_id=self.subentry_id,
+            reachable=False,
+            mining=False,
+            power_w=max_w,
+            max_power_w=max_w,
+            priority=priority,
+        )
+
+    def _state(self) -> MinerState:
         info, reading = self.info, self.reading
         data = self.subentry.data
         if info is None or reading is None:
-            max_w = float(data.get(CONF_MAX_POWER) or 0.0)
-            return MinerState(
-                miner_id=self.subentry_id,
-                reachable=False,
-                mining=False,
-                power_w=max_w,
-                max_power_w=max_w,
-                priority=int(data.get(CONF_PRIORITY, 0)),
-            )
+            return self._unreachable_state()
         max_w = max(
             info.max_power_w or info.nominal_power_w or self.estimated_power_w(),
             IDLE_POWER_W,
@@ -159,6 +219,19 @@ class MinerSlot:
         return with_user_limits(
             state, data.get(CONF_MIN_POWER), data.get(CONF_MAX_POWER)
         )
+
+
+def _watts(value: Any) -> float:
+    """A configured power as the planner takes it: 0 unless within physics."""
+    try:
+        watts = float(value or 0.0)
+    except TypeError, ValueError, OverflowError:
+        return 0.0
+    return watts if 0.0 <= watts <= MAX_POWER_W else 0.0
+
+
+def _wrong_miner_issue_id(slot: MinerSlot) -> str:
+    return f"miner_wrong_identity_{slot.subentry_id}"
 
 
 @dataclass(frozen=True)
@@ -217,12 +290,25 @@ class MiningSiteCoordinator(DataUpdateCoordinator[SiteData]):
         for sub_id, kwh in stored.get("miners", {}).items():
             if sub_id in self.slots:
                 self.slots[sub_id].energy_kwh = float(kwh)
+        for sub_id, known in stored.get("identities", {}).items():
+            if sub_id in self.slots and isinstance(known, dict):
+                identity = Identity(
+                    serial=valid_serial(known.get("serial")),
+                    mac=valid_mac(known.get("mac")),
+                )
+                if identity.serial or identity.mac:
+                    self.slots[sub_id].known = identity
 
     def _energy_data(self) -> dict[str, Any]:
         return {
             "budget_w": None if math.isinf(self.budget_w) else self.budget_w,
             "site_kwh": self.site_energy_kwh,
             "miners": {s.subentry_id: s.energy_kwh for s in self.slots.values()},
+            "identities": {
+                s.subentry_id: {"serial": s.known.serial, "mac": s.known.mac}
+                for s in self.slots.values()
+                if s.known is not None
+            },
         }
 
     def _web_session(self) -> aiohttp.ClientSession:
@@ -285,6 +371,19 @@ class MiningSiteCoordinator(DataUpdateCoordinator[SiteData]):
             await self._poll_miner(slot, state_only=state_only)
 
     async def _poll_miner(self, slot: MinerSlot, *, state_only: bool) -> None:
+        """Poll one miner; whatever goes wrong ends in this slot alone."""
+        try:
+            await self._poll_miner_now(slot, state_only=state_only)
+        except Exception as err:
+            if not slot.unavailable_logged:
+                LOGGER.warning(
+                    "Miner %s failed unexpectedly",
+                    slot.subentry.data[CONF_HOST],
+                    exc_info=True,
+                )
+            self._set_unavailable(slot, err)
+
+    async def _poll_miner_now(self, slot: MinerSlot, *, state_only: bool) -> None:
         data = slot.subentry.data
         try:
             identified_now = slot.client is None
@@ -295,6 +394,7 @@ class MiningSiteCoordinator(DataUpdateCoordinator[SiteData]):
                         username=data.get(CONF_USERNAME),
                         password=data.get(CONF_PASSWORD),
                         session=self._web_session(),
+                        expect=slot.expected_identity(),
                     )
             previous = slot.reading
             reading = await slot.client.poll(
@@ -313,11 +413,15 @@ class MiningSiteCoordinator(DataUpdateCoordinator[SiteData]):
             self._set_unavailable(slot, err)
             self._credentials_issue(slot, create=True)
             return
+        except WrongMiner as err:
+            await self._wrong_miner(slot, err)
+            return
         except MinerError as err:
             self._set_unavailable(slot, err)
             return
         if identified_now:
             self._credentials_issue(slot, create=False)
+            self._identified(slot, slot.client)
         now = self.hass.loop.time()
         self._integrate(slot, reading, now)
         if slot.unavailable_logged:
@@ -325,6 +429,44 @@ class MiningSiteCoordinator(DataUpdateCoordinator[SiteData]):
             slot.unavailable_logged = False
         slot.reading, slot.read_at, slot.error = reading, now, None
         slot.notify(state_only=state_only and previous is not None)
+
+    def _identified(self, slot: MinerSlot, client: MinerClient) -> None:
+        """The right miner answers: learn its serial and MAC, end a mismatch."""
+        expected, seen = slot.expected_identity(), client.identity
+        slot.known = Identity(
+            serial=seen.serial or expected.serial, mac=seen.mac or expected.mac
+        )
+        if slot.wrong_miner:
+            slot.wrong_miner = False
+            LOGGER.info("The right miner answers at %s again", client.host)
+            ir.async_delete_issue(self.hass, DOMAIN, _wrong_miner_issue_id(slot))
+
+    async def _wrong_miner(self, slot: MinerSlot, err: WrongMiner) -> None:
+        """Another miner answers: forget the client, never command it, say so."""
+        client, slot.client = slot.client, None
+        if client is not None:
+            await client.aclose()
+        self._set_unavailable(slot, err)
+        if slot.wrong_miner:
+            return
+        slot.wrong_miner = True
+        LOGGER.warning(
+            "Another miner answers at %s: %s is not commanded until it answers again",
+            slot.subentry.data[CONF_HOST],
+            slot.subentry.title,
+        )
+        ir.async_create_issue(
+            self.hass,
+            DOMAIN,
+            _wrong_miner_issue_id(slot),
+            is_fixable=False,
+            severity=ir.IssueSeverity.ERROR,
+            translation_key="miner_wrong_identity",
+            translation_placeholders={
+                "miner": slot.subentry.title,
+                "host": slot.subentry.data[CONF_HOST],
+            },
+        )
 
     def _credentials_issue(self, slot: MinerSlot, *, create: bool) -> None:
         """Ask for a miner's new credentials (a fixable repair issue), or stop."""

@@ -213,6 +213,8 @@ class Curtailer:
         finally:
             for task in pending.values():
                 task.cancel()
+            if pending:
+                await asyncio.gather(*pending.values(), return_exceptions=True)
         return [outcomes[i] for i in range(len(commands))]
 
     async def _keep_reading(
@@ -236,6 +238,8 @@ class Curtailer:
     async def _send(self, slot: MinerSlot, cmd: Command) -> str | None:
         """Send one command; return an error or None."""
         client = slot.client
+        if slot.wrong_miner:
+            return "another miner answers at this address"
         if client is None:
             return "not identified"
         async with self.coordinator.commanding:
@@ -258,6 +262,11 @@ class Curtailer:
                 ok = await client.resume(verify=False) and ok
         except MinerError as err:
             return str(err) or type(err).__name__
+        except Exception as err:
+            LOGGER.warning(
+                "Miner %s failed the command %s", client.host, cmd.action, exc_info=True
+            )
+            return f"{type(err).__name__}: {err}"
         if cmd.power_w is not None and ok:
             slot.power_target_w = cmd.power_w
         return None if ok else "refused"

@@ -29,3 +29,7 @@ class InvalidAuth(MinerError):
 
 class InvalidResponse(MinerError):
     """The miner answered with something malformed."""
+
+
+class WrongMiner(MinerError):
+    """Another miner answers at the address: its serial or MAC is not this one's."""

@@ -45,6 +45,10 @@ Decision (deterministic)
    in keep order, each up to its maximum. So power targets are lowered lowest
    priority first, and the budget freed by a stop goes back to the others.
 
+Powers are bounded: a state takes finite powers in ``[0, MAX_POWER_W]``
+(a gigawatt; no miner draws one), so the sums of any fleet a state can
+describe stay finite and ``math.fsum`` never overflows.
+
 Totals are ``math.fsum`` of the levels (``Plan.planned_power_w``) plus the
 uncontrollable draw; ``fits`` is exactly ``planned + uncontrollable <= budget``
 and the planner never plans a total above the budget while the floors fit.
@@ -73,6 +77,10 @@ from typing import Literal
 
 Action = Literal["stop", "resume", "set_power"]
 
+# The largest power a state takes (W): far beyond any miner, small enough that
+# the sum of any fleet's powers is a finite float.
+MAX_POWER_W = 1e9
+
 
 @dataclass(frozen=True, slots=True)
 class MinerState:
@@ -100,7 +108,7 @@ class MinerState:
     def __post_init__(self) -> None:
         """Reject impossible figures.
 
-        Powers must be finite and >= 0, ``min_power_w <= max_power_w``, and a
+        Powers must be in ``[0, MAX_POWER_W]``, ``min_power_w <= max_power_w``, and a
         stoppable miner must draw no more stopped than running at its minimum.
         """
         values = (
@@ -111,7 +119,7 @@ class MinerState:
             self.power_target_w,
         )
         for value in values:
-            if value is not None and not (0.0 <= value < math.inf):
+            if value is not None and not (0.0 <= value <= MAX_POWER_W):
                 raise ValueError(f"{self.miner_id}: power {value!r} out of range")
         if self.min_power_w is not None and self.min_power_w > self.max_power_w:
             raise ValueError(f"{self.miner_id}: min_power_w above max_power_w")

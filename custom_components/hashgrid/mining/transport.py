@@ -19,7 +19,13 @@ fleet of hundreds of miners these costs dominate a poll or a curtailment.
   instead of streams and a reader task;
 - a count of requests pyasic could not deliver (it swallows transport errors
   into empty replies), so the caller can tell "unreachable" from "refused"
-  without probing the miner before every request.
+  without probing the miner before every request;
+- a bound on every reply: at most `MAX_REPLY_BYTES` (far above any real
+  reply), within one deadline per request; a miner sending more raises
+  `ReplyTooLarge` at once (a flooding miner costs a few MiB, not gigabytes).
+
+`probe_reply_sizes(host, ports)` checks the same bound before pyasic's own
+identification probes (which read whatever comes) talk to a miner.
 
 `aclose(miner)` closes what it opened.
 """
@@ -45,10 +51,17 @@ GET_TIMEOUT_S = 5.0
 # large fleet does not hold a socket per miner for good.
 KEEPALIVE_S = 5.0
 
+# The largest reply taken from a miner (RPC or web): real ones are a few KiB.
+MAX_REPLY_BYTES = 4 * 1024 * 1024
+
 # RPC command lists by API class (they depend on the class only).
 _RPC_COMMANDS: dict[type, list[str]] = {}
 
 _TRANSPORT_ERRORS = (aiohttp.ClientError, TimeoutError)
+
+
+class ReplyTooLarge(Exception):
+    """A miner's reply exceeded MAX_REPLY_BYTES (it was cut off)."""
 
 
 class Delivery:
@@ -124,7 +137,7 @@ class _KeptAliveWeb:
             timeout=aiohttp.ClientTimeout(total=timeout_s),
             middlewares=(self._digest_auth(),) if digest else (),
         ) as response:
-            return response.status, await response.read()
+            return response.status, await read_bounded(response, url)
 
     async def aclose(self) -> None:
         """Close the session, if it is our own."""
@@ -256,6 +269,23 @@ def _rpc_commands(rpc: BaseMinerRPCAPI) -> list[str]:
     return commands
 
 
+async def read_bounded(response: aiohttp.ClientResponse, url: str) -> bytes:
+    """Read a web reply's body; raise ReplyTooLarge past MAX_REPLY_BYTES."""
+    length = response.content_length
+    if length is not None and length > MAX_REPLY_BYTES:
+        response.close()
+        raise ReplyTooLarge(f"{url}: reply of {length} bytes")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in response.content.iter_chunked(65536):
+        size += len(chunk)
+        if size > MAX_REPLY_BYTES:
+            response.close()
+            raise ReplyTooLarge(f"{url}: reply over {MAX_REPLY_BYTES} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
 class _OneExchange(asyncio.Protocol):
     """One cgminer-style RPC exchange: send the request, read until closed."""
 
@@ -263,12 +293,25 @@ class _OneExchange(asyncio.Protocol):
         self._request = request
         self._reply = reply
         self._chunks: list[bytes] = []
+        self._size = 0
+        self._transport: asyncio.Transport | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.WriteTransport)
+        assert isinstance(transport, asyncio.Transport)
+        self._transport = transport
         transport.write(self._request)
 
     def data_received(self, data: bytes) -> None:
+        self._size += len(data)
+        if self._size > MAX_REPLY_BYTES:
+            self._chunks.clear()
+            if not self._reply.done():
+                self._reply.set_exception(
+                    ReplyTooLarge(f"RPC reply over {MAX_REPLY_BYTES} bytes")
+                )
+            if self._transport is not None:
+                self._transport.abort()
+            return
         self._chunks.append(data)
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -282,7 +325,7 @@ async def _exchange(host: str, port: int, request: bytes, timeout_s: float) -> b
 
     The same outcomes: `{}` when the connection is refused or the reply times
     out, `b""` when it breaks mid-reply, otherwise every byte until the miner
-    closes the connection.
+    closes the connection; but ReplyTooLarge past MAX_REPLY_BYTES.
     """
     loop = asyncio.get_running_loop()
     reply: asyncio.Future[bytes] = loop.create_future()
@@ -299,6 +342,43 @@ async def _exchange(host: str, port: int, request: bytes, timeout_s: float) -> b
         return b"{}"
     finally:
         transport.close()
+
+
+async def _probe_rpc(host: str, port: int, timeout_s: float) -> None:
+    await _exchange(host, port, b'{"command":"version"}', timeout_s)
+
+
+async def _probe_web(host: str, port: int, timeout_s: float) -> None:
+    scheme = "https" if port == 443 else "http"
+    url = f"{scheme}://{host}:{port}/"
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar()) as session:
+        try:
+            async with session.get(
+                url, ssl=False, timeout=aiohttp.ClientTimeout(total=timeout_s)
+            ) as response:
+                await read_bounded(response, url)
+        except _TRANSPORT_ERRORS:
+            pass
+
+
+async def probe_reply_sizes(
+    host: str, ports: tuple[int, ...], timeout_s: float = 3.0
+) -> None:
+    """Raise ReplyTooLarge if a port pyasic probes floods its replies.
+
+    pyasic's identification reads the RPC port and the web page without a
+    bound; a miner must first prove it answers them within MAX_REPLY_BYTES.
+    """
+    probes = []
+    for port in ports:
+        if port == 4028:
+            probes.append(_probe_rpc(host, port, timeout_s))
+        else:
+            probes.append(_probe_web(host, port, timeout_s))
+    results = await asyncio.gather(*probes, return_exceptions=True)
+    for result in results:
+        if isinstance(result, ReplyTooLarge):
+            raise result
 
 
 def _lean_rpc(rpc: BaseMinerRPCAPI, delivery: Delivery) -> None:
