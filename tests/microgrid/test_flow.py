@@ -138,13 +138,13 @@ async def test_faulty_device_is_a_form_error(
     assert result["step_id"] == "microgrid_confirm"
 
 
-async def test_unknown_unit_is_not_supported(
+async def test_unknown_unit_is_the_gateways_error(
     hass: HomeAssistant, grid: MicrogridSite
 ) -> None:
-    """A unit id with no device behind the gateway."""
+    """A unit id with no device behind the gateway: said so, not "not supported"."""
     flow_id = await _form(hass)
     result = await _submit(hass, flow_id, grid.port, 7)
-    assert result["errors"] == {"base": "not_supported"}
+    assert result["errors"] == {"base": "gateway_target_failed"}
 
 
 async def _created(hass: HomeAssistant, port: int, unit_id: int = 1) -> Any:

@@ -13,6 +13,7 @@ import pytest
 from custom_components.hashgrid.microgrid.detect import detect
 from custom_components.hashgrid.microgrid.errors import (
     CannotConnect,
+    GatewayTargetFailed,
     IllegalAddress,
     InvalidValue,
     ModbusTimeout,
@@ -372,7 +373,7 @@ async def test_detect(site: MicrogridSite) -> None:
     gx = await detect("127.0.0.1", site.port, 100)
     assert gx.kind == "victron"
     assert gx.serial == "c0619ab1d2e3"
-    with pytest.raises(InvalidValue):
+    with pytest.raises(GatewayTargetFailed):
         await detect("127.0.0.1", site.port, 7)  # gateway: no such unit
 
 

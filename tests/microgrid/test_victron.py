@@ -81,9 +81,25 @@ def test_not_available_and_absurd_values() -> None:
     assert snap.battery_voltage_v is None  # 2000 V on a 48 V bus
     assert snap.battery_state is None
     assert set(snap.rejected) == {"battery_voltage_v", "battery_state"}
-    snap = snapshot_from_registers(_regs(r843=250))
+    snap = snapshot_from_registers(_regs(r840=520, r843=250))
     assert snap.battery_soc_pct is None
     assert snap.rejected == ("battery_soc_pct",)
+
+
+def test_availability_from_what_the_gx_exposes() -> None:
+    """0 V: no battery service (unknown, not 0 %); an all-0xFFFF block is absent."""
+    snap = snapshot_from_registers(_regs(r840=0, r843=0, r841=0, r842=0))
+    assert snap.battery_voltage_v is None
+    assert snap.battery_soc_pct is None
+    assert snap.battery_power_w is None
+    snap = snapshot_from_registers(
+        {**_regs(r840=520, r843=80), **dict.fromkeys(range(808, 827), 0xFFFF)}
+    )
+    assert snap.grid_power_w is None  # not -3 W
+    assert snap.genset_power_w is None
+    assert snap.battery_soc_pct == 80
+    everything = {a: 0xFFFF for a in _regs()}
+    assert snapshot_from_registers(everything) == snapshot_from_registers({})
 
 
 @pytest.fixture

@@ -30,6 +30,10 @@ DEFAULT_OPTIONS: Final[dict[str, str | float]] = {
 SCAN_INTERVAL: Final = timedelta(seconds=5)
 #: Seconds to wait for one Modbus answer (polls, writes and the flow's detection).
 REQUEST_TIMEOUT: Final = 3.0
+#: Seconds one poll may take as a whole (reads, retries, a rescan).
+POLL_DEADLINE: Final = 15.0
+#: Seconds identifying the device (and walking its chain) may take at setup.
+SETUP_DEADLINE: Final = 60.0
 #: Seconds between re-sends of a Victron ESS grid setpoint while it is set.
 SETPOINT_RESEND_S: Final = 30.0
 #: The ESS grid setpoint range offered (W; > 0 import, < 0 export).

@@ -1,9 +1,16 @@
-"""The microgrid coordinator: one device, one reused Modbus connection, every 5 s."""
+"""The microgrid coordinator: one device, one reused Modbus connection, every 5 s.
+
+A poll has a deadline (:data:`.const.POLL_DEADLINE`): past it the poll fails and
+the entities are unavailable, never showing an old reading as current. A
+SunSpec device whose model chain looks different is scanned again; when its
+models changed the entry reloads, so its entities follow what it now has.
+"""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 import math
 from typing import Any
 
@@ -26,6 +33,7 @@ from .const import (
     DEFAULT_OPTIONS,
     SCAN_INTERVAL,
 )
+from .counters import IncreasingTotals
 from .detect import DetectedDevice
 from .errors import InvalidValue, MicrogridError
 from .sunspec import SunSpecDevice, SunSpecSnapshot
@@ -224,6 +232,7 @@ class MicrogridCoordinator(DataUpdateCoordinator[MicrogridData]):
         else:
             self.sunspec = SunSpecDevice(self.transport, unit)
         self.device: DetectedDevice | None = None
+        self.totals = IncreasingTotals(f"{DOMAIN} microgrid {entry.title}")
         self.energy_kwh: dict[str, float] = dict.fromkeys(_INTEGRATED, 0.0)
         self._read_at: float | None = None
         self._store: Store[dict[str, Any]] = Store(
@@ -283,7 +292,16 @@ class MicrogridCoordinator(DataUpdateCoordinator[MicrogridData]):
     async def _async_setup(self) -> None:
         """Identify the device once (and scan a SunSpec device's models)."""
         try:
-            self.device = await self._identify()
+            async with asyncio.timeout(const.SETUP_DEADLINE):
+                self.device = await self._identify()
+        except TimeoutError as err:
+            raise UpdateFailed(
+                translation_domain=DOMAIN,
+                translation_key="microgrid_poll_failed",
+                translation_placeholders={
+                    "error": f"no identity in {const.SETUP_DEADLINE} s"
+                },
+            ) from err
         except MicrogridError as err:
             raise UpdateFailed(
                 translation_domain=DOMAIN,
@@ -322,12 +340,16 @@ class MicrogridCoordinator(DataUpdateCoordinator[MicrogridData]):
     async def _async_update_data(self) -> MicrogridData:
         """Read the device once; any failure makes every entity unavailable."""
         try:
-            if self.victron is not None:
-                data = self._integrate(from_victron(await self.victron.read_snapshot()))
-            else:
-                assert self.sunspec is not None
-                snap = await self.sunspec.read_snapshot()
-                data = from_sunspec(snap, generator=self.is_generator)
+            async with asyncio.timeout(const.POLL_DEADLINE):
+                data = await self._read()
+        except TimeoutError as err:
+            raise UpdateFailed(
+                translation_domain=DOMAIN,
+                translation_key="microgrid_poll_failed",
+                translation_placeholders={
+                    "error": f"no complete reading in {const.POLL_DEADLINE} s"
+                },
+            ) from err
         except MicrogridError as err:
             if isinstance(err, InvalidValue) and self.sunspec is not None:
                 # A rebooted or updated device may lay its models out anew.
@@ -338,6 +360,39 @@ class MicrogridCoordinator(DataUpdateCoordinator[MicrogridData]):
                 translation_placeholders={"error": str(err) or type(err).__name__},
             ) from err
         return self._with_surplus(data)
+
+    async def _read(self) -> MicrogridData:
+        if self.victron is not None:
+            return self._integrate(from_victron(await self.victron.read_snapshot()))
+        sunspec = self.sunspec
+        assert sunspec is not None
+        if sunspec.base_address is None:
+            await self._rescan(sunspec)
+        snap = await sunspec.read_snapshot()
+        return self._increasing(from_sunspec(snap, generator=self.is_generator))
+
+    async def _rescan(self, sunspec: SunSpecDevice) -> None:
+        """Walk the chain again; reload the entry when the models changed."""
+        models = tuple(m.model_id for m in await sunspec.scan())
+        if self.device is None or models == self.device.models:
+            return
+        LOGGER.warning(
+            "%s now has SunSpec models %s (were %s); reloading its entities",
+            self.name,
+            models,
+            self.device.models,
+        )
+        self.device = replace(self.device, models=models)
+        self.hass.config_entries.async_schedule_reload(self.config_entry.entry_id)
+
+    def _increasing(self, data: MicrogridData) -> MicrogridData:
+        """Energy totals that went backwards are unknown (see :mod:`.counters`)."""
+        totals = {
+            f.name: self.totals.check(f.name, getattr(data, f.name))
+            for f in fields(data)
+            if f.name.endswith("_kwh")
+        }
+        return replace(data, **totals)  # type: ignore[arg-type]
 
     def _with_surplus(self, data: MicrogridData) -> MicrogridData:
         """Add the surplus and the shortfall flag (options of the entry)."""

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from typing import Literal
 
-from .errors import InvalidValue, ModbusDeviceError
+from .errors import IllegalAddress, InvalidValue, MalformedMap, ModbusTimeout
 from .sunspec import SunSpecDevice
 from .transport import ModbusTransport
 from .victron import VictronGX
@@ -28,12 +29,19 @@ class DetectedDevice:
     base_address: int | None = None
 
 
+def _is_gx_serial(serial: str | None) -> bool:
+    """A GX's register 800: its VRM portal id, printable ASCII (its MAC in hex)."""
+    return bool(serial) and all(32 < ord(c) < 127 for c in serial or "")
+
+
 async def detect_on(transport: ModbusTransport, unit_id: int) -> DetectedDevice:
     """Detect through an open transport (see :func:`detect`)."""
     sunspec = SunSpecDevice(transport, unit_id)
     try:
         models = await sunspec.scan()
-    except InvalidValue, ModbusDeviceError:
+    except MalformedMap:
+        raise  # SunSpec (it has the marker), but its chain cannot be read
+    except InvalidValue, IllegalAddress:
         pass
     else:
         identity = await sunspec.read_identity()
@@ -53,12 +61,14 @@ async def detect_on(transport: ModbusTransport, unit_id: int) -> DetectedDevice:
     try:
         serial = await gx.read_serial()
         snapshot = await gx.read_snapshot()
-    except ModbusDeviceError as err:
+    except IllegalAddress as err:
         raise InvalidValue(
             f"unit {unit_id} at {transport.host}:{transport.port} is neither "
             "SunSpec nor a Victron GX"
         ) from err
-    if snapshot.battery_voltage_v is None and snapshot.battery_soc_pct is None:
+    if not _is_gx_serial(serial) or (
+        snapshot.battery_voltage_v is None and snapshot.battery_soc_pct is None
+    ):
         raise InvalidValue(f"unit {unit_id} does not look like a Victron GX")
     return DetectedDevice(
         kind="victron",
@@ -72,13 +82,29 @@ async def detect_on(transport: ModbusTransport, unit_id: int) -> DetectedDevice:
 
 
 async def detect(
-    host: str, port: int = 502, unit_id: int = 1, *, request_timeout: float = 3.0
+    host: str,
+    port: int = 502,
+    unit_id: int = 1,
+    *,
+    request_timeout: float = 3.0,
+    deadline: float = 60.0,
 ) -> DetectedDevice:
     """Open a connection, find out what ``unit_id`` is, close.
 
     Raises :class:`~.errors.CannotConnect` / :class:`~.errors.ModbusTimeout`
     when nothing answers, :class:`~.errors.InvalidValue` when something answers
-    that is neither SunSpec nor a Victron GX.
+    that is neither SunSpec nor a Victron GX (:class:`~.errors.MalformedMap`:
+    SunSpec, with a model chain that cannot be right), the device's own
+    exception (:class:`~.errors.DeviceBusy`, :class:`~.errors.DeviceFailure`,
+    the gateway's :class:`~.errors.GatewayPathUnavailable` /
+    :class:`~.errors.GatewayTargetFailed`) when it refuses to say, and
+    :class:`~.errors.MalformedReply` when it answers what is not Modbus.
+    Detection as a whole ends after ``deadline`` seconds
+    (:class:`~.errors.ModbusTimeout`), whatever the device's chain holds.
     """
     async with ModbusTransport(host, port, timeout=request_timeout) as transport:
-        return await detect_on(transport, unit_id)
+        try:
+            async with asyncio.timeout(deadline):
+                return await detect_on(transport, unit_id)
+        except TimeoutError as err:
+            raise ModbusTimeout(f"detection took longer than {deadline} s") from err

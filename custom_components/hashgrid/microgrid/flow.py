@@ -31,14 +31,39 @@ from .const import (
     DEFAULT_UNIT_ID,
 )
 from .detect import DetectedDevice, detect
-from .errors import CannotConnect, InvalidValue, MicrogridError, ModbusTimeout
+from .errors import (
+    CannotConnect,
+    DeviceBusy,
+    DeviceFailure,
+    GatewayPathUnavailable,
+    GatewayTargetFailed,
+    InvalidValue,
+    MalformedMap,
+    MalformedReply,
+    MicrogridError,
+    ModbusTimeout,
+)
 from .surplus import BatteryPolicy
 
+#: Form errors by error class (the most specific class of an error wins).
 _ERRORS: dict[type[MicrogridError], str] = {
     CannotConnect: "cannot_connect",
     ModbusTimeout: "timeout",
+    MalformedMap: "malformed_map",
     InvalidValue: "not_supported",
+    MalformedReply: "malformed_reply",
+    DeviceBusy: "device_busy",
+    DeviceFailure: "device_failure",
+    GatewayPathUnavailable: "gateway_path_unavailable",
+    GatewayTargetFailed: "gateway_target_failed",
 }
+
+
+def _form_error(err: MicrogridError) -> str:
+    return next(
+        (_ERRORS[cls] for cls in type(err).__mro__ if cls in _ERRORS), "not_supported"
+    )
+
 
 _KIND_LABELS = {"sunspec": "SunSpec", "victron": "Victron GX"}
 
@@ -94,7 +119,7 @@ async def _detect(user_input: dict[str, Any]) -> tuple[DetectedDevice | None, st
             request_timeout=const.REQUEST_TIMEOUT,
         )
     except MicrogridError as err:
-        return None, _ERRORS.get(type(err), "not_supported")
+        return None, _form_error(err)
     return found, ""
 
 

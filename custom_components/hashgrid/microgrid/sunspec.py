@@ -1,16 +1,26 @@
 """SunSpec Modbus reader/writer (no Home Assistant imports).
 
 - :meth:`SunSpecDevice.scan` finds the "SunS" marker (bases 40000, 0, 50000) and
-  walks the model chain up to the end model (ID 0xFFFF).
+  walks the model chain up to the end model (ID 0xFFFF). A header read that
+  fails (busy, server failure, no answer, even "illegal address") is retried
+  before the walk gives up; only an "illegal address" that persists ends the
+  map, and such an unconfirmed end is probed again at every snapshot. A model
+  running past register 65535, or more than 64 models, is a
+  :class:`~.errors.MalformedMap`.
 - :meth:`SunSpecDevice.read_models` reads the models present in as few requests
   as the map allows: one contiguous span, cut into reads of at most 125
   registers, never cutting a multi-register point in two.
 - Points are laid out from the official SunSpec model definitions shipped by
   ``pysunspec2`` (JSON), decoded with their scale factors applied exactly
   (``int x 10**sf`` through :class:`~decimal.Decimal`), and SunSpec's
-  "not implemented" values become ``None``.
-- :meth:`SunSpecDevice.read_snapshot` returns the quantities HashGrid uses;
-  the ``set_*`` methods write limits, refusing out-of-range values with
+  "not implemented" values become ``None``. A point exists only within the
+  model's declared length: a model cut short has its later points unknown.
+- :meth:`SunSpecDevice.read_snapshot` returns the quantities HashGrid uses. It
+  reads only the first instance of the models it maps, within a register
+  budget (:data:`MAX_SNAPSHOT_REGISTERS`; models beyond it are left out, said
+  once at the scan), and checks that the chain still ends where the scan found
+  its end (:class:`~.errors.InvalidValue` when it looks different: scan again).
+  The ``set_*`` methods write limits, refusing out-of-range values with
   :class:`~.errors.OutOfRange` before anything is written.
 
 Sign conventions of :class:`SunSpecSnapshot` (HashGrid's): battery power > 0
@@ -29,16 +39,50 @@ from decimal import Decimal
 from functools import cache
 import importlib.resources
 import json
+import logging
 import math
 import struct
 from typing import Any, Final
 
-from .errors import IllegalAddress, InvalidValue, ModbusDeviceError, OutOfRange
-from .transport import MAX_READ_REGISTERS, ModbusTransport
+from .errors import (
+    GatewayPathUnavailable,
+    IllegalAddress,
+    InvalidValue,
+    MalformedMap,
+    ModbusDeviceError,
+    ModbusTimeout,
+    OutOfRange,
+)
+from .transport import ADDRESS_SPACE, MAX_READ_REGISTERS, ModbusTransport
+
+_LOGGER = logging.getLogger(__name__)
 
 BASE_ADDRESSES: Final = (40000, 0, 50000)
 SUNS: Final = (0x5375, 0x6E53)
 END_MODEL_ID: Final = 0xFFFF
+#: Most models a chain may have.
+MAX_MODELS: Final = 64
+#: Attempts at each header read of the chain walk.
+SCAN_ATTEMPTS: Final = 3
+#: Most registers one snapshot reads (16 reads of 125; a hybrid inverter's
+#: models take ~700).
+MAX_SNAPSHOT_REGISTERS: Final = 2000
+#: The models a snapshot maps, most needed first (the budget drops the last).
+SNAPSHOT_MODELS: Final = (
+    103,
+    102,
+    101,
+    203,
+    201,
+    202,
+    802,
+    124,
+    160,
+    714,
+    701,
+    702,
+    704,
+)
 
 type PointValue = int | float | str | None
 type DecodedModel = dict[str, PointValue]
@@ -167,7 +211,9 @@ def layout_model(model_id: int, length: int) -> ModelLayout | None:
     top = definition["group"]
     fixed = _group_size(top, repeating=False)
     lay(top, "", length + 2 - fixed)
-    return ModelLayout(model_id=model_id, length=length, points=points)
+    # a model cut short: its later points do not exist (unknown, never zeros)
+    inside = {n: p for n, p in points.items() if p.offset + p.size <= length + 2}
+    return ModelLayout(model_id=model_id, length=length, points=inside)
 
 
 # --------------------------------------------------------------------------- decoding
@@ -183,6 +229,8 @@ def _raw(regs: Sequence[int], offset: int, size: int) -> int:
 def decode_point(point: Point, regs: Sequence[int]) -> int | str | float | None:
     """Decode one point's raw value (before scale factors); None = not implemented."""
     t = point.type
+    if len(regs) < point.offset + point.size:
+        return None  # beyond the registers read: unknown, never zero
     if t == "string":
         data = struct.pack(
             f">{point.size}H", *regs[point.offset : point.offset + point.size]
@@ -506,19 +554,60 @@ class SunSpecDevice:
         self.unit_id = unit_id
         self.base_address: int | None = None
         self.models: tuple[ModelInfo, ...] = ()
+        #: Address after the last model; whether an end model (0xFFFF) is there.
+        self.end_address: int | None = None
+        self.end_confirmed = False
+        #: The models a snapshot reads, and those left out by the budget.
+        self.snapshot_models: tuple[ModelInfo, ...] = ()
+        self.over_budget: tuple[ModelInfo, ...] = ()
+        #: Seconds before the n-th retry of a header read (tests shorten it).
+        self.retry_delay = 0.2
         self._layouts: dict[int, ModelLayout | None] = {}
         self.last_read_requests = 0
 
     async def _read(self, address: int, count: int) -> list[int]:
         return await self.transport.read_registers(self.unit_id, address, count)
 
+    async def _read_retrying(
+        self, address: int, count: int, *, in_chain: bool
+    ) -> list[int]:
+        """Read, retrying what may pass: busy, server failure, gateway no answer.
+
+        "Gateway path unavailable" is never retried (the unit is not there).
+        In the chain (``in_chain``: the marker has answered) no answer and
+        "illegal address" are retried too. The last error is raised.
+        """
+        for attempt in range(SCAN_ATTEMPTS):
+            last = attempt == SCAN_ATTEMPTS - 1
+            try:
+                return await self._read(address, count)
+            except GatewayPathUnavailable:
+                raise
+            except IllegalAddress:
+                if not in_chain or last:
+                    raise
+            except ModbusTimeout:
+                if not in_chain or last:
+                    raise
+            except ModbusDeviceError as err:
+                if err.code in (0x01, 0x03) or last:
+                    raise
+            await asyncio.sleep(self.retry_delay * (attempt + 1))
+        raise AssertionError("unreachable")
+
     async def find_base(self) -> int:
-        """The address of the "SunS" marker; :class:`InvalidValue` if there is none."""
+        """The address of the "SunS" marker; :class:`InvalidValue` if there is none.
+
+        An "illegal address" (or illegal function) at a base means "not here";
+        other exceptions are retried, then raised: they are not an answer.
+        """
         for base in BASE_ADDRESSES:
             try:
-                regs = await self._read(base, 2)
-            except ModbusDeviceError:
-                continue
+                regs = await self._read_retrying(base, 2, in_chain=False)
+            except ModbusDeviceError as err:
+                if err.code in (0x01, 0x02, 0x03):
+                    continue
+                raise
             if tuple(regs) == SUNS:
                 self.base_address = base
                 return base
@@ -529,24 +618,64 @@ class SunSpecDevice:
         base = await self.find_base()
         addr = base + 2
         found: list[ModelInfo] = []
-        while len(found) < 64:
+        confirmed = False
+        while len(found) < MAX_MODELS:
+            if addr + 2 > ADDRESS_SPACE:
+                break  # the map fills the address space: no room for an end model
             try:
-                model_id, length = await self._read(addr, 2)
+                model_id, length = await self._read_retrying(addr, 2, in_chain=True)
             except IllegalAddress:
-                break  # a map that ends without an end model
+                break  # a map that ends without an end model (probed again later)
             if model_id == END_MODEL_ID or model_id == 0:
+                confirmed = True
                 break
+            if addr + 2 + length > ADDRESS_SPACE:
+                raise MalformedMap(
+                    f"model {model_id} at {addr} ({length} registers) runs past 65535"
+                )
             found.append(ModelInfo(model_id, addr, length))
             addr += 2 + length
         else:
-            raise InvalidValue("SunSpec model chain does not end")
+            raise MalformedMap(
+                f"SunSpec model chain does not end ({MAX_MODELS} models)"
+            )
         self.models = tuple(found)
+        self.end_address, self.end_confirmed = addr, confirmed
         await asyncio.to_thread(self._load_layouts)
+        self._choose_snapshot_models()
         return self.models
 
     def _load_layouts(self) -> None:
-        for info in self.models:
-            self._layouts[info.address] = layout_model(info.model_id, info.length)
+        self._layouts = {
+            info.address: layout_model(info.model_id, info.length)
+            for info in self.models
+        }
+
+    def _choose_snapshot_models(self) -> None:
+        """First instance of each mapped model, most needed first, within budget."""
+        chosen: list[ModelInfo] = []
+        over: list[ModelInfo] = []
+        for model_id in SNAPSHOT_MODELS:
+            info = self.model_info(model_id)
+            if info is None or self._layouts.get(info.address) is None:
+                continue
+            plan = self._plan([*chosen, info])
+            if sum(count for _, count in plan) <= MAX_SNAPSHOT_REGISTERS:
+                chosen.append(info)
+            else:
+                over.append(info)
+        self.snapshot_models = tuple(sorted(chosen, key=lambda i: i.address))
+        self.over_budget = tuple(over)
+        if over:
+            _LOGGER.warning(
+                "SunSpec unit %s at %s:%s: models %s are too large to read every "
+                "poll (over %s registers); their values stay unknown",
+                self.unit_id,
+                self.transport.host,
+                self.transport.port,
+                ", ".join(f"{i.model_id} ({i.length + 2} registers)" for i in over),
+                MAX_SNAPSHOT_REGISTERS,
+            )
 
     def layout(self, info: ModelInfo) -> ModelLayout | None:
         """Layout of a scanned model (None if its definition is unknown)."""
@@ -556,20 +685,33 @@ class SunSpecDevice:
         """First model with this id."""
         return next((i for i in self.models if i.model_id == model_id), None)
 
-    def read_plan(
-        self, model_ids: Iterable[int] | None = None
+    def _plan(
+        self, infos: Iterable[ModelInfo], extra: Iterable[tuple[int, int]] = ()
     ) -> list[tuple[int, int]]:
-        """Reads needed for ``model_ids`` (default: every known model)."""
-        wanted = set(model_ids) if model_ids is not None else None
-        spans: list[tuple[int, int]] = []
+        spans: list[tuple[int, int]] = list(extra)
         no_cut: set[int] = set()
-        for info in self.models:
+        for info in infos:
             layout = self._layouts.get(info.address)
-            if layout is None or (wanted is not None and info.model_id not in wanted):
+            if layout is None:
                 continue
             spans.append((info.address, info.end))
             no_cut.update(info.address + o for o in layout.multi_register_interiors())
         return plan_reads(spans, frozenset(no_cut))
+
+    def _wanted(self, model_ids: Iterable[int] | None) -> list[ModelInfo]:
+        wanted = set(model_ids) if model_ids is not None else None
+        return [
+            info
+            for info in self.models
+            if self._layouts.get(info.address) is not None
+            and (wanted is None or info.model_id in wanted)
+        ]
+
+    def read_plan(
+        self, model_ids: Iterable[int] | None = None
+    ) -> list[tuple[int, int]]:
+        """Reads needed for ``model_ids`` (default: every known model)."""
+        return self._plan(self._wanted(model_ids))
 
     async def read_models(
         self, model_ids: Iterable[int] | None = None
@@ -577,17 +719,28 @@ class SunSpecDevice:
         """Read and decode models (default: all with a known definition)."""
         if self.base_address is None:
             await self.scan()
-        wanted = set(model_ids) if model_ids is not None else None
-        plan = self.read_plan(wanted)
+        return await self._read_infos(self._wanted(model_ids))
+
+    async def _read_infos(
+        self, infos: Sequence[ModelInfo], *, check_end: bool = False
+    ) -> dict[int, list[DecodedModel]]:
+        end = self.end_address
+        extra = [(end, end + 2)] if check_end and end is not None else []
+        plan = self._plan(infos, extra)
         data: dict[int, int] = {}
         for address, count in plan:
             regs = await self._read(address, count)
             data.update(zip(range(address, address + count), regs, strict=True))
         self.last_read_requests = len(plan)
+        if extra and end is not None and data[end] not in (END_MODEL_ID, 0):
+            raise InvalidValue(
+                f"the model chain looks different: {data[end]} at {end}, "
+                "where its end model was"
+            )
         out: dict[int, list[DecodedModel]] = {}
-        for info in self.models:
+        for info in infos:
             layout = self._layouts.get(info.address)
-            if layout is None or (wanted is not None and info.model_id not in wanted):
+            if layout is None:
                 continue
             regs = [data[a] for a in range(info.address, info.end)]
             if regs[0] != info.model_id or regs[1] != info.length:
@@ -610,9 +763,33 @@ class SunSpecDevice:
 
         return Identity(text("Mn"), text("Md"), text("Opt"), text("Vr"), text("SN"))
 
+    async def _probe_unconfirmed_end(self) -> None:
+        """A chain that ended in "illegal address": has a model appeared there?"""
+        end = self.end_address
+        if end is None or end + 2 > ADDRESS_SPACE:
+            return
+        try:
+            model_id, _ = await self._read(end, 2)
+        except IllegalAddress:
+            return
+        self.last_read_requests += 1
+        if model_id in (END_MODEL_ID, 0):
+            self.end_confirmed = True
+            return
+        raise InvalidValue(
+            f"the model chain looks different: model {model_id} at {end}, "
+            "after the end the scan found"
+        )
+
     async def read_snapshot(self) -> SunSpecSnapshot:
-        """Read every known model once and build the snapshot."""
-        return snapshot_from_models(await self.read_models())
+        """Read the mapped models (within the budget) and build the snapshot."""
+        if self.base_address is None:
+            await self.scan()
+        confirmed = self.end_confirmed
+        models = await self._read_infos(self.snapshot_models, check_end=confirmed)
+        if not confirmed:
+            await self._probe_unconfirmed_end()
+        return snapshot_from_models(models)
 
     # ----------------------------------------------------------------- writes
 

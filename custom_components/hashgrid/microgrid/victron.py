@@ -13,7 +13,12 @@ register, so reads are split around the gaps: 7 requests per snapshot.
 Not-available values: a GX reports missing data by exception or, depending on
 the firmware, with all-ones / 0x7FFF; this reader takes uint16 0xFFFF and int16
 0x7FFF as "not available" (None). Uncertain: checked against community
-register tables, not a real GX.
+register tables, not a real GX. Victron's own mapping code serves an invalid
+value as 0 (issue 14), so availability is also decided from what the GX
+exposes: a block read that is 0xFFFF throughout is not available (not -1 W a
+phase), and a battery voltage of 0 means there is no battery service (the DC
+bus of a GX system is never 0 V), so the battery's values are unknown rather
+than 0 V / 0 %.
 
 The ESS grid setpoint (2700, or 2716/2717 as int32) is a *setting*: the GX keeps
 it until it is written again, so a controller that dies leaves its last value
@@ -113,8 +118,29 @@ def _total(values: list[float | None]) -> float | None:
     return float(sum(v for v in values if v is not None))
 
 
+#: Battery registers that mean nothing without a battery service (840 = 0 V).
+_BATTERY_REGISTERS: Final = range(840, 847)
+
+
+def _available(regs: Mapping[int, int]) -> dict[int, int]:
+    """The registers that carry values: no all-0xFFFF block, no absent battery."""
+    if regs and all(raw == 0xFFFF for raw in regs.values()):
+        return {}  # nothing the GX serves is a value
+    out = dict(regs)
+    for address, count in READ_BLOCKS:
+        block = [out.get(a) for a in range(address, address + count)]
+        if count > 1 and all(raw == 0xFFFF for raw in block):
+            for a in range(address, address + count):
+                out.pop(a, None)
+    if out.get(840) == 0:
+        for a in _BATTERY_REGISTERS:
+            out.pop(a, None)
+    return out
+
+
 def snapshot_from_registers(regs: Mapping[int, int]) -> VictronSnapshot:
     """Decode the GX's registers (address -> raw) into a snapshot."""
+    regs = _available(regs)
     rejected: list[str] = []
 
     def plausible(name: str, value: float | None, lo: float, hi: float) -> float | None:
