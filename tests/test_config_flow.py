@@ -57,6 +57,27 @@ async def test_create_mining_site_and_refuse_duplicate(hass: HomeAssistant) -> N
     assert len(hass.config_entries.async_entries(DOMAIN)) == 1
 
 
+@pytest.mark.parametrize("name", ["", "   ", "\t"])
+async def test_blank_site_name_is_a_form_error(hass: HomeAssistant, name: str) -> None:
+    """A blank name is refused (it would be the unique id `mining_site_`)."""
+    flow_id = await _start_site_flow(hass)
+    result = await hass.config_entries.flow.async_configure(
+        flow_id, {"name": name, "subnet": "not-a-subnet"}
+    )
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == {"name": "empty_name", "subnet": "invalid_subnet"}
+    result = await hass.config_entries.flow.async_configure(flow_id, {"name": name})
+    assert result["errors"] == {"name": "empty_name"}
+    assert hass.config_entries.async_entries(DOMAIN) == []
+    result = await hass.config_entries.flow.async_configure(
+        flow_id, {"name": "  Farm  "}
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert result["title"] == "Farm"
+    assert result["data"] == {"kind": "mining_site", "name": "Farm"}
+    assert result["result"].unique_id == "mining_site_farm"
+
+
 @pytest.mark.parametrize("subnet", ["not-a-subnet", "10.0.0.0/8", "300.1.1.0/24"])
 async def test_invalid_subnet_is_a_form_error(hass: HomeAssistant, subnet: str) -> None:
     """A wrong subnet (or one too large to scan) is refused, nothing created."""

@@ -15,7 +15,9 @@ import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.hashgrid.const import DOMAIN
-from custom_components.hashgrid.mining.client import identify
+from custom_components.hashgrid.mining import flow as mining_flow, scan
+from custom_components.hashgrid.mining.client import MinerInfo, identify
+from custom_components.hashgrid.mining.flow import MinerSubentryFlow
 from simulators.miner import Fleet, running_fleet
 from tests.conftest import WEB_ONLY
 
@@ -137,16 +139,24 @@ async def test_credentials_step(hass: HomeAssistant, loopback: None) -> None:
         assert await hass.config_entries.async_unload(entry.entry_id)
 
 
-async def test_pick_from_scan(hass: HomeAssistant, fleet: Fleet) -> None:
-    """A site with a subnet offers the miners a scan finds, minus those added."""
+async def scanned_site(
+    hass: HomeAssistant, subnet: str = "127.0.2.0/29"
+) -> ConfigEntry:
+    """A site (no miners yet) with a subnet to scan."""
     entry = MockConfigEntry(
         domain=DOMAIN,
         title="Scanned",
-        data={"kind": "mining_site", "name": "Scanned", "subnet": "127.0.2.0/29"},
+        data={"kind": "mining_site", "name": "Scanned", "subnet": subnet},
         unique_id="mining_site_scanned",
     )
     entry.add_to_hass(hass)
     assert await hass.config_entries.async_setup(entry.entry_id)
+    return entry
+
+
+async def test_pick_from_scan(hass: HomeAssistant, fleet: Fleet) -> None:
+    """A site with a subnet offers the miners a scan finds, minus those added."""
+    entry = await scanned_site(hass)
     result = await start(hass, entry)
     assert result["type"] is FlowResultType.MENU
     result = await configure(hass, result["flow_id"], {"next_step_id": "scan"})
@@ -164,6 +174,95 @@ async def test_pick_from_scan(hass: HomeAssistant, fleet: Fleet) -> None:
     result = await configure(hass, result["flow_id"], {"next_step_id": "scan"})
     options = result["data_schema"].schema["host"].config["options"]
     assert fleet.miners[1].ip not in {option["value"] for option in options}
+
+
+async def test_scan_past_its_time_budget_aborts(
+    hass: HomeAssistant,
+    fleet: Fleet,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A miner too slow to identify: the scan ends at its budget, a translated abort."""
+    monkeypatch.setattr(MinerSubentryFlow, "scan_timeout_s", 0.5)
+    fleet.miners[1].slow = 30.0
+    entry = await scanned_site(hass)
+    result = await start(hass, entry)
+    result = await configure(hass, result["flow_id"], {"next_step_id": "scan"})
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "scan_timeout"
+    assert result["description_placeholders"] == {"seconds": "0.5"}
+    assert entry.subentries == {}
+    assert "Traceback" not in caplog.text
+
+
+async def test_scan_leaves_out_a_miner_that_breaks(
+    hass: HomeAssistant,
+    fleet: Fleet,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Any error identifying one miner (not only a MinerError) leaves out only it."""
+    broken = fleet.miners[0].ip
+
+    async def identify_or_break(host: str) -> MinerInfo:
+        if host == broken:
+            raise AttributeError("'int' object has no attribute 'strip'")
+        return await identify(host)
+
+    monkeypatch.setattr(scan, "identify", identify_or_break)
+    entry = await scanned_site(hass)
+    result = await start(hass, entry)
+    result = await configure(hass, result["flow_id"], {"next_step_id": "scan"})
+    assert result["step_id"] == "scan"
+    options = result["data_schema"].schema["host"].config["options"]
+    assert {option["value"] for option in options} == {
+        fleet.miners[1].ip,
+        fleet.miners[2].ip,
+    }
+    assert f"{broken} left out: AttributeError" in caplog.text
+    assert "Traceback" not in caplog.text
+
+
+async def test_scan_of_a_bad_stored_subnet_aborts(
+    hass: HomeAssistant, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A stored subnet that cannot be scanned (too large): a translated abort."""
+    entry = await scanned_site(hass, "10.0.0.0/8")
+    result = await start(hass, entry)
+    result = await configure(hass, result["flow_id"], {"next_step_id": "scan"})
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "scan_failed"
+    assert entry.subentries == {}
+    assert "Traceback" not in caplog.text
+
+
+@pytest.mark.parametrize(
+    "host", ["", "   ", "http://127.0.2.1", "127.0.2.1:4028", "127.0.2 .1"]
+)
+async def test_host_that_is_no_address(hass: HomeAssistant, host: str) -> None:
+    """Not an address or host name: invalid_host, nothing is contacted or added."""
+    entry = await setup_site(hass, [])
+    result = await start(hass, entry)
+    result = await configure(hass, result["flow_id"], {"host": host})
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == {"base": "invalid_host"}
+    assert entry.subentries == {}
+
+
+async def test_unexpected_identify_error_is_unknown(
+    hass: HomeAssistant, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An error that is not a MinerError ends as "unknown" on the form, not a crash."""
+
+    async def broken(host: str, **_: object) -> MinerInfo:
+        raise KeyError("serial")
+
+    monkeypatch.setattr(mining_flow, "identify", broken)
+    entry = await setup_site(hass, [])
+    result = await start(hass, entry)
+    result = await configure(hass, result["flow_id"], {"host": "127.0.2.9"})
+    assert result["errors"] == {"base": "unknown"}
+    assert entry.subentries == {}
 
 
 async def test_reconfigure_miner_options(

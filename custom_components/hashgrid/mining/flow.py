@@ -26,7 +26,7 @@ from homeassistant.helpers.selector import (
 from homeassistant.util import slugify
 import probatio
 
-from ..const import CONF_KIND, DOMAIN, EntryKind
+from ..const import CONF_KIND, DOMAIN, LOGGER, EntryKind
 from .client import MinerInfo, identify
 from .const import (
     CONF_MAX_POWER,
@@ -39,11 +39,12 @@ from .errors import (
     AuthRequired,
     CannotConnect,
     InvalidAuth,
+    InvalidResponse,
     MinerError,
     NotAMiner,
     UnsupportedMiner,
 )
-from .scan import MAX_SCAN_HOSTS, scan_subnet
+from .scan import MAX_SCAN_HOSTS, SCAN_TIMEOUT_S, scan_subnet
 
 _ERRORS: dict[type[MinerError], str] = {
     CannotConnect: "cannot_connect",
@@ -51,6 +52,7 @@ _ERRORS: dict[type[MinerError], str] = {
     UnsupportedMiner: "unsupported_miner",
     InvalidAuth: "invalid_auth",
     AuthRequired: "auth_required",
+    InvalidResponse: "invalid_response",
 }
 
 _POWER = NumberSelector(
@@ -87,6 +89,17 @@ def _valid_subnet(value: str | None) -> bool:
     return network.num_addresses <= MAX_SCAN_HOSTS
 
 
+def _valid_host(host: str) -> bool:
+    """An IP address or a host name: no scheme, path, port or spaces."""
+    if not host or any(char.isspace() or char in "/@" for char in host):
+        return False
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return ":" not in host
+    return True
+
+
 class MiningSiteFlowMixin(ConfigFlow):
     """The `mining_site` steps of the main config flow."""
 
@@ -96,16 +109,23 @@ class MiningSiteFlowMixin(ConfigFlow):
         """Name the site and, optionally, the subnet its miners live on."""
         errors: dict[str, str] = {}
         if user_input is not None:
+            name = str(user_input[CONF_NAME]).strip()
+            if not name:
+                errors[CONF_NAME] = "empty_name"
             if not _valid_subnet(user_input.get(CONF_SUBNET)):
                 errors[CONF_SUBNET] = "invalid_subnet"
-            else:
+            if not errors:
                 await self.async_set_unique_id(
-                    f"{EntryKind.MINING_SITE}_{slugify(user_input[CONF_NAME])}"
+                    f"{EntryKind.MINING_SITE}_{slugify(name)}"
                 )
                 self._abort_if_unique_id_configured()
                 return self.async_create_entry(
-                    title=user_input[CONF_NAME],
-                    data={CONF_KIND: EntryKind.MINING_SITE, **user_input},
+                    title=name,
+                    data={
+                        CONF_KIND: EntryKind.MINING_SITE,
+                        **user_input,
+                        CONF_NAME: name,
+                    },
                 )
         return self.async_show_form(
             step_id="mining_site",
@@ -159,6 +179,9 @@ def _limits_schema(info: MinerInfo | None, defaults: dict[str, Any]) -> dict[Any
 class MinerSubentryFlow(ConfigSubentryFlow):
     """Add a miner to a site (by host or from a scan) and change its options."""
 
+    # The whole subnet scan ends within this time (tests shorten it).
+    scan_timeout_s: float = SCAN_TIMEOUT_S
+
     def __init__(self) -> None:
         """Start with nothing known."""
         self._host: str | None = None
@@ -182,6 +205,9 @@ class MinerSubentryFlow(ConfigSubentryFlow):
             )
         except MinerError as err:
             return _ERRORS.get(type(err), "unknown")
+        except Exception:
+            LOGGER.exception("Unexpected error identifying the miner at %s", host)
+            return "unknown"
         self._host = host
         if self._info.unique_id in self._known_unique_ids():
             return "already_configured"
@@ -202,7 +228,7 @@ class MinerSubentryFlow(ConfigSubentryFlow):
         errors: dict[str, str] = {}
         if user_input is not None:
             host = user_input[CONF_HOST].strip()
-            error = await self._identify(host)
+            error = await self._identify(host) if _valid_host(host) else "invalid_host"
             if error == "auth_required":
                 self._host = host
                 return await self.async_step_credentials()
@@ -230,7 +256,19 @@ class MinerSubentryFlow(ConfigSubentryFlow):
                 self._host = user_input[CONF_HOST]
                 return await self.async_step_credentials()
             errors["base"] = error
-        found = await scan_subnet(self._get_entry().data[CONF_SUBNET])
+        subnet = self._get_entry().data[CONF_SUBNET]
+        try:
+            found = await scan_subnet(subnet, timeout_s=self.scan_timeout_s)
+        except TimeoutError:
+            return self.async_abort(
+                reason="scan_timeout",
+                description_placeholders={"seconds": f"{self.scan_timeout_s:g}"},
+            )
+        except Exception as err:  # a stored subnet that is not one, the network
+            LOGGER.warning(
+                "Scanning %s failed: %s: %s", subnet, type(err).__name__, err
+            )
+            return self.async_abort(reason="scan_failed")
         known = self._known_unique_ids()
         options = [
             SelectOptionDict(value=info.host, label=f"{info.model} ({info.host})")
