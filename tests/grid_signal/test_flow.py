@@ -333,3 +333,30 @@ async def test_matching_certificate_files_register(
     assert result["data"]["client_key"] == pki["ven.key"]
     await hass.async_block_till_done()
     assert VEN_NAME in vtn.ven_ids
+
+
+async def test_reconfigure_refuses_the_same_mistakes(
+    hass: HomeAssistant, vtn: SimulatedVtn, pki: dict[str, str]
+) -> None:
+    """Reconfigure: a bad URL, a blank name or a foreign key leave the entry as it was."""
+    entry = await add_entry(hass, vtn)
+    before = dict(entry.data)
+    result = await entry.start_reconfigure_flow(hass)
+    flow_id = result["flow_id"]
+    result = await _submit(hass, flow_id, vtn_url="file:///etc/passwd", ven_name=" ")
+    assert result["errors"] == {"vtn_url": "invalid_url", "ven_name": "empty_name"}
+    result = await _submit(
+        hass,
+        flow_id,
+        vtn_url=vtn.url,
+        ven_name=VEN_NAME,
+        client_cert=pki["ven.pem"],
+        client_key=pki["other.key"],
+    )
+    assert result["errors"] == {"base": "key_mismatch"}
+    result = await _submit(
+        hass, flow_id, vtn_url=vtn.url, ven_name=VEN_NAME, ca_file="/dev/zero"
+    )
+    assert result["errors"] == {"base": "certificate_file_too_large"}
+    assert dict(entry.data) == before
+    assert entry.state is config_entries.ConfigEntryState.LOADED
