@@ -10,6 +10,7 @@ from . import kind_handlers  # noqa: F401  (registers every kind)
 from .const import DOMAIN
 from .exposure import async_setup_exposure
 from .kinds import handler_for
+from .lightning.settlement import Settler
 from .models import HashGridConfigEntry
 from .services import async_setup_services
 
@@ -43,6 +44,11 @@ async def async_unload_entry(hass: HomeAssistant, entry: HashGridConfigEntry) ->
     return await hass.config_entries.async_unload_platforms(
         entry, list(handler_for(entry).platforms)
     )
+
+
+async def async_remove_entry(hass: HomeAssistant, entry: HashGridConfigEntry) -> None:
+    """An entry was deleted: forget what outlives its reloads."""
+    Settler.async_forget(hass, entry.entry_id)
 
 
 async def _async_reload_on_update(

@@ -7,6 +7,7 @@ from typing import Any
 from homeassistant.components.repairs import ConfirmRepairFlow, RepairsFlow
 from homeassistant.core import HomeAssistant
 
+from .lightning.repairs import LedgerLostRepairFlow
 from .mining.repairs import MinerCredentialsRepairFlow
 
 
@@ -18,4 +19,6 @@ async def async_create_fix_flow(
     """Return the fix flow of a fixable issue."""
     if issue_id.startswith("miner_credentials_") and data is not None:
         return MinerCredentialsRepairFlow(data)
+    if issue_id.startswith("settlement_ledger_lost_") and data is not None:
+        return LedgerLostRepairFlow(data)
     return ConfirmRepairFlow()

@@ -13,7 +13,7 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 import pytest_socket
 
 from custom_components.hashgrid.const import DOMAIN
-from custom_components.hashgrid.lightning import const
+from custom_components.hashgrid.lightning import const, ledger
 from simulators.lightning import LightningSim, Neighbour, running_lightning
 
 METER = "sensor.meter_{}"
@@ -27,14 +27,24 @@ def fast_listener(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(const, "LISTENER_BACKOFF_MAX_S", 0.2)
 
 
+#: "Unknown to the node" is final after this long in these tests (300 s in
+#: production): the simulated node gets every request within milliseconds.
+TEST_GRACE_S = 0.3
+
+
 @pytest.fixture
 async def net(
-    hass: HomeAssistant, socket_enabled: None, tmp_path: Any, fast_listener: None
+    hass: HomeAssistant,
+    socket_enabled: None,
+    tmp_path: Any,
+    fast_listener: None,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> AsyncIterator[LightningSim]:
     """Our node, a router and two neighbours; our node on a socket and CLNRest.
 
     Entries are unloaded before the simulator stops (no listener left waiting).
     """
+    monkeypatch.setattr(ledger, "UNKNOWN_GRACE_S", TEST_GRACE_S)
     pytest_socket.socket_allow_hosts(["127.0.0.1"], allow_unix_socket=True)
     async with running_lightning(tmp_path, neighbours=2, rest_port=0) as running:
         yield running

@@ -17,6 +17,7 @@ from pyln.client import LightningRpc, RpcError
 import pytest
 import pytest_socket
 
+from custom_components.hashgrid.lightning import ledger as ledger_module
 from custom_components.hashgrid.lightning.ledger import (
     JsonFileStore,
     LedgerError,
@@ -35,6 +36,23 @@ from custom_components.hashgrid.lightning.ledger import (
 from simulators.lightning import LightningSim, running_lightning
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+#: Every ledger of these tests has this id, so keys read "hg:L:<neighbour>:<seq>".
+LEDGER_ID = "L"
+
+
+def key(short: str) -> str:
+    """The full key of ``"<neighbour>:<seq>"``."""
+    return f"hg:{LEDGER_ID}:{short}"
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _fixed_ledger_id_no_grace() -> Any:
+    """A fixed ledger id; "unknown to the node" is final at once (the node
+    fakes here answer synchronously: nothing can still be on its way)."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(ledger_module, "new_ledger_id", lambda: LEDGER_ID)
+        patch.setattr(ledger_module, "UNKNOWN_GRACE_S", 0.0)
+        yield
 
 
 class MemoryStore:
@@ -165,7 +183,7 @@ async def test_rounding_pays_whole_sats_and_carries_the_rest() -> None:
     assert isinstance(first, SettlementRecord)
     assert first.amount_msat == 1000  # 0.15 kWh * 7 sat = 1.05 sat -> 1 sat
     assert first.carry_after_msat == Decimal(50)
-    assert first.key == "n1:1"
+    assert first.key == key("n1:1")
     second = await settle(ledger, node, "n1", "100.30", terms, T0)
     assert isinstance(second, SettlementRecord)
     assert second.amount_msat == 1000  # 1.05 sat + 0.05 carried = 1.1 sat
@@ -281,7 +299,7 @@ async def test_record_is_saved_before_paying_and_blocks_until_reconciled(
         await settle(ledger, node, "n1", "5", terms, T0, "crash_after_pay")
     # What is on disk already has the pending record (written before paying).
     saved = json.loads((tmp_path / "ledger.json").read_text())
-    assert [(r["key"], r["state"]) for r in saved["records"]] == [("n1:1", "pending")]
+    assert [(r["key"], r["state"]) for r in saved["records"]] == [(key("n1:1"), "pending")]
 
     restarted = await SettlementLedger.load(store)
     assert not restarted.ready
@@ -296,20 +314,20 @@ async def test_record_is_saved_before_paying_and_blocks_until_reconciled(
         raise ConnectionRefusedError
 
     report = await restarted.reconcile(unreachable, T0)
-    assert report.unresolved == ["n1:1"]
+    assert report.unresolved == [key("n1:1")]
     assert not restarted.ready
     report = await restarted.reconcile(node.lookup, T0)
-    assert report.paid == ["n1:1"]
+    assert report.paid == [key("n1:1")]
     assert restarted.ready
     assert restarted.account("n1").paid_msat == 50_000
     assert restarted.account("n1").fees_msat == 1000
     # The next settlement continues from 5 kWh with a new key: nothing paid twice.
     nxt = await settle(restarted, node, "n1", "6", terms, T0)
     assert isinstance(nxt, SettlementRecord)
-    assert (nxt.key, nxt.amount_msat) == ("n1:2", 10_000)
-    assert node.complete_per_label() == {"n1:1": 1, "n1:2": 1}
+    assert (nxt.key, nxt.amount_msat) == (key("n1:2"), 10_000)
+    assert node.complete_per_label() == {key("n1:1"): 1, key("n1:2"): 1}
     with pytest.raises(LedgerError):
-        await restarted.mark_paid("n1:2", T0)
+        await restarted.mark_paid(key("n1:2"), T0)
     with pytest.raises(LedgerError):
         await restarted.mark_failed("n1:99", T0)
 
@@ -325,7 +343,7 @@ async def test_in_flight_payment_blocks_only_its_neighbour() -> None:
         await settle(ledger, node, "n1", "1", terms, T0, "in_flight_complete")
     ledger = await SettlementLedger.load(store)
     report = await ledger.reconcile(node.lookup, T0)
-    assert report.unresolved == ["n1:1"]
+    assert report.unresolved == [key("n1:1")]
     assert report.errors == {}
     blocked = await ledger.begin("n1", "2", terms, T0)
     assert isinstance(blocked, Refusal)
@@ -335,7 +353,7 @@ async def test_in_flight_payment_blocks_only_its_neighbour() -> None:
     )
     resolve_in_flight(node, "in_flight_complete")
     report = await ledger.reconcile(node.lookup, T0)
-    assert report.paid == ["n1:1"]
+    assert report.paid == [key("n1:1")]
     assert isinstance(
         await settle(ledger, node, "n1", "2", terms, T0), SettlementRecord
     )

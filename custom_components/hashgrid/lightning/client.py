@@ -30,6 +30,7 @@ from .errors import (
     CertificateMismatch,
     ConnectionLost,
     LightningError,
+    RateLimited,
     RpcError,
     RuneRejected,
 )
@@ -40,6 +41,16 @@ type Runner = Callable[[Callable[[], Any]], Awaitable[Any]]
 RUNE_ERROR_CODES = frozenset({1501, 1502, 1503})
 #: Seconds to wait for an ordinary answer over CLNRest.
 REQUEST_TIMEOUT = 30.0
+#: What checkrune says when a rune's ``per=``/``rate=`` condition is not met yet.
+RATE_LIMIT_MARKERS = ("too soon", "rate of", "per minute", "exceeded")
+
+
+def is_rate_limited(message: str) -> bool:
+    """Does a rune refusal only mean "not this soon"?"""
+    text = message.lower()
+    return any(marker in text for marker in RATE_LIMIT_MARKERS)
+
+
 #: CLN error codes of methods that wait.
 INVOICE_WAIT_TIMED_OUT = 904
 
@@ -144,8 +155,12 @@ class SocketClient(NodeClient):
                     error.get("data"),
                 ) from None
             raise ConnectionLost(f"{method}: {error}") from None
-        except OSError as err:
+        except (FileNotFoundError, ConnectionRefusedError, PermissionError) as err:
+            # No connection was made: the request never reached the node.
             raise CannotConnect(f"{self.path}: {err}") from None
+        except OSError as err:
+            # Connected, then lost: the request may have been carried out.
+            raise ConnectionLost(f"{method}: {err}") from None
         except ValueError as err:  # malformed answers
             raise LightningError(f"{method}: {err}") from None
         if not isinstance(result, dict):
@@ -215,6 +230,8 @@ class RestClient(NodeClient):
         error = body if isinstance(body, dict) else {}
         code = error.get("code")
         message = str(error.get("message") or text[:200] or f"HTTP {status}")
+        if code in RUNE_ERROR_CODES and is_rate_limited(message):
+            raise RateLimited(code if isinstance(code, int) else None, message)
         if status in (401, 403) or code in RUNE_ERROR_CODES:
             raise RuneRejected(code if isinstance(code, int) else None, message)
         if isinstance(code, int):

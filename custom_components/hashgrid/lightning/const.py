@@ -25,6 +25,13 @@ CONF_CAP_PER_PAYMENT: Final = "cap_per_payment_sats"
 CONF_CAP_PER_DAY: Final = "cap_per_day_sats"
 CONF_MIN_SETTLEMENT: Final = "min_settlement_sats"
 CONF_MAX_FEE: Final = "max_fee_sats"
+#: The node entry's ledger id (its settlement store must hold that ledger).
+CONF_LEDGER_ID: Final = "ledger_id"
+#: A they_pay neighbour: our BOLT12 offer for them (made once, then reused).
+CONF_OUR_OFFER_ID: Final = "our_offer_id"
+CONF_OUR_OFFER: Final = "our_offer"
+#: The label of our offer for a they_pay neighbour (``listoffers`` shows it).
+OFFER_LABEL_PREFIX: Final = "hashgrid:"
 
 
 class Transport(StrEnum):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,8 +24,10 @@ from .const import (
     SCAN_INTERVAL,
     Transport,
 )
-from .errors import LightningError, RuneRejected
+from .errors import LightningError, RateLimited, RuneRejected
 
+#: Seconds to wait before asking again when the rune says "too soon".
+RATE_LIMIT_BACKOFF_S = (1.0, 2.0, 4.0)
 #: Channel states in which a channel carries payments.
 NORMAL = "CHANNELD_NORMAL"
 
@@ -117,21 +120,39 @@ class LightningCoordinator(DataUpdateCoordinator[NodeData]):
         #: Offer ids whose paid invoices are counted (they_pay neighbours).
         self.watched_offers: set[str] = set()
 
+    async def _call(
+        self, method: str, params: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """One call of the poll; a rune limited by ``per=``/``rate=`` refuses
+        calls that come too soon: wait and ask again (never a reauth)."""
+        for delay in (*RATE_LIMIT_BACKOFF_S, None):
+            try:
+                return await self.client.call(method, params)
+            except RateLimited:
+                if delay is None:
+                    raise
+                await asyncio.sleep(delay)
+        raise AssertionError("unreachable")
+
     async def _async_update_data(self) -> NodeData:
         try:
-            info = await self.client.getinfo()
-            funds = await self.client.call("listfunds")
-            channels = await self.client.call("listpeerchannels")
+            info = await self._call("getinfo")
+            funds = await self._call("listfunds")
+            channels = await self._call("listpeerchannels")
             received: dict[str, int] = {}
             for offer_id in sorted(self.watched_offers):
-                invoices = await self.client.call(
-                    "listinvoices", {"offer_id": offer_id}
-                )
+                invoices = await self._call("listinvoices", {"offer_id": offer_id})
                 received[offer_id] = sum(
                     int(i.get("amount_received_msat", 0))
                     for i in invoices.get("invoices", [])
                     if i.get("status") == "paid"
                 )
+        except RateLimited as err:
+            raise UpdateFailed(
+                translation_domain=DOMAIN,
+                translation_key="lightning_rate_limited",
+                translation_placeholders={"error": err.message},
+            ) from err
         except RuneRejected as err:
             raise ConfigEntryAuthFailed(
                 translation_domain=DOMAIN,

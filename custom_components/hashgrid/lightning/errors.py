@@ -31,6 +31,16 @@ class RuneRejected(LightningError):
         self.message = message
 
 
+class RateLimited(LightningError):
+    """The rune allows the call, but not this soon (``per=``/``rate=``): wait."""
+
+    def __init__(self, code: int | None, message: str) -> None:
+        """Keep CLN's code and message."""
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
 class RpcError(LightningError):
     """The node answered the call with a JSON-RPC error."""
 

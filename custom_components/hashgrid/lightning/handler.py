@@ -9,11 +9,20 @@ from homeassistant.core import HomeAssistant, callback
 from homeassistant.exceptions import ConfigEntryNotReady
 from homeassistant.helpers import device_registry as dr
 
-from ..const import DOMAIN, EntryKind
+from ..const import DOMAIN, LOGGER, EntryKind
 from ..kinds import register
 from ..models import HashGridConfigEntry, KindHandler, KindRuntime
 from . import const
-from .const import CONF_DIRECTION, EVENT_PAYMENT_RECEIVED, SUBENTRY_NEIGHBOUR, Direction
+from .const import (
+    CONF_DIRECTION,
+    CONF_LEDGER_ID,
+    CONF_OUR_OFFER,
+    CONF_OUR_OFFER_ID,
+    EVENT_PAYMENT_RECEIVED,
+    OFFER_LABEL_PREFIX,
+    SUBENTRY_NEIGHBOUR,
+    Direction,
+)
 from .coordinator import LightningCoordinator, make_client
 from .entity import node_device_info
 from .errors import LightningError
@@ -32,9 +41,26 @@ async def async_setup_lightning(
     client = make_client(hass, entry.data)
     coordinator = LightningCoordinator(hass, entry, client)
     await coordinator.async_config_entry_first_refresh()
-    settler = await Settler.async_load(
-        hass, entry.entry_id, client, dict(entry.subentries)
+    settler = await Settler.async_get(
+        hass,
+        entry.entry_id,
+        client,
+        dict(entry.subentries),
+        entry.data.get(CONF_LEDGER_ID),
     )
+    if entry.data.get(CONF_LEDGER_ID) != settler.ledger.ledger_id:
+        # The entry remembers its ledger, so a lost store is noticed.
+        hass.config_entries.async_update_entry(
+            entry, data={**entry.data, CONF_LEDGER_ID: settler.ledger.ledger_id}
+        )
+    if settler.ledger.lost is not None:
+        LOGGER.error(
+            "The settlement ledger of %s is lost (%s): nothing is paid until a "
+            "new one is confirmed",
+            entry.title,
+            settler.ledger.lost,
+        )
+        settler.async_raise_ledger_lost()
     listener = InvoiceListener(
         client,
         lambda invoice: runtime.payment_received(invoice),
@@ -46,22 +72,12 @@ async def async_setup_lightning(
         coordinator=coordinator, settler=settler, listener=listener
     )
     try:
-        # Before anything new is paid: what became of payments in flight?
-        await settler.async_reconcile()
+        # Before anything new is paid: what became of payments in flight? (A
+        # settlement still running from before a reload resolves its own.)
+        if not settler.busy:
+            await settler.async_reconcile()
         await listener.async_prime()
-        for sid, sub in settler.neighbours.items():
-            if sub.data.get(CONF_DIRECTION) == Direction.THEY_PAY:
-                offer = await client.call(
-                    "offer",
-                    {
-                        "amount": "any",
-                        "description": f"HashGrid energy: {sub.title}",
-                        "label": f"hashgrid:{sid}",
-                    },
-                )
-                runtime.offers[sid] = (offer["offer_id"], offer["bolt12"])
-                coordinator.watched_offers.add(offer["offer_id"])
-                await settler.async_start_metering(sid)
+        await _async_offers(hass, entry, runtime)
     except LightningError as err:
         raise ConfigEntryNotReady(
             translation_domain=DOMAIN,
@@ -90,6 +106,59 @@ async def async_setup_lightning(
         hass, listener.run(), f"hashgrid lightning listener {entry.title}"
     )
     return runtime
+
+
+async def _async_offers(
+    hass: HomeAssistant, entry: HashGridConfigEntry, runtime: LightningRuntime
+) -> None:
+    """Our offer for each they_pay neighbour: made once, its id kept in the
+    subentry and reused (a node without an announced address mints a new offer
+    on every ``offer`` call); our offers nobody uses any more are disabled."""
+    client = runtime.coordinator.client
+    ours = [
+        o
+        for o in (await client.call("listoffers"))["offers"]
+        if str(o.get("label", "")).startswith(OFFER_LABEL_PREFIX)
+    ]
+    by_id = {o["offer_id"]: o for o in ours}
+    kept: set[str] = set()
+    for sid, sub in runtime.settler.neighbours.items():
+        if sub.data.get(CONF_DIRECTION) != Direction.THEY_PAY:
+            continue
+        label = f"{OFFER_LABEL_PREFIX}{sid}"
+        offer = by_id.get(sub.data.get(CONF_OUR_OFFER_ID, ""))
+        if offer is None:
+            # One made before its id was kept: the newest with its label.
+            offer = next((o for o in reversed(ours) if o.get("label") == label), None)
+        if offer is not None and not offer.get("active", True):
+            offer = await client.call("enableoffer", {"offer_id": offer["offer_id"]})
+        if offer is None:
+            offer = await client.call(
+                "offer",
+                {
+                    "amount": "any",
+                    "description": f"HashGrid energy: {sub.title}",
+                    "label": label,
+                },
+            )
+        offer_id, bolt12 = offer["offer_id"], offer["bolt12"]
+        kept.add(offer_id)
+        if (sub.data.get(CONF_OUR_OFFER_ID), sub.data.get(CONF_OUR_OFFER)) != (
+            offer_id,
+            bolt12,
+        ):
+            hass.config_entries.async_update_subentry(
+                entry,
+                sub,
+                data={**sub.data, CONF_OUR_OFFER_ID: offer_id, CONF_OUR_OFFER: bolt12},
+            )
+        runtime.offers[sid] = (offer_id, bolt12)
+        runtime.coordinator.watched_offers.add(offer_id)
+        await runtime.settler.async_start_metering(sid)
+    for offer in ours:
+        if offer["offer_id"] not in kept and offer.get("active", True):
+            LOGGER.info("Disabling our unused offer %s", offer.get("label"))
+            await client.call("disableoffer", {"offer_id": offer["offer_id"]})
 
 
 HANDLER = register(

@@ -10,23 +10,31 @@ Settling one neighbour
    owed and either refuses (a :class:`Refusal` with a :class:`Reason`; nothing
    is paid, the HA glue raises a repair issue / event for the serious ones) or
    writes a :class:`SettlementRecord` in state ``pending`` **and saves it** before
-   returning it. Its ``key`` (``"<neighbour_id>:<seq>"``, never reused) is the
-   idempotency key: the caller uses it as the payment's label/description.
+   returning it (if the save fails, nothing of it stays in memory either). Its
+   ``key`` (``"hg:<ledger_id>:<neighbour_id>:<seq>"``) is the idempotency key: the
+   caller uses it as the payment's label. ``ledger_id`` is random per ledger, so
+   a key is unique forever: a ledger lost and started anew never reuses one.
 2. The caller pays ``record.amount_msat`` (once, labelled ``record.key``), then
    ``await ledger.mark_paid(key, ...)`` or ``await ledger.mark_failed(key, ...)``.
-   Only a payment the node reports *failed* (or never saw) may be marked failed.
+   Only a payment the node definitely did not make may be marked failed.
 3. At start-up, and whenever a payment's outcome is unknown (timeout, lost
    connection, crash), ``await ledger.reconcile(lookup)`` asks the node about
-   every pending record (``lookup`` wraps ``listpays``/``listsendpays`` by label or
-   payment hash; see :func:`classify_pays`) and marks each paid or failed.
-   Until every pending record of a neighbour is resolved, ``begin`` refuses that
-   neighbour (``Reason.PENDING``), and until the first reconcile after loading,
-   it refuses everyone (``Reason.RECONCILE_REQUIRED``).
+   every pending record (``lookup`` wraps ``listpays`` by label; see
+   :func:`classify_pays`). Complete → paid. Failed or never seen → failed only
+   once the record is older than ``unknown_grace_s`` (a request still on its way,
+   or a payment still retrying, must not be taken for a failure); until then it
+   stays pending. Until every pending record of a neighbour is resolved,
+   ``begin`` refuses that neighbour (``Reason.PENDING``), and until the first
+   reconcile after loading, it refuses everyone (``Reason.RECONCILE_REQUIRED``).
 
 What is owed, and the rounding rule
 -----------------------------------
 Meter readings and prices are exact decimals (pass HA's state strings or
-``Decimal``; floats go through ``str`` first so 0.1 stays 0.1). For one
+``Decimal``; floats go through ``str`` first so 0.1 stays 0.1), validated before
+anything is stored: finite, ``0 <= meter <= MAX_METER_KWH``,
+``0 <= price <= MAX_PRICE_SATS_PER_KWH``, at most ``MAX_DECIMALS`` decimal
+places. Every sum and product runs in a decimal context wide enough that no
+digit is ever rounded (:data:`EXACT`; an inexact result would raise). For one
 settlement::
 
     exact_msat  = (meter_now_kwh - meter_last_settled_kwh) * price_sats_per_kwh * 1000
@@ -55,24 +63,59 @@ last settled reading: a reset or a fault; the baseline is kept until
 ``NOTHING_OWED``, ``BELOW_MINIMUM`` (carried forward), ``CAP_PER_PAYMENT``,
 ``CAP_PER_DAY`` (the day is ``now.date()`` of the tz-aware ``now`` the caller
 passes, in the site's time zone; pending and paid amounts of that day count),
-``PENDING``, ``RECONCILE_REQUIRED``, and ``BASELINE_SET`` (the first reading of a
-neighbour only sets the baseline).
+``PENDING``, ``RECONCILE_REQUIRED``, ``BASELINE_SET`` (the first reading of a
+neighbour only sets the baseline), ``AMOUNT_OUT_OF_RANGE`` (more than
+``MAX_AMOUNT_MSAT``: no meter jump or price can make an amount that cannot be
+stored) and ``LEDGER_LOST`` (the ledger's store is gone or is another ledger's:
+nothing is paid until the user confirms new baselines,
+:meth:`SettlementLedger.start_anew`).
+
+The daily cap counts what each neighbour was paid per day in
+``NeighbourAccount.day_msat`` (kept for ``DAY_TOTALS_KEPT`` days, independent of
+how many records are kept) plus the pending records of that day.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterable, Mapping
-from dataclasses import dataclass, field
-from datetime import date, datetime
-from decimal import ROUND_FLOOR, Decimal, InvalidOperation
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime, timedelta
+from decimal import (
+    ROUND_FLOOR,
+    Context,
+    Decimal,
+    DecimalException,
+    DivisionByZero,
+    Inexact,
+    InvalidOperation,
+    Overflow,
+    localcontext,
+)
 from enum import StrEnum
 import json
 import os
 from pathlib import Path
+import secrets
 from typing import Any, Protocol
 
 STORAGE_VERSION = 1
+#: Resolved records kept in the store: the last paid ones, the last failed ones.
 HISTORY_LIMIT = 1000
+FAILED_HISTORY_LIMIT = 200
+#: Days of per-day paid totals kept (the daily cap needs only today's).
+DAY_TOTALS_KEPT = 40
+#: Bounds of what a meter, a price or an amount may be (far above any real one).
+MAX_METER_KWH = Decimal(10) ** 12
+MAX_PRICE_SATS_PER_KWH = Decimal(10) ** 8  # 1 BTC per kWh
+MAX_AMOUNT_MSAT = 21_000_000 * 100_000_000 * 1000  # every bitcoin there will be
+MAX_DECIMALS = 30
+#: Seconds a pending record must be old before "the node has no such payment"
+#: (or only failed attempts) is taken as final: a request may still be on its way
+#: and xpay retries for ``retry_for`` seconds (HashGrid asks for 20).
+UNKNOWN_GRACE_S = 300.0
+
+#: Wide enough for any product of bounded inputs; an inexact result raises.
+EXACT = Context(prec=200, traps=[Inexact, InvalidOperation, Overflow, DivisionByZero])
 
 
 class Reason(StrEnum):
@@ -88,6 +131,8 @@ class Reason(StrEnum):
     PENDING = "pending"
     RECONCILE_REQUIRED = "reconcile_required"
     BASELINE_SET = "baseline_set"
+    AMOUNT_OUT_OF_RANGE = "amount_out_of_range"
+    LEDGER_LOST = "ledger_lost"
 
 
 # Reasons that need the user's attention (repair issue / event in HA).
@@ -98,6 +143,8 @@ PROBLEMS = frozenset(
         Reason.PRICE_UNAVAILABLE,
         Reason.CAP_PER_PAYMENT,
         Reason.CAP_PER_DAY,
+        Reason.AMOUNT_OUT_OF_RANGE,
+        Reason.LEDGER_LOST,
     }
 )
 
@@ -173,7 +220,8 @@ class SettlementRecord:
     @property
     def kwh(self) -> Decimal:
         """Energy this settlement covers."""
-        return self.meter_to_kwh - self.meter_from_kwh
+        with localcontext(EXACT):
+            return self.meter_to_kwh - self.meter_from_kwh
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe form."""
@@ -235,13 +283,16 @@ class NeighbourAccount:
     fees_msat: int = 0
     last_status: str | None = None
     last_time: datetime | None = None
+    #: msat paid per day (the day a settlement was begun, ISO), for the daily cap.
+    day_msat: dict[str, int] = field(default_factory=dict)
 
     def unpaid_kwh(self, meter_now_kwh: Decimal | str | float | None) -> Decimal | None:
         """Energy metered since the last settlement (None if unknown)."""
-        now = to_decimal(meter_now_kwh)
+        now = meter_kwh(meter_now_kwh)
         if now is None or self.meter_last_settled_kwh is None:
             return None
-        return max(Decimal(0), now - self.meter_last_settled_kwh)
+        with localcontext(EXACT):
+            return max(Decimal(0), now - self.meter_last_settled_kwh)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe form."""
@@ -257,6 +308,7 @@ class NeighbourAccount:
             "fees_msat": self.fees_msat,
             "last_status": self.last_status,
             "last_time": None if self.last_time is None else self.last_time.isoformat(),
+            "day_msat": dict(sorted(self.day_msat.items())[-DAY_TOTALS_KEPT:]),
         }
 
     @classmethod
@@ -274,6 +326,7 @@ class NeighbourAccount:
             fees_msat=int(data.get("fees_msat", 0)),
             last_status=data.get("last_status"),
             last_time=None if last_time is None else datetime.fromisoformat(last_time),
+            day_msat={str(k): int(v) for k, v in data.get("day_msat", {}).items()},
         )
 
 
@@ -341,20 +394,49 @@ class JsonFileStore:
 
 
 def to_decimal(value: Decimal | str | int | float | None) -> Decimal | None:
-    """An exact, finite Decimal, or None (unavailable/unknown/garbage)."""
+    """An exact, finite Decimal of at most ``MAX_DECIMALS`` places and a sane
+    magnitude (< 10**15), or None (unavailable/unknown/garbage/absurd)."""
     if value is None or isinstance(value, bool):
         return None
     try:
-        number = value if isinstance(value, Decimal) else Decimal(str(value))
+        number = value if isinstance(value, Decimal) else Decimal(str(value).strip())
     except InvalidOperation, ValueError:
         return None
-    return number if number.is_finite() else None
+    if not number.is_finite():
+        return None
+    exponent = number.as_tuple().exponent
+    assert isinstance(exponent, int)
+    if exponent < -MAX_DECIMALS or number.adjusted() > 15:
+        return None
+    return number
+
+
+def meter_kwh(value: Decimal | str | int | float | None) -> Decimal | None:
+    """A meter reading a settlement may use: a number in [0, MAX_METER_KWH]."""
+    number = to_decimal(value)
+    if number is None or not 0 <= number <= MAX_METER_KWH:
+        return None
+    return number
+
+
+def price_sats(value: Decimal | str | int | float | None) -> Decimal | None:
+    """A price a settlement may use: a number in [0, MAX_PRICE_SATS_PER_KWH]."""
+    number = to_decimal(value)
+    if number is None or not 0 <= number <= MAX_PRICE_SATS_PER_KWH:
+        return None
+    return number
 
 
 def floor_to_unit(exact_msat: Decimal, unit_msat: int) -> int:
     """Round an exact msat amount down to a multiple of ``unit_msat``."""
-    units = (exact_msat / unit_msat).to_integral_value(rounding=ROUND_FLOOR)
-    return int(units) * unit_msat
+    with localcontext(EXACT) as ctx:
+        ctx.traps[Inexact] = False  # the division may be inexact; the floor is not
+        units = (exact_msat / unit_msat).to_integral_value(rounding=ROUND_FLOOR)
+    amount = int(units) * unit_msat
+    with localcontext(EXACT):  # the floor is exact: amount <= exact < amount + unit
+        if not amount <= exact_msat < amount + unit_msat:
+            raise LedgerError(f"cannot floor {exact_msat} to {unit_msat}")
+    return amount
 
 
 def classify_pays(pays: Iterable[Mapping[str, Any]], key: str) -> PaymentLookup:
@@ -404,19 +486,49 @@ class ReconcileReport:
 class SettlementLedger:
     """Per-neighbour settlement state and the record of every settlement."""
 
-    def __init__(self, store: LedgerStore) -> None:
+    def __init__(
+        self,
+        store: LedgerStore,
+        ledger_id: str | None = None,
+        *,
+        unknown_grace_s: float | None = None,
+    ) -> None:
         self._store = store
+        self.ledger_id = ledger_id or new_ledger_id()
         self.accounts: dict[str, NeighbourAccount] = {}
         self.records: list[SettlementRecord] = []
         self._reconciled = False
+        #: Set when the store was lost: nothing is paid until :meth:`start_anew`.
+        self.lost: str | None = None
+        self.unknown_grace_s = (
+            UNKNOWN_GRACE_S if unknown_grace_s is None else unknown_grace_s
+        )
 
     # ------------------------------------------------------------ persistence
 
     @classmethod
-    async def load(cls, store: LedgerStore) -> SettlementLedger:
-        """A ledger with the stored state (reconcile before paying anything)."""
-        ledger = cls(store)
-        data = await store.load()
+    async def load(
+        cls,
+        store: LedgerStore,
+        expected_id: str | None = None,
+        *,
+        unknown_grace_s: float | None = None,
+    ) -> SettlementLedger:
+        """A ledger with the stored state (reconcile before paying anything).
+
+        ``expected_id`` is the id of the ledger this store should hold (kept
+        elsewhere, e.g. in the config entry). If the store is empty, unreadable or
+        holds another ledger, the ledger is *lost* (:attr:`lost` says why) and
+        refuses every settlement until :meth:`start_anew`.
+        """
+        try:
+            data = await store.load()
+        except Exception as err:
+            data, problem = None, f"unreadable: {err!r}"
+        else:
+            problem = "missing"
+        stored_id = data.get("ledger_id") if data else None
+        ledger = cls(store, stored_id or expected_id, unknown_grace_s=unknown_grace_s)
         if data:
             ledger.accounts = {
                 a["neighbour_id"]: NeighbourAccount.from_dict(a)
@@ -425,15 +537,40 @@ class SettlementLedger:
             ledger.records = [
                 SettlementRecord.from_dict(r) for r in data.get("records", [])
             ]
+        if expected_id is not None and stored_id != expected_id:
+            if stored_id is not None:
+                problem = f"holds ledger {stored_id}"
+            elif data:
+                problem = ""  # a store from before ledger ids: adopt it
+            if problem:
+                ledger.lost = problem
+                ledger.ledger_id = expected_id
         ledger._reconciled = not ledger.pending()
         return ledger
 
+    async def start_anew(self, baselines: Mapping[str, Decimal | None]) -> None:
+        """After a lost ledger, the user confirmed: a new ledger (new id, so no
+        key is ever reused), each neighbour's baseline at its meter now."""
+        self.ledger_id = new_ledger_id()
+        self.accounts = {}
+        self.records = []
+        for neighbour_id, meter in baselines.items():
+            account = self.account(neighbour_id)
+            account.meter_last_settled_kwh = meter_kwh(meter)
+        self.lost = None
+        self._reconciled = True
+        await self._save()
+
     def to_dict(self) -> dict[str, Any]:
-        """Everything, JSON-safe (old resolved records beyond the limit dropped)."""
-        resolved = [r for r in self.records if r.state is not State.PENDING]
-        keep = {id(r) for r in resolved[-HISTORY_LIMIT:]}
+        """Everything, JSON-safe; of the resolved records the last
+        ``HISTORY_LIMIT`` paid and ``FAILED_HISTORY_LIMIT`` failed are kept."""
+        paid = [r for r in self.records if r.state is State.PAID]
+        failed = [r for r in self.records if r.state is State.FAILED]
+        keep = {id(r) for r in paid[-HISTORY_LIMIT:]}
+        keep |= {id(r) for r in failed[-FAILED_HISTORY_LIMIT:]}
         return {
             "version": STORAGE_VERSION,
+            "ledger_id": self.ledger_id,
             "accounts": [a.to_dict() for a in self.accounts.values()],
             "records": [
                 r.to_dict()
@@ -464,7 +601,7 @@ class SettlementLedger:
 
     def record(self, key: str) -> SettlementRecord:
         """The record with this idempotency key."""
-        for r in self.records:
+        for r in reversed(self.records):
             if r.key == key:
                 return r
         raise LedgerError(f"unknown settlement {key}")
@@ -476,12 +613,9 @@ class SettlementLedger:
 
     def committed_msat_on(self, neighbour_id: str, day: date) -> int:
         """Paid plus pending amounts of ``day`` for the daily cap."""
-        return sum(
-            r.amount_msat
-            for r in self.records
-            if r.neighbour_id == neighbour_id
-            and r.day == day
-            and r.state in (State.PAID, State.PENDING)
+        paid = self.account(neighbour_id).day_msat.get(day.isoformat(), 0)
+        return paid + sum(
+            r.amount_msat for r in self.pending(neighbour_id) if r.day == day
         )
 
     def paid_since(self, neighbour_id: str, since: datetime) -> PaidSummary:
@@ -500,52 +634,74 @@ class SettlementLedger:
             and r.resolved_at is not None
             and r.resolved_at >= since
         ]
+        with localcontext(EXACT):
+            kwh = sum((r.kwh for r in paid), Decimal(0))
         return PaidSummary(
             amount_msat=sum(r.amount_msat for r in paid),
             settlements=len(paid),
-            kwh=sum((r.kwh for r in paid), Decimal(0)),
+            kwh=kwh,
         )
 
     # ------------------------------------------------------------ settling
 
     async def set_baseline(
-        self, neighbour_id: str, meter_kwh: Decimal | str | float
+        self, neighbour_id: str, meter_kwh_now: Decimal | str | float
     ) -> None:
-        """Start metering a new neighbour from ``meter_kwh`` (nothing owed before)."""
-        value = to_decimal(meter_kwh)
+        """Start metering a new neighbour from ``meter_kwh_now`` (nothing owed before)."""
+        value = meter_kwh(meter_kwh_now)
         if value is None:
-            raise LedgerError("baseline must be a number")
+            raise LedgerError("baseline must be a meter reading")
         account = self.account(neighbour_id)
         if account.meter_last_settled_kwh is not None:
             raise LedgerError(
                 "baseline already set; use rebaseline after a meter reset"
             )
         account.meter_last_settled_kwh = value
-        await self._save()
+        await self._save_or_undo(neighbour_id, None)
 
     async def rebaseline(
-        self, neighbour_id: str, meter_kwh: Decimal | str | float, now: datetime
+        self, neighbour_id: str, meter_kwh_now: Decimal | str | float, now: datetime
     ) -> None:
         """Accept a new meter baseline after a reset (the user confirmed it).
 
         Energy metered between the last settlement and the reset is not known to
         the ledger and is not paid; the exact carry is kept.
         """
-        value = to_decimal(meter_kwh)
+        value = meter_kwh(meter_kwh_now)
         if value is None:
-            raise LedgerError("baseline must be a number")
+            raise LedgerError("baseline must be a meter reading")
         if self.pending(neighbour_id):
             raise LedgerError("cannot rebaseline with a pending settlement")
         account = self.account(neighbour_id)
+        before = replace(account, day_msat=dict(account.day_msat))
         account.meter_last_settled_kwh = value
         account.last_status = "rebaselined"
         account.last_time = now
-        await self._save()
+        await self._save_or_undo(neighbour_id, before)
+
+    async def _save_or_undo(
+        self,
+        neighbour_id: str,
+        before: NeighbourAccount | None,
+        record: SettlementRecord | None = None,
+    ) -> None:
+        """Save; if that fails, put the account back as it was and drop
+        ``record``, so nothing unsaved lives on in memory (then raise)."""
+        try:
+            await self._save()
+        except Exception:
+            if before is None:
+                self.accounts.pop(neighbour_id, None)
+            else:
+                self.accounts[neighbour_id] = before
+            if record is not None and record in self.records:
+                self.records.remove(record)
+            raise
 
     async def begin(
         self,
         neighbour_id: str,
-        meter_kwh: Decimal | str | float | None,
+        meter_kwh_now: Decimal | str | float | None,
         terms: Terms,
         now: datetime,
     ) -> SettlementRecord | Refusal:
@@ -554,19 +710,29 @@ class SettlementLedger:
             raise LedgerError("now must be timezone-aware")
         if terms.unit_msat < 1:
             raise LedgerError("unit_msat must be >= 1")
+        if self.lost is not None:
+            return Refusal(neighbour_id, Reason.LEDGER_LOST, self.lost)
         if not self._reconciled:
             return Refusal(neighbour_id, Reason.RECONCILE_REQUIRED)
         if self.pending(neighbour_id):
             return Refusal(
                 neighbour_id, Reason.PENDING, self.pending(neighbour_id)[0].key
             )
-        meter = to_decimal(meter_kwh)
-        if meter is None or meter < 0:
-            return Refusal(neighbour_id, Reason.METER_UNAVAILABLE, str(meter_kwh))
+        meter = meter_kwh(meter_kwh_now)
+        if meter is None:
+            return Refusal(
+                neighbour_id, Reason.METER_UNAVAILABLE, _shown(meter_kwh_now)
+            )
+        existing = self.accounts.get(neighbour_id)
+        before = (
+            None
+            if existing is None
+            else replace(existing, day_msat=dict(existing.day_msat))
+        )
         account = self.account(neighbour_id)
         if account.meter_last_settled_kwh is None:
             account.meter_last_settled_kwh = meter
-            await self._save()
+            await self._save_or_undo(neighbour_id, before)
             return Refusal(neighbour_id, Reason.BASELINE_SET, str(meter))
         last = account.meter_last_settled_kwh
         if meter < last:
@@ -575,13 +741,25 @@ class SettlementLedger:
                 Reason.METER_BACKWARDS,
                 f"meter {meter} < last settled {last}",
             )
-        price = to_decimal(terms.price_sats_per_kwh)
-        if price is None or price < 0:
+        price = price_sats(terms.price_sats_per_kwh)
+        if price is None:
             return Refusal(
-                neighbour_id, Reason.PRICE_UNAVAILABLE, str(terms.price_sats_per_kwh)
+                neighbour_id,
+                Reason.PRICE_UNAVAILABLE,
+                _shown(terms.price_sats_per_kwh),
             )
-        exact = (meter - last) * price * 1000 + account.carry_msat
-        amount = floor_to_unit(exact, terms.unit_msat)
+        try:
+            with localcontext(EXACT):
+                exact = (meter - last) * price * 1000 + account.carry_msat
+            amount = floor_to_unit(exact, terms.unit_msat)
+        except (DecimalException, LedgerError) as err:
+            return Refusal(neighbour_id, Reason.AMOUNT_OUT_OF_RANGE, repr(err))
+        if amount > MAX_AMOUNT_MSAT:
+            return Refusal(
+                neighbour_id,
+                Reason.AMOUNT_OUT_OF_RANGE,
+                f"{amount // 1000} sat > {MAX_AMOUNT_MSAT // 1000} sat",
+            )
         if amount <= 0:
             return Refusal(neighbour_id, Reason.NOTHING_OWED, amount_msat=0)
         if amount < terms.min_settlement_sats * 1000:
@@ -593,7 +771,7 @@ class SettlementLedger:
             return Refusal(
                 neighbour_id,
                 Reason.CAP_PER_PAYMENT,
-                f"{amount} msat > cap {terms.cap_per_payment_sats} sat",
+                f"{amount // 1000} sat > cap {terms.cap_per_payment_sats} sat",
                 amount,
             )
         day = now.date()
@@ -603,13 +781,16 @@ class SettlementLedger:
                 return Refusal(
                     neighbour_id,
                     Reason.CAP_PER_DAY,
-                    f"{committed} + {amount} msat > cap {terms.cap_per_day_sats} sat on {day}",
+                    f"{committed // 1000} + {amount // 1000} sat > cap "
+                    f"{terms.cap_per_day_sats} sat on {day}",
                     amount,
                 )
         seq = account.next_seq
         account.next_seq += 1
+        with localcontext(EXACT):
+            carry_after = exact - amount
         record = SettlementRecord(
-            key=f"{neighbour_id}:{seq}",
+            key=f"hg:{self.ledger_id}:{neighbour_id}:{seq}",
             neighbour_id=neighbour_id,
             seq=seq,
             meter_from_kwh=last,
@@ -617,14 +798,14 @@ class SettlementLedger:
             price_sats_per_kwh=price,
             amount_msat=amount,
             carry_before_msat=account.carry_msat,
-            carry_after_msat=exact - amount,
+            carry_after_msat=carry_after,
             day=day,
             created_at=now,
         )
         self.records.append(record)
         account.last_status = State.PENDING.value
         account.last_time = now
-        await self._save()
+        await self._save_or_undo(neighbour_id, before, record)
         return record
 
     async def mark_paid(
@@ -635,7 +816,11 @@ class SettlementLedger:
         payment_hash: str | None = None,
         fee_msat: int | None = None,
     ) -> SettlementRecord:
-        """The payment labelled ``key`` completed: move baseline and carry."""
+        """The payment labelled ``key`` completed: move baseline and carry.
+
+        The payment happened, so memory keeps it even if the save fails (the
+        store still has the record pending; a reconcile finds it complete).
+        """
         record = self._pending_record(key)
         account = self.account(record.neighbour_id)
         if account.meter_last_settled_kwh != record.meter_from_kwh:
@@ -646,9 +831,12 @@ class SettlementLedger:
         record.resolved_at = now
         account.meter_last_settled_kwh = record.meter_to_kwh
         account.carry_msat = record.carry_after_msat
-        account.settled_kwh += record.kwh
+        with localcontext(EXACT):
+            account.settled_kwh += record.kwh
         account.paid_msat += record.amount_msat
         account.fees_msat += fee_msat or 0
+        day = record.day.isoformat()
+        account.day_msat[day] = account.day_msat.get(day, 0) + record.amount_msat
         account.last_status = State.PAID.value
         account.last_time = now
         await self._save()
@@ -674,11 +862,17 @@ class SettlementLedger:
             raise LedgerError(f"{key} is already {record.state.value}")
         return record
 
+    def settled_for_good(self, record: SettlementRecord, now: datetime) -> bool:
+        """Is the record old enough that "no such payment" is final?"""
+        return now - record.created_at >= timedelta(seconds=self.unknown_grace_s)
+
     async def reconcile(self, lookup: Lookup, now: datetime) -> ReconcileReport:
         """Resolve every pending record against the node, before paying anew.
 
         ``lookup`` must raise if the node cannot answer; such records stay
-        pending (and block their neighbour) until a later reconcile.
+        pending (and block their neighbour) until a later reconcile. A payment
+        the node does not know (or knows only failed attempts of) is failed only
+        once the record is older than ``unknown_grace_s``.
         """
         report = ReconcileReport()
         for record in self.pending():
@@ -705,7 +899,10 @@ class SettlementLedger:
                     fee_msat=found.fee_msat,
                 )
                 report.paid.append(record.key)
-            elif found.status in (LookupStatus.FAILED, LookupStatus.NOT_FOUND):
+            elif found.status in (
+                LookupStatus.FAILED,
+                LookupStatus.NOT_FOUND,
+            ) and self.settled_for_good(record, now):
                 await self.mark_failed(
                     record.key, now, f"reconciled: {found.status.value}"
                 )
@@ -716,3 +913,14 @@ class SettlementLedger:
         # a node that could not answer blocks everyone.
         self._reconciled = not report.errors
         return report
+
+
+def new_ledger_id() -> str:
+    """A random ledger id (96 bits): part of every key, so keys never repeat."""
+    return secrets.token_hex(12)
+
+
+def _shown(value: object) -> str:
+    """A value for a message: never more than 40 characters of it."""
+    text = str(value)
+    return text if len(text) <= 40 else text[:37] + "..."

@@ -35,15 +35,11 @@ from .settlement import Outcome, energy_kwh
 
 type StateValue = str | int | float | Decimal | datetime | None
 
-#: The states of a neighbour's last settlement.
-SETTLEMENT_STATES = [
-    "paid",
-    "failed",
-    "pending",
-    "refused",
-    "rebaselined",
-    *[r.value for r in Reason],
-]
+#: The states of a neighbour's last settlement: an outcome, or why nothing was
+#: paid (a refusal shows its reason: "Metering started", not "Refused").
+SETTLEMENT_STATES = list(
+    dict.fromkeys(["paid", "failed", "pending", "refused", "rebaselined", *Reason])
+)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -134,7 +130,11 @@ def _last_status(runtime: LightningRuntime, subentry_id: str) -> str | None:
     if (last := settler.last_outcome.get(subentry_id)) is not None:
         return last[0]
     account = settler.ledger.accounts.get(subentry_id)
-    return None if account is None else account.last_status
+    if account is None:
+        return None
+    if account.last_status is None and account.meter_last_settled_kwh is not None:
+        return Reason.BASELINE_SET.value
+    return account.last_status
 
 
 def _last_time(runtime: LightningRuntime, subentry_id: str) -> datetime | None:
