@@ -11,7 +11,7 @@ from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.x509.oid import NameOID
 from homeassistant import config_entries
 from homeassistant.core import HomeAssistant
@@ -159,8 +159,11 @@ async def test_options_pick_the_telemetry_sensor(
     assert entry.state is config_entries.ConfigEntryState.LOADED
 
 
-def _write_key(path: Path) -> ec.EllipticCurvePrivateKey:
-    key = ec.generate_private_key(ec.SECP256R1())
+type _Key = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey | ed25519.Ed25519PrivateKey
+
+
+def _write_key(path: Path, key: _Key | None = None) -> _Key:
+    key = key or ec.generate_private_key(ec.SECP256R1())
     path.write_bytes(
         key.private_bytes(
             serialization.Encoding.PEM,
@@ -171,7 +174,7 @@ def _write_key(path: Path) -> ec.EllipticCurvePrivateKey:
     return key
 
 
-def _write_certificate(path: Path, key: ec.EllipticCurvePrivateKey) -> None:
+def _write_certificate(path: Path, key: _Key) -> None:
     """A self-signed certificate of the key, as a utility's test CA would issue."""
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, VEN_NAME)])
     now = datetime.now(UTC)
@@ -183,7 +186,9 @@ def _write_certificate(path: Path, key: ec.EllipticCurvePrivateKey) -> None:
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - timedelta(days=1))
         .not_valid_after(now + timedelta(days=30))
-        .sign(key, hashes.SHA256())
+        .sign(
+            key, None if isinstance(key, ed25519.Ed25519PrivateKey) else hashes.SHA256()
+        )
     )
     path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
 
@@ -194,6 +199,10 @@ def pki(tmp_path: Path) -> dict[str, str]:
     key = _write_key(tmp_path / "ven.key")
     _write_certificate(tmp_path / "ven.pem", key)
     _write_key(tmp_path / "other.key")
+    rsa_key = _write_key(tmp_path / "rsa.key", rsa.generate_private_key(65537, 2048))
+    _write_certificate(tmp_path / "rsa.pem", rsa_key)
+    ed_key = _write_key(tmp_path / "ed25519.key", ed25519.Ed25519PrivateKey.generate())
+    _write_certificate(tmp_path / "ed25519.pem", ed_key)
     (tmp_path / "notes.txt").write_text("not a certificate\n")
     encrypted = key.private_bytes(
         serialization.Encoding.PEM,
@@ -208,6 +217,10 @@ def pki(tmp_path: Path) -> dict[str, str]:
             "ven.pem",
             "ven.key",
             "other.key",
+            "rsa.pem",
+            "rsa.key",
+            "ed25519.pem",
+            "ed25519.key",
             "notes.txt",
             "encrypted.key",
             "fifo",
@@ -258,6 +271,11 @@ async def test_blank_ven_name(hass: HomeAssistant, vtn: SimulatedVtn) -> None:
     ("files", "error"),
     [
         ({"client_cert": "ven.pem", "client_key": "other.key"}, "key_mismatch"),
+        ({"client_cert": "rsa.pem", "client_key": "ven.key"}, "key_mismatch"),
+        (
+            {"client_cert": "ed25519.pem", "client_key": "ed25519.key"},
+            "unsupported_key",
+        ),
         ({"ca_file": "ven.key"}, "invalid_ca_file"),
         ({"ca_file": "notes.txt"}, "invalid_ca_file"),
         (
@@ -315,22 +333,23 @@ async def test_endless_file_is_refused(
     _assert_nothing_stored(hass, vtn)
 
 
+@pytest.mark.parametrize("name", ["ven", "rsa"])
 async def test_matching_certificate_files_register(
-    hass: HomeAssistant, vtn: SimulatedVtn, pki: dict[str, str]
+    hass: HomeAssistant, vtn: SimulatedVtn, pki: dict[str, str], name: str
 ) -> None:
-    """A certificate with its own key and a CA file of certificates pass."""
+    """A certificate (EC or RSA) with its own key and a CA file of certificates pass."""
     flow_id = await _form(hass)
     result = await _submit(
         hass,
         flow_id,
         vtn_url=vtn.url,
         ven_name=VEN_NAME,
-        client_cert=pki["ven.pem"],
-        client_key=pki["ven.key"],
-        ca_file=pki["ven.pem"],
+        client_cert=pki[f"{name}.pem"],
+        client_key=pki[f"{name}.key"],
+        ca_file=pki[f"{name}.pem"],
     )
     assert result["type"] is FlowResultType.CREATE_ENTRY
-    assert result["data"]["client_key"] == pki["ven.key"]
+    assert result["data"]["client_key"] == pki[f"{name}.key"]
     await hass.async_block_till_done()
     assert VEN_NAME in vtn.ven_ids
 

@@ -15,6 +15,7 @@ import stat
 from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 # Far above any real certificate, key or CA bundle (a full public CA bundle is ~220 kB).
 MAX_FILE_BYTES = 1 << 20
@@ -38,6 +39,10 @@ class InvalidCertificate(CredentialsError):
 
 class InvalidKey(CredentialsError):
     """The client key file holds no unencrypted PEM private key."""
+
+
+class UnsupportedKey(CredentialsError):
+    """The private key is of a type that cannot sign OpenADR messages (not RSA or EC)."""
 
 
 class KeyMismatch(CredentialsError):
@@ -77,8 +82,8 @@ def check_credentials(
 ) -> None:
     """Check the files given (reads them: run it in an executor).
 
-    The certificate and key must be PEM and belong together; the CA file must
-    hold at least one PEM certificate.
+    The certificate and key must be PEM and belong together, the key RSA or EC
+    (what OpenADR signs with); the CA file must hold at least one PEM certificate.
     """
     if client_cert and client_key:
         cert_data = read_limited(client_cert)
@@ -91,6 +96,9 @@ def check_credentials(
             key = serialization.load_pem_private_key(key_data, password=None)
         except (ValueError, TypeError, UnsupportedAlgorithm) as err:
             raise InvalidKey(f"{client_key} is not an unencrypted PEM key") from err
+        # OpenADR 2.0b signs with RSA or ECDSA; openleadr fails on any other key.
+        if not isinstance(key, rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey):
+            raise UnsupportedKey(f"{client_key}: a {type(key).__name__} cannot sign")
         if _public_key(certificate.public_key()) != _public_key(key.public_key()):
             raise KeyMismatch(f"{client_key} is not the key of {client_cert}")
     if ca_file:

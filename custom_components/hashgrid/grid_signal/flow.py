@@ -24,6 +24,7 @@ from .certs import (
     InvalidCertificate,
     InvalidKey,
     KeyMismatch,
+    UnsupportedKey,
 )
 from .const import (
     CONF_CA_FILE,
@@ -45,6 +46,7 @@ _CREDENTIALS_ERRORS: dict[type[CredentialsError], str] = {
     InvalidCertificate: "invalid_client_certificate",
     InvalidKey: "invalid_client_key",
     KeyMismatch: "key_mismatch",
+    UnsupportedKey: "unsupported_key",
     InvalidCaFile: "invalid_ca_file",
 }
 
