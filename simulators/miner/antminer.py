@@ -97,7 +97,7 @@ class Antminer(Firmware):
 
     def _cmd_summary(self) -> dict[str, Any]:
         physics = self.miner.physics
-        ghs = round(physics.hashrate_ths * 1000, 2)
+        ghs = self.miner.reported_ghs(physics.hashrate_ths)
         return {
             "SUMMARY": [
                 {
@@ -188,7 +188,7 @@ class Antminer(Firmware):
             "minertype": miner.model,
             "nettype": "DHCP",
             "netdevice": "eth0",
-            "macaddr": miner.mac.upper(),
+            "macaddr": miner.reported("mac", miner.mac.upper()),
             "hostname": miner.hostname,
             "ipaddress": miner.ip,
             "netmask": "255.255.255.0",
@@ -198,7 +198,7 @@ class Antminer(Firmware):
             "system_kernel_version": "Linux 4.9.38 #1 SMP PREEMPT",
             "system_filesystem_version": FILESYSTEM_VERSION,
             "firmware_type": "Release",
-            "serinum": miner.serial,
+            "serinum": miner.reported("serial", miner.serial),
         }
 
     def _cgi_get_network_info(self, _: dict[str, Any]) -> dict[str, Any]:
@@ -206,7 +206,7 @@ class Antminer(Firmware):
         return {
             "nettype": "DHCP",
             "netdevice": "eth0",
-            "macaddr": miner.mac.upper(),
+            "macaddr": miner.reported("mac", miner.mac.upper()),
             "hostname": miner.hostname,
             "ipaddress": miner.ip,
             "netmask": "255.255.255.0",

@@ -48,14 +48,14 @@ class Bitaxe(Firmware):
         voltage = 5.0
         chip_temp = physics.chip_temps_c()[0]
         return {
-            "power": round(power, 2),
+            "power": miner.reported("power_w", round(power, 2)),
             "voltage": voltage * 1000,
             "current": round(power / voltage * 1000, 1),
             "temp": chip_temp,
             "vrTemp": round(physics.board_temps_c()[0]),
             "maxPower": 40,
             "nominalVoltage": 5,
-            "hashRate": round(physics.hashrate_ths * 1000, 2),
+            "hashRate": miner.reported_ghs(physics.hashrate_ths),
             "expectedHashrate": round(miner.spec.nominal_ths * 1000),
             "bestDiff": "1.2M",
             "bestSessionDiff": "310k",
@@ -66,7 +66,7 @@ class Bitaxe(Firmware):
             "coreVoltageActual": CORE_VOLTAGE_MV - 12,
             "frequency": self.frequency,
             "ssid": "hashgrid",
-            "macAddr": miner.mac.upper(),
+            "macAddr": miner.reported("mac", miner.mac.upper()),
             "hostname": miner.hostname,
             "wifiStatus": "Connected!",
             "wifiRSSI": -51,

@@ -53,6 +53,16 @@ class Fleet:
         """Return the miners running a firmware."""
         return [m for m in self.miners if m.firmware == firmware]
 
+    async def swap_addresses(self, a: SimulatedMiner, b: SimulatedMiner) -> None:
+        """Give two miners each other's address (as DHCP may, after a restart)."""
+        ip_a, ip_b = a.ip, b.ip
+        a.unreachable = b.unreachable = True
+        await a.readdress(ip_b)
+        await b.readdress(ip_a)
+        a.unreachable = b.unreachable = False
+        await asyncio.gather(a.settle(), b.settle())
+        self._by_ip[ip_b], self._by_ip[ip_a] = a, b
+
     async def start(self) -> None:
         """Start every miner listening."""
         await asyncio.gather(*(m.start() for m in self.miners))

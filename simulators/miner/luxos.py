@@ -38,6 +38,15 @@ HOME_PAGE = """<!doctype html><html><head><title>LuxOS</title></head>
 <body><div id="app">Luxor Firmware</div></body></html>"""
 
 
+def _watts(reported: Any) -> float:
+    """A profile's watts as the physics takes them (a lying one counts as 0)."""
+    try:
+        watts = float(reported)
+    except TypeError, ValueError:
+        return 0.0
+    return watts if 0.0 <= watts < float("inf") else 0.0
+
+
 class LuxOS(Firmware):
     """LuxOS: `curtail sleep|wakeup`, `profileset`, `atm`, session tokens."""
 
@@ -60,6 +69,8 @@ class LuxOS(Firmware):
         result = []
         for step in PROFILE_STEPS:
             watts = round(spec.nominal_w * step)
+            if step == PROFILE_STEPS[0]:
+                watts = self.miner.reported("preset_w", watts)
             result.append(
                 {
                     "Profile Name": "default"
@@ -68,7 +79,7 @@ class LuxOS(Firmware):
                     "Frequency": round(BASE_FREQUENCY_MHZ * step),
                     "Voltage": round(BASE_VOLTAGE * (0.85 + 0.15 * step), 2),
                     "Watts": watts,
-                    "Hashrate": round(spec.hashrate_ths_at(watts), 2),
+                    "Hashrate": round(spec.hashrate_ths_at(_watts(watts)), 2),
                     "IsTuned": False,
                     "IsDynamic": False,
                     "Step": str(PROFILE_STEPS.index(step) - PROFILE_STEPS.index(1.0)),
@@ -137,16 +148,16 @@ class LuxOS(Firmware):
 
     def _cmd_summary(self, _: list[str]) -> dict[str, Any]:
         physics = self.miner.physics
-        ghs = physics.hashrate_ths * 1000
+        ghs = self.miner.reported_ghs(physics.hashrate_ths)
         return self._ok(
             11,
             "Summary",
             SUMMARY=[
                 {
                     "Elapsed": physics.uptime_s,
-                    "GHS 5s": round(ghs, 2),
-                    "GHS av": round(ghs, 2),
-                    "GHS 30m": round(ghs, 2),
+                    "GHS 5s": ghs,
+                    "GHS av": ghs,
+                    "GHS 30m": ghs,
                     "Accepted": physics.accepted_shares,
                     "Rejected": 0,
                     "Hardware Errors": 0,
@@ -187,7 +198,14 @@ class LuxOS(Firmware):
 
     def _cmd_power(self, _: list[str]) -> dict[str, Any]:
         return self._ok(
-            330, "Power", POWER=[{"Watts": round(self.miner.power_w), "PSU": True}]
+            330,
+            "Power",
+            POWER=[
+                {
+                    "Watts": self.miner.reported("power_w", round(self.miner.power_w)),
+                    "PSU": True,
+                }
+            ],
         )
 
     def _cmd_config(self, _: list[str]) -> dict[str, Any]:
@@ -200,10 +218,10 @@ class LuxOS(Firmware):
                     "ASC Count": miner.spec.hashboards,
                     "Profile": self.profile,
                     "IsAtmEnabled": self.atm_enabled,
-                    "MACAddr": miner.mac.lower(),
+                    "MACAddr": miner.reported("mac", miner.mac.lower()),
                     "IPAddr": miner.ip,
                     "Hostname": miner.hostname,
-                    "SerialNumber": miner.serial,
+                    "SerialNumber": miner.reported("serial", miner.serial),
                     "RedLed": self.red_led,
                     "GreenLed": "on" if miner.mining else "off",
                     "Pool Count": 1,
@@ -227,7 +245,7 @@ class LuxOS(Firmware):
             return self.error(333, f"Profile {wanted} not found")
         if not self.miner.ignore_commands:
             self.profile = wanted
-            self.miner.physics.set_power_target(float(profile["Watts"]))
+            self.miner.physics.set_power_target(_watts(profile["Watts"]))
         return self._ok(
             334, "Profile set", PROFILE=[{"Profile": wanted, "Board": "all"}]
         )

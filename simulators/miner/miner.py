@@ -19,6 +19,9 @@ _LOGGER = logging.getLogger(__name__)
 RPC_PORT = 4028
 HTTP_PORT = 80
 GARBAGE = b'<html><body>upgrade in progress {{{ "STATUS": [</body>'
+# What a flooding miner sends, over and over (JSON that never ends).
+FLOOD_CHUNK = b'{"STATUS":[{"STATUS":"S","Msg":"flood"},' + b'{"Msg":"flood"},' * 4000
+FLOOD_LIMIT_BYTES = 1 << 30
 
 
 class SimulatedMiner:
@@ -29,7 +32,14 @@ class SimulatedMiner:
     - `slow`: every reply is delayed by this many (real) seconds;
     - `garbage`: every reply is malformed (not JSON, not the firmware's page):
       `garbage_payload`, which may be set to any bytes (e.g. invalid UTF-8);
-    - `ignore_commands`: commands are acknowledged but change nothing.
+    - `ignore_commands`: commands are acknowledged but change nothing;
+    - `lie`: figures the firmware reports instead of the true ones, by name:
+      `power_w`, `hashrate_ths`, `serial`, `mac`, `preset_w` (LuxOS: the
+      lowest profile's watts). Any JSON value: -5, NaN, 1e308, "abc", 12345;
+    - `flood`: every reply (RPC and HTTP) is an endless stream of bytes, until
+      the client hangs up or `FLOOD_LIMIT_BYTES` went out (`flood_sent` counts);
+    - `readdress(ip)` (or `Fleet.swap_addresses`): the miner moves to another
+      address, as when DHCP hands it a new one.
     """
 
     def __init__(
@@ -55,6 +65,9 @@ class SimulatedMiner:
         self.garbage = False
         self.garbage_payload = GARBAGE
         self.ignore_commands = False
+        self.lie: dict[str, Any] = {}
+        self.flood = False
+        self.flood_sent = 0
         # Traffic seen, for tests: RPC and HTTP connections accepted, HTTP
         # requests served, of which refused for want of (digest) credentials.
         self.rpc_connections = 0
@@ -109,6 +122,19 @@ class SimulatedMiner:
         """Return the energy drawn since the simulation started, in Wh."""
         return self.physics.energy_wh
 
+    def reported(self, name: str, truth: Any) -> Any:
+        """Return what the firmware reports for a figure: the truth, or a lie."""
+        return self.lie.get(name, truth)
+
+    def reported_ghs(self, truth_ths: float) -> Any:
+        """Return the hashrate as reported in GH/s (a lie is passed through)."""
+        if "hashrate_ths" not in self.lie:
+            return round(truth_ths * 1000, 2)
+        lie = self.lie["hashrate_ths"]
+        if isinstance(lie, (int, float)) and not isinstance(lie, bool):
+            return lie * 1000
+        return lie
+
     def reboot(self) -> None:
         """Reboot: uptime restarts, power ramps from idle, sessions are gone."""
         self.physics.reboot()
@@ -131,6 +157,17 @@ class SimulatedMiner:
         else:
             self._open_listeners()
 
+    async def readdress(self, ip: str) -> None:
+        """Move to another address (its listeners close and open there)."""
+        was_unreachable = self._unreachable
+        self.unreachable = True
+        for server in self._retired:
+            await server.wait_closed()
+        self._retired.clear()
+        self.ip = ip
+        self.unreachable = was_unreachable
+        await self._settle()
+
     # ---- listeners -------------------------------------------------------
 
     async def start(self) -> None:
@@ -147,6 +184,10 @@ class SimulatedMiner:
         for server in self._retired:
             await server.wait_closed()
         self._retired.clear()
+
+    async def settle(self) -> None:
+        """Wait until the listeners being opened serve."""
+        await self._settle()
 
     async def _settle(self) -> None:
         while self._opening:
@@ -188,8 +229,10 @@ class SimulatedMiner:
         self.http_connections += 1
         return self._web()
 
-    def _rpc_protocol(self) -> RpcProtocol:
+    def _rpc_protocol(self) -> asyncio.Protocol:
         self.rpc_connections += 1
+        if self.flood:
+            return FloodProtocol(self)
         return RpcProtocol(self._rpc_reply, lambda: self.slow)
 
     def _rpc_reply(self, request: dict[str, Any]) -> bytes:
@@ -207,7 +250,67 @@ class SimulatedMiner:
             await asyncio.sleep(self.slow)
         if self.garbage:
             return web.Response(body=self.garbage_payload, content_type="text/html")
+        if self.flood:
+            return await self._http_flood(request)
         response = await self.personality.http_reply(request)
         if response.status == 401:
             self.http_challenges += 1
         return response
+
+    async def _http_flood(self, request: web.BaseRequest) -> web.StreamResponse:
+        response = web.StreamResponse(headers={"Content-Type": "application/json"})
+        await response.prepare(request)
+        try:
+            while self.flood and self.flood_sent < FLOOD_LIMIT_BYTES:
+                await response.write(FLOOD_CHUNK)
+                self.flood_sent += len(FLOOD_CHUNK)
+        except ConnectionError, RuntimeError:
+            pass  # the client hung up
+        return response
+
+
+class FloodProtocol(asyncio.Protocol):
+    """An RPC port that answers any request with bytes that never end.
+
+    Written as fast as the client reads (flow control), until it hangs up.
+    """
+
+    def __init__(self, miner: SimulatedMiner) -> None:
+        """Flood for this miner (it counts what went out)."""
+        self._miner = miner
+        self._transport: asyncio.Transport | None = None
+        self._paused = False
+        self._started = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        """Keep the transport."""
+        assert isinstance(transport, asyncio.Transport)
+        self._transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        """Start flooding at the first request."""
+        if not self._started:
+            self._started = True
+            self._pump()
+
+    def _pump(self) -> None:
+        transport = self._transport
+        while transport is not None and not self._paused and not transport.is_closing():
+            if self._miner.flood_sent >= FLOOD_LIMIT_BYTES:
+                transport.close()
+                return
+            transport.write(FLOOD_CHUNK)
+            self._miner.flood_sent += len(FLOOD_CHUNK)
+
+    def pause_writing(self) -> None:
+        """The client's buffers are full: wait."""
+        self._paused = True
+
+    def resume_writing(self) -> None:
+        """Go on."""
+        self._paused = False
+        asyncio.get_running_loop().call_soon(self._pump)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        """The client hung up."""
+        self._transport = None

@@ -11,6 +11,7 @@ from hypothesis import example, given, settings, strategies as st
 import pytest
 
 from custom_components.hashgrid.mining.planner import (
+    MAX_POWER_W,
     Command,
     MinerState,
     Plan,
@@ -572,3 +573,98 @@ def test_reductions_at_once_then_restores_staggered_in_priority_order(
     assert ranks == sorted(ranks)
     priorities = [states[c.miner_id].priority for c in restores]
     assert priorities == sorted(priorities, reverse=True)
+
+
+# --- any float the state accepts ---------------------------------------------------
+
+any_watts = st.floats(min_value=0.0, max_value=MAX_POWER_W) | st.sampled_from(
+    [0.0, 5e-324, 1.0, MAX_POWER_W, math.nextafter(MAX_POWER_W, 0.0)]
+)
+
+
+@st.composite
+def any_miner_states(draw_: st.DrawFn, miner_id: str) -> MinerState:
+    """Any miner the state accepts: every power anywhere in [0, MAX_POWER_W]."""
+    max_w = draw_(any_watts)
+    min_w = draw_(st.none() | st.floats(0.0, max_w))
+    can_set_power = draw_(st.booleans())
+    can_stop = draw_(st.booleans())
+    low = min_w if can_set_power and min_w is not None else max_w
+    idle = draw_(st.floats(0.0, low) if can_stop else any_watts)
+    mining = draw_(st.booleans())
+    return MinerState(
+        miner_id=miner_id,
+        reachable=draw_(st.booleans()),
+        mining=mining,
+        power_w=draw_(any_watts),
+        priority=draw_(st.integers(-(2**63), 2**63)),
+        can_stop=can_stop,
+        can_set_power=can_set_power,
+        min_power_w=min_w,
+        max_power_w=max_w,
+        idle_power_w=idle,
+        power_target_w=draw_(st.none() | any_watts) if mining else None,
+    )
+
+
+@st.composite
+def any_sites(draw_: st.DrawFn) -> tuple[list[MinerState], float]:
+    """Up to 40 such miners and any budget but NaN (1e308 and inf included)."""
+    n = draw_(st.integers(0, 40))
+    miners = [draw_(any_miner_states(f"m{i}")) for i in range(n)]
+    budget = draw_(
+        st.floats(allow_nan=False) | st.sampled_from([1e308, -1e308, math.inf])
+    )
+    return miners, budget
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.floats() | st.sampled_from([1e308, -5.0, math.nan, math.inf]))
+def test_the_state_takes_only_powers_within_physics(value: float) -> None:
+    """A power outside [0, MAX_POWER_W] (1e308, -5, NaN, inf) is refused."""
+    for field in ("power_w", "max_power_w", "idle_power_w", "power_target_w"):
+        fields: dict[str, Any] = {"power_w": 0.0, "max_power_w": MAX_POWER_W}
+        fields[field] = value
+        try:
+            MinerState(miner_id="m", reachable=True, mining=True, **fields)
+        except ValueError:
+            assert not 0.0 <= value <= MAX_POWER_W
+        else:
+            assert 0.0 <= value <= MAX_POWER_W
+
+
+@settings(max_examples=300, deadline=None)
+@given(any_sites())
+@example(
+    (
+        [
+            MinerState(
+                miner_id=f"m{i}",
+                reachable=False,
+                mining=True,
+                power_w=MAX_POWER_W,
+                max_power_w=MAX_POWER_W,
+            )
+            for i in range(40)
+        ],
+        1e308,
+    )
+)
+def test_the_planner_is_safe_for_any_state(
+    site: tuple[list[MinerState], float],
+) -> None:
+    """No OverflowError, no inf: every sum finite; the plan's promises hold."""
+    miners, plan = plan_for(site)
+    assert math.isfinite(plan.planned_power_w)
+    assert math.isfinite(plan.uncontrollable_power_w)
+    assert math.isfinite(plan.total_power_w)
+    assert all(math.isfinite(w) for w in plan.per_miner.values())
+    assert plan.fits == (
+        plan.planned_power_w + plan.uncontrollable_power_w <= plan.budget_w
+    )
+    floors = {m.miner_id: floor(m) for m in miners if is_controllable(m)}
+    if total(floors, plan) <= plan.budget_w:
+        assert plan.fits
+    for command in plan.commands:
+        assert command.power_w is None or 0.0 <= command.power_w <= MAX_POWER_W
+        assert math.isfinite(command.delay_s)
