@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+import math
+import time
 from typing import Any
 
 import pytest
 
 from custom_components.hashgrid.mining.client import (
+    Identity,
     MinerClient,
     connect as _connect,
     identify,
@@ -20,6 +23,7 @@ from custom_components.hashgrid.mining.errors import (
     InvalidResponse,
     NotAMiner,
     UnsupportedMiner,
+    WrongMiner,
 )
 from simulators.miner import Fleet, MinerSpec, running_fleet
 from tests.conftest import ManualClock
@@ -210,6 +214,89 @@ async def test_poll_faults(fleet: Fleet) -> None:
         await client.poll()
     sim.garbage = False
     assert (await client.poll()).power_w == 3050
+
+
+@pytest.mark.parametrize(
+    "lie", [-5, math.nan, "abc", 1e308, math.inf, True, [3050]], ids=repr
+)
+async def test_impossible_figures_are_unknown_and_logged_once(
+    fleet: Fleet, lie: object, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A power outside physics is None; the rest of the reading is real."""
+    lux, _, axe = fleet.miners
+    lux_client, axe_client = await connect(lux.ip), await connect(axe.ip)
+    lux.lie["power_w"] = lie
+    axe.lie["hashrate_ths"] = 1e308
+    for _ in range(3):
+        reading = await lux_client.poll()
+        assert reading.power_w is None
+        assert reading.efficiency_j_th is None
+        assert reading.hashrate_ths == pytest.approx(lux.hashrate_ths, rel=0.01)
+        assert (await axe_client.poll()).hashrate_ths is None
+    assert caplog.text.count(f"Miner {lux.ip} reports an impossible power") == 1
+    assert caplog.text.count(f"Miner {axe.ip} reports an impossible hashrate") == 1
+    lux.lie.clear()
+    assert (await lux_client.poll()).power_w == 3050
+
+
+async def test_bad_presets_and_serial_do_not_stop_identification(
+    fleet: Fleet,
+) -> None:
+    """A preset of -50 W is left out; a NaN one leaves no presets; a numeric
+    serial is unknown (the MAC identifies the miner)."""
+    lux = fleet.miners[0]
+    lux.lie["preset_w"] = -50
+    info = await identify(lux.ip)
+    assert info.min_power_w == pytest.approx(1830)
+    lux.lie["preset_w"] = math.nan
+    info = await identify(lux.ip)
+    assert (info.can_set_power, info.min_power_w) == (False, None)
+    assert info.can_stop
+    lux.lie = {"serial": 12345}
+    info = await identify(lux.ip)
+    assert info.unique_id == lux.mac
+    client = await connect(lux.ip, expect=Identity(serial=lux.serial, mac=lux.mac))
+    assert (await client.poll()).power_w == 3050
+
+
+async def test_another_miner_at_the_address_is_wrong_miner(fleet: Fleet) -> None:
+    """Each full poll checks serial/MAC; a connect checks what it expects."""
+    lux, ant, axe = fleet.miners
+    clients = [await connect(m.ip) for m in fleet.miners]
+    lux.lie["serial"] = ant.serial  # claims another miner's serial
+    ant.lie["mac"] = axe.mac
+    axe.lie["mac"] = "02:00:00:00:00:01"
+    for client in clients:
+        with pytest.raises(WrongMiner):
+            await client.poll()
+        await client.poll(state_only=True)  # read-backs do not re-read it
+    with pytest.raises(WrongMiner):
+        await connect(lux.ip, expect=Identity.from_unique_id(lux.serial))
+    with pytest.raises(WrongMiner):
+        await connect(axe.ip, expect=Identity.from_unique_id(axe.mac.upper()))
+    for sim in fleet.miners:
+        sim.lie.clear()
+    for client in clients:
+        await client.poll()
+    # A figure nobody knows proves nothing either way.
+    assert not Identity(serial="A").conflicts(Identity(mac=lux.mac))
+    assert not Identity(serial="A").confirms(Identity(mac=lux.mac))
+    assert Identity.from_unique_id("HGS0001") == Identity(serial="HGS0001")
+
+
+async def test_a_flooding_miner_is_cut_off(fleet: Fleet) -> None:
+    """RPC and web replies: at most MAX_REPLY_BYTES, then InvalidResponse at once."""
+    clients = [await connect(m.ip) for m in fleet.miners]
+    for sim, client in zip(fleet.miners, clients, strict=True):
+        sim.flood = True
+        started = time.monotonic()
+        with pytest.raises(InvalidResponse):
+            await client.poll()
+        assert time.monotonic() - started < 2.0
+        with pytest.raises(InvalidResponse):
+            await connect(sim.ip)
+        sim.flood = False
+        await client.poll()
 
 
 # ---- commands ------------------------------------------------------------------

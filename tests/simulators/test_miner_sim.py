@@ -225,6 +225,71 @@ async def test_garbage_is_not_json(fleet: Fleet) -> None:
     assert json.loads(await rpc(sim.ip, "version"))["VERSION"][0]["Type"] == sim.model
 
 
+async def test_lies_reach_pyasic(fleet: Fleet) -> None:
+    """What pyasic reads is the lie: power, hashrate, serial, MAC, a preset."""
+    lux, ant, axe = fleet.miners
+    lux.lie.update(power_w=-5, serial=12345, mac="zz", preset_w=-50)
+    axe.lie.update(power_w=1e308, hashrate_ths=2.0)
+    ant.lie["serial"] = "HGSOTHER"
+    data = await (await pyasic.get_miner(lux.ip)).get_data(include=["wattage"])
+    assert data.wattage == -5
+    config = json.loads(await rpc(lux.ip, "config"))["CONFIG"][0]
+    assert (config["SerialNumber"], config["MACAddr"]) == (12345, "zz")
+    profiles = json.loads(await rpc(lux.ip, "profiles"))["PROFILES"]
+    assert profiles[0]["Watts"] == -50
+    data = await (await pyasic.get_miner(axe.ip)).get_data(
+        include=["wattage", "hashrate"]
+    )
+    assert data.wattage == 1e308
+    assert ths(data.hashrate) == pytest.approx(2.0)
+    data = await (await pyasic.get_miner(ant.ip)).get_data(include=["serial_number"])
+    assert data.serial_number == "HGSOTHER"
+    lux.lie["power_w"] = float("nan")
+    assert b"NaN" in await rpc(lux.ip, "power")
+    lux.lie.clear()
+    assert json.loads(await rpc(lux.ip, "power"))["POWER"][0]["Watts"] > 0
+
+
+async def test_flood_never_ends_until_the_client_hangs_up(fleet: Fleet) -> None:
+    """RPC and HTTP: bytes keep coming as fast as they are read."""
+    lux, _, axe = fleet.miners
+    lux.flood = axe.flood = True
+    reader, writer = await asyncio.open_connection(lux.ip, 4028)
+    writer.write(b'{"command":"version"}')
+    received = 0
+    while received < 8 * 1024 * 1024:
+        chunk = await reader.read(1 << 20)
+        assert chunk
+        received += len(chunk)
+    writer.close()
+    await writer.wait_closed()
+    reader, writer = await asyncio.open_connection(axe.ip, 80)
+    writer.write(f"GET /api/system/info HTTP/1.1\r\nHost: {axe.ip}\r\n\r\n".encode())
+    received = 0
+    while received < 8 * 1024 * 1024:
+        chunk = await reader.read(1 << 20)
+        assert chunk
+        received += len(chunk)
+    writer.close()
+    await writer.wait_closed()
+    assert lux.flood_sent >= 8 * 1024 * 1024
+    lux.flood = axe.flood = False
+    assert b"LUXminer" in await rpc(lux.ip, "version")
+
+
+async def test_swap_addresses(fleet: Fleet) -> None:
+    """Two miners trade addresses: each answers at the other's, as itself."""
+    lux, ant, _ = fleet.miners
+    ip_lux, ip_ant = lux.ip, ant.ip
+    await fleet.swap_addresses(lux, ant)
+    assert (lux.ip, ant.ip) == (ip_ant, ip_lux)
+    assert fleet[ip_ant] is lux
+    assert b"LUXminer" in await rpc(ip_ant, "version")
+    assert b"LUXminer" not in await rpc(ip_lux, "version")
+    await fleet.swap_addresses(lux, ant)
+    assert b"LUXminer" in await rpc(ip_lux, "version")
+
+
 async def test_ignore_commands_acknowledges_without_effect(
     fleet: Fleet, clock: ManualClock
 ) -> None:
