@@ -16,7 +16,9 @@ from cryptography.x509.oid import NameOID
 from homeassistant import config_entries
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
+from homeassistant.exceptions import ConfigEntryError
 import pytest
+from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.hashgrid.const import DOMAIN
 from simulators.grid_signal import SimulatedVtn, free_port
@@ -379,3 +381,50 @@ async def test_reconfigure_refuses_the_same_mistakes(
     assert result["errors"] == {"base": "certificate_file_too_large"}
     assert dict(entry.data) == before
     assert entry.state is config_entries.ConfigEntryState.LOADED
+
+
+@pytest.mark.parametrize(
+    ("files", "state"),
+    [
+        ({"ca_file": "/dev/zero"}, config_entries.ConfigEntryState.SETUP_ERROR),
+        (
+            {"client_cert": "ven.pem", "client_key": "other.key"},
+            config_entries.ConfigEntryState.SETUP_ERROR,
+        ),
+        (
+            {"ca_file": "/nonexistent/ca.pem"},
+            config_entries.ConfigEntryState.SETUP_RETRY,
+        ),
+    ],
+)
+async def test_entry_whose_files_went_bad(
+    hass: HomeAssistant,
+    vtn: SimulatedVtn,
+    pki: dict[str, str],
+    files: dict[str, str],
+    state: config_entries.ConfigEntryState,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Files changed after the flow: setup fails with a reason, no traceback, no OOM."""
+    entry = MockConfigEntry(
+        domain=DOMAIN,
+        title=f"{VEN_NAME} @ 127.0.0.1",
+        data={
+            "kind": "grid_signal",
+            "vtn_url": vtn.url,
+            "ven_name": VEN_NAME,
+            **{field: pki.get(name, name) for field, name in files.items()},
+        },
+        unique_id=f"{vtn.url}#{VEN_NAME}",
+    )
+    entry.add_to_hass(hass)
+    assert not await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    assert entry.state is state
+    assert entry.reason is not None
+    assert "cannot be used" in entry.reason
+    # Only HA's own report of the translated setup error, no unexpected exception.
+    for record in caplog.records:
+        if record.exc_info and record.levelno > logging.DEBUG:
+            assert isinstance(record.exc_info[1], ConfigEntryError)
+    assert VEN_NAME not in vtn.ven_ids

@@ -8,7 +8,11 @@ from typing import Any
 
 from homeassistant.const import UnitOfPower
 from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
-from homeassistant.exceptions import ServiceValidationError
+from homeassistant.exceptions import (
+    ConfigEntryError,
+    ConfigEntryNotReady,
+    ServiceValidationError,
+)
 from homeassistant.helpers import issue_registry as ir
 from homeassistant.helpers.event import async_track_point_in_utc_time
 from homeassistant.helpers.storage import Store
@@ -17,6 +21,7 @@ from homeassistant.util import dt as dt_util
 
 from ..const import DOMAIN, LOGGER
 from ..models import HashGridConfigEntry
+from .certs import CredentialsError, UnreadableFile
 from .const import (
     CONF_CA_FILE,
     CONF_CLIENT_CERT,
@@ -148,8 +153,25 @@ class GridSignalCoordinator(DataUpdateCoordinator[bool]):
         )
 
     async def async_start_ven(self) -> None:
-        """Build the VEN; the first refresh registers it."""
-        self.ven = await self.hass.async_add_executor_job(self._build_ven)
+        """Build the VEN; the first refresh registers it.
+
+        A certificate file that cannot be read may come back (a share not yet
+        mounted): try again later. One that is wrong stays wrong: reconfigure.
+        """
+        try:
+            self.ven = await self.hass.async_add_executor_job(self._build_ven)
+        except UnreadableFile as err:
+            raise ConfigEntryNotReady(
+                translation_domain=DOMAIN,
+                translation_key="grid_signal_credentials",
+                translation_placeholders={"error": str(err)},
+            ) from err
+        except CredentialsError as err:
+            raise ConfigEntryError(
+                translation_domain=DOMAIN,
+                translation_key="grid_signal_credentials",
+                translation_placeholders={"error": str(err)},
+            ) from err
 
     async def async_close(self) -> None:
         """Stop the VEN and the timers, keep the schedule."""

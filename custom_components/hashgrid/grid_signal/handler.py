@@ -30,8 +30,8 @@ async def async_setup_grid_signal(
     """
     coordinator = GridSignalCoordinator(hass, entry)
     await coordinator.async_load()
-    await coordinator.async_start_ven()
     try:
+        await coordinator.async_start_ven()
         await coordinator.async_config_entry_first_refresh()
     except BaseException:
         await coordinator.async_close()
