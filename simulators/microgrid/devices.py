@@ -9,7 +9,7 @@ the request is not acceptable.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 import struct
 
@@ -199,14 +199,37 @@ def _common(image: ModelImage, md: str, sn: str) -> None:
 
 
 class HybridInverter(SunSpecDevice):
-    """SunSpec hybrid inverter with two MPPT strings, battery and grid meter."""
+    """SunSpec hybrid inverter with two MPPT strings, battery and grid meter.
+
+    Misbehaviours (for tests): ``chain`` replaces the model chain (it must hold
+    every model of :data:`INVERTER_MODELS`; more, or larger repeating groups,
+    are fine), ``lengths`` cuts models short ({model id: declared length L}),
+    ``terminated=False`` ends the map without an end model, and
+    :attr:`lifetime_wh` holds the counters' starting values (lower them to make
+    the energy totals go backwards).
+    """
 
     name = "inverter"
 
-    def __init__(self, model: MicrogridModel, serial: str = "HGSIM-INV-0001") -> None:
+    def __init__(
+        self,
+        model: MicrogridModel,
+        serial: str = "HGSIM-INV-0001",
+        *,
+        chain: Sequence[tuple[int, dict[str, int] | None]] = INVERTER_MODELS,
+        lengths: Mapping[int, int] | None = None,
+        terminated: bool = True,
+    ) -> None:
         """Lay out the model chain and fill static points."""
-        images = [ModelImage(mid, rep) for mid, rep in INVERTER_MODELS]
-        super().__init__(model, SunSpecImage(SUNSPEC_BASE, images))
+        #: Lifetime counters' values at the start (Wh), per counter.
+        self.lifetime_wh = dict(_LIFETIME_WH)
+        images = [ModelImage(mid, rep) for mid, rep in chain]
+        for image in images:
+            if lengths and image.model_id in lengths:
+                image.truncate(lengths[image.model_id])
+        super().__init__(
+            model, SunSpecImage(SUNSPEC_BASE, images, terminated=terminated)
+        )
         for m in images:
             for sf_name, sf in _INVERTER_SF.get(m.model_id, {}).items():
                 m.set_raw(sf_name, sf)
@@ -333,7 +356,7 @@ class HybridInverter(SunSpecDevice):
         m.set("VA", round(abs(ac)))
         m.set("VAr", 0)
         m.set("PF", 100.0 if ac >= 0 else -100.0)
-        m.set("WH", round(_LIFETIME_WH["inv_out"] + k.inverter_out_wh))
+        m.set("WH", round(self.lifetime_wh["inv_out"] + k.inverter_out_wh))
         m.set("DCA", round(abs(dc_w) / dc_v, 2))  # uint16: magnitude only
         m.set("DCV", round(dc_v, 1))
         m.set("DCW", round(dc_w))
@@ -351,7 +374,7 @@ class HybridInverter(SunSpecDevice):
             m.set(f"module[{i}].DCW", round(w))
             m.set(
                 f"module[{i}].DCWH",
-                round(_LIFETIME_WH["pv"] / p.pv_strings + k.pv_string_wh[i]),
+                round(self.lifetime_wh["pv"] / p.pv_strings + k.pv_string_wh[i]),
             )
             m.set(f"module[{i}].Tms", int(mdl.sim_time_s) & 0xFFFFFFF)
             m.set(f"module[{i}].DCSt", 4 if w > 0 else 2)
@@ -388,8 +411,8 @@ class HybridInverter(SunSpecDevice):
         m.set("LLV", 398.4)
         m.set("LNV", v_ln)
         m.set("Hz", hz)
-        m.set("TotWhInj", round(_LIFETIME_WH["inv_out"] + k.inverter_out_wh))
-        m.set("TotWhAbs", round(_LIFETIME_WH["inv_in"] + k.inverter_in_wh))
+        m.set("TotWhInj", round(self.lifetime_wh["inv_out"] + k.inverter_out_wh))
+        m.set("TotWhAbs", round(self.lifetime_wh["inv_in"] + k.inverter_in_wh))
         for n in (1, 2, 3):
             m.set(f"WL{n}", round(ac / 3))
             m.set(f"AL{n}", round(amps, 2))
@@ -402,25 +425,28 @@ class HybridInverter(SunSpecDevice):
         m.set(
             "DCWhInj",
             round(
-                _LIFETIME_WH["pv"]
+                self.lifetime_wh["pv"]
                 + k.pv_wh
-                + _LIFETIME_WH["bat_dis"]
+                + self.lifetime_wh["bat_dis"]
                 + k.battery_discharged_wh
             ),
         )
-        m.set("DCWhAbs", round(_LIFETIME_WH["bat_chg"] + k.battery_charged_wh))
+        m.set("DCWhAbs", round(self.lifetime_wh["bat_chg"] + k.battery_charged_wh))
         m.set("Prt[0].DCV", 380.0 if mdl.pv_w > 0 else 0.0)
         m.set("Prt[0].DCW", round(mdl.pv_w))
         m.set("Prt[0].DCA", round(mdl.pv_w / 380.0, 2))
-        m.set("Prt[0].DCWhInj", round(_LIFETIME_WH["pv"] + k.pv_wh))
+        m.set("Prt[0].DCWhInj", round(self.lifetime_wh["pv"] + k.pv_wh))
         m.set("Prt[0].DCWhAbs", None)
         m.set("Prt[1].DCV", round(dc_v, 1))
         m.set("Prt[1].DCW", round(-mdl.battery_w))
         m.set("Prt[1].DCA", round(-mdl.battery_current_a, 2))
         m.set(
-            "Prt[1].DCWhInj", round(_LIFETIME_WH["bat_dis"] + k.battery_discharged_wh)
+            "Prt[1].DCWhInj",
+            round(self.lifetime_wh["bat_dis"] + k.battery_discharged_wh),
         )
-        m.set("Prt[1].DCWhAbs", round(_LIFETIME_WH["bat_chg"] + k.battery_charged_wh))
+        m.set(
+            "Prt[1].DCWhAbs", round(self.lifetime_wh["bat_chg"] + k.battery_charged_wh)
+        )
         # 203 grid meter (W > 0 = import)
         m = img.model(203)
         g = mdl.grid_w
@@ -432,8 +458,8 @@ class HybridInverter(SunSpecDevice):
         m.set("A", round(g / v_ln, 2))
         m.set("PhV", v_ln)
         m.set("Hz", hz)
-        m.set("TotWhImp", round(_LIFETIME_WH["grid_imp"] + k.grid_import_wh))
-        m.set("TotWhExp", round(_LIFETIME_WH["grid_exp"] + k.grid_export_wh))
+        m.set("TotWhImp", round(self.lifetime_wh["grid_imp"] + k.grid_import_wh))
+        m.set("TotWhExp", round(self.lifetime_wh["grid_exp"] + k.grid_export_wh))
         m.set("Evt", 0)
 
 

@@ -8,13 +8,21 @@ Unit ids on every port:
 
 Any other unit id is answered with exception 0x0B (gateway target failed to
 respond), as a Modbus-TCP gateway does.
+
+Misbehaviours, one unit at a time (:class:`DeviceFaults`, changed at run
+time): silence, connection resets, one exception code for everything (0x02,
+0x04 server failure, 0x06 busy, 0x0A/0x0B gateway), queued transient
+exceptions at an address, raw values at addresses, one raw value everywhere
+(0xFFFF or 0), delays, and frames that are not Modbus. The inverter's shape
+(models cut short, a larger chain, no end model, counters set back) is chosen
+when the site is built (``inverter_*`` arguments of :class:`MicrogridSite`).
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass, field
 import logging
@@ -29,7 +37,14 @@ from pymodbus.exceptions import NoSuchIdException
 from pymodbus.server import ModbusTcpServer
 from pymodbus.server.requesthandler import ServerRequestHandler
 
-from .devices import VICTRON_UNIT_ID, Device, Genset, HybridInverter, VictronGX
+from .devices import (
+    INVERTER_MODELS,
+    VICTRON_UNIT_ID,
+    Device,
+    Genset,
+    HybridInverter,
+    VictronGX,
+)
 from .model import MicrogridModel, ModelClock, ModelParams
 
 _LOGGER = logging.getLogger(__name__)
@@ -52,12 +67,23 @@ class DeviceFaults:
     garbage: dict[int, int] = field(default_factory=dict)
     #: Answer this many (real) seconds late.
     delay_s: float = 0.0
+    #: Answer every read and write with this exception code (e.g. 0x06 busy).
+    exception: int | None = None
+    #: Transient exceptions: a read covering an address answers the next code
+    #: queued for it ({address: [code, ...]}), then the address reads normally.
+    flaky: dict[int, list[int]] = field(default_factory=dict)
+    #: Serve this raw value for every register read (0xFFFF, or 0).
+    fill: int | None = None
+    #: Answer with a frame that is not a Modbus reply (unknown function code).
+    malformed: bool = False
 
     def clear(self) -> None:
         """Back to a healthy device."""
-        self.timeout = self.reset = self.illegal_address = False
+        self.timeout = self.reset = self.illegal_address = self.malformed = False
         self.garbage.clear()
+        self.flaky.clear()
         self.delay_s = 0.0
+        self.exception = self.fill = None
 
 
 class _SiteContext(ModbusServerContext):
@@ -83,8 +109,15 @@ class _SiteContext(ModbusServerContext):
         faults = self.site.faults[device_id]
         if faults.illegal_address:
             return ExcCodes.ILLEGAL_ADDRESS
+        if faults.exception is not None:
+            return ExcCodes(faults.exception)
         if func_code in (3, 4):
             self.site.reads[device_id] += 1
+            for addr, codes in faults.flaky.items():
+                if codes and address <= addr < address + count:
+                    return ExcCodes(codes.pop(0))
+        if faults.fill is not None:
+            return [faults.fill & 0xFFFF] * count
         result = device.read(address, count)
         if isinstance(result, int):
             return ExcCodes(result)
@@ -103,8 +136,11 @@ class _SiteContext(ModbusServerContext):
         device = self._device(device_id)
         if func_code not in (6, 16, 23):
             return ExcCodes.ILLEGAL_FUNCTION
-        if self.site.faults[device_id].illegal_address:
+        faults = self.site.faults[device_id]
+        if faults.illegal_address:
             return ExcCodes.ILLEGAL_ADDRESS
+        if faults.exception is not None:
+            return ExcCodes(faults.exception)
         self.site.writes[device_id] += 1
         error = device.write(address, [int(v) for v in values])
         return None if error is None else ExcCodes(error)
@@ -132,6 +168,15 @@ class _FaultyRequestHandler(ServerRequestHandler):
                 return
             if faults.delay_s > 0:
                 await asyncio.sleep(faults.delay_s)
+            if faults.malformed:
+                site.malformed += 1
+                # a well-framed reply (MBAP header matches) with function code
+                # 0x63, which no Modbus client can decode
+                frame = struct.pack(
+                    ">HHHBBB", pdu.transaction_id, 0, 3, pdu.dev_id, 0x63, 0
+                )
+                self.send(frame)
+                return
         await super().handle_request()  # type: ignore[no-untyped-call]
 
     def _reset(self) -> None:
@@ -177,12 +222,24 @@ class MicrogridSite:
         clock: Callable[[], float] = time.monotonic,
         with_generator: bool = True,
         setpoint_timeout_s: float | None = None,
+        inverter_chain: Sequence[tuple[int, dict[str, int] | None]] | None = None,
+        inverter_lengths: Mapping[int, int] | None = None,
+        inverter_terminated: bool = True,
     ) -> None:
-        """Build model and devices; nothing listens until :meth:`start`."""
+        """Build model and devices; nothing listens until :meth:`start`.
+
+        ``inverter_chain``, ``inverter_lengths`` and ``inverter_terminated``
+        shape the inverter's SunSpec map (see :class:`HybridInverter`).
+        """
         self.model = MicrogridModel(params)
         self.clock = clock
         self.model_clock = ModelClock(self.model, clock, time_scale)
-        self.inverter = HybridInverter(self.model)
+        self.inverter = HybridInverter(
+            self.model,
+            chain=INVERTER_MODELS if inverter_chain is None else inverter_chain,
+            lengths=inverter_lengths,
+            terminated=inverter_terminated,
+        )
         self.generator = Genset(self.model) if with_generator else None
         self.victron = VictronGX(
             self.model, clock, setpoint_timeout_s=setpoint_timeout_s
@@ -196,6 +253,7 @@ class MicrogridSite:
         self.writes: Counter[int] = Counter()
         self.resets = 0
         self.dropped = 0
+        self.malformed = 0
         self.host = ""
         self.port = 0
         self.victron_port: int | None = None
@@ -294,6 +352,9 @@ async def running_microgrid(
     params: ModelParams | None = None,
     with_generator: bool = True,
     setpoint_timeout_s: float | None = None,
+    inverter_chain: Sequence[tuple[int, dict[str, int] | None]] | None = None,
+    inverter_lengths: Mapping[int, int] | None = None,
+    inverter_terminated: bool = True,
 ) -> AsyncIterator[MicrogridSite]:
     """Run a simulated microgrid for the duration of the ``async with`` block.
 
@@ -308,6 +369,9 @@ async def running_microgrid(
         clock=clock,
         with_generator=with_generator,
         setpoint_timeout_s=setpoint_timeout_s,
+        inverter_chain=inverter_chain,
+        inverter_lengths=inverter_lengths,
+        inverter_terminated=inverter_terminated,
     )
     await site.start(host, port, victron_port=victron_port, tick_interval=tick_interval)
     try:

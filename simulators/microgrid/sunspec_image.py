@@ -81,6 +81,24 @@ class ModelImage:
         self.regs[0] = model_id
         self.regs[1] = self.length
         self.start = 0  # absolute address of ID, set by SunSpecImage
+        #: Points cut off by :meth:`truncate` (setting them does nothing).
+        self.cut: set[str] = set()
+
+    def truncate(self, length: int) -> None:
+        """Declare only ``length`` registers (after ID and L): a model cut short.
+
+        Points beyond no longer exist; setting them does nothing, reading them
+        gives None. Call before the image is placed in a :class:`SunSpecImage`.
+        """
+        if not 0 <= length <= self.length:
+            raise ValueError(
+                f"{self.model_id}: length {length} not in 0..{self.length}"
+            )
+        self.regs = self.regs[: length + 2]
+        self.regs[1] = self.length = length
+        kept = {n: s for n, s in self.slots.items() if s.offset + s.size <= length + 2}
+        self.cut = set(self.slots) - set(kept)
+        self.slots = kept
 
     def _lay_group(
         self, group: dict[str, Any], prefix: str, repeats: dict[str, int], top: bool
@@ -152,14 +170,20 @@ class ModelImage:
         sf_name = sf if sf in self.slots else prefix + sf
         if sf_name not in self.slots:
             sf_name = sf
+        if sf_name not in self.slots and sf_name in self.cut:
+            return 0  # the scale factor was cut off: store unscaled
         return self.signed(sf_name)
 
     def set_raw(self, name: str, raw: int) -> None:
         """Store a raw integer (two's complement for negatives)."""
+        if name in self.cut:
+            return
         self._put_raw(self.slots[name], raw)
 
     def set(self, name: str, value: float | int | str | None) -> None:
         """Store ``value`` in engineering units; None stores "not implemented"."""
+        if name in self.cut:
+            return
         slot = self.slots[name]
         if value is None:
             self._fill_unimplemented(slot)
@@ -189,7 +213,9 @@ class ModelImage:
         self._put_raw(slot, raw_int)
 
     def get(self, name: str) -> float | int | str | None:
-        """Decode a point in engineering units (None when not implemented)."""
+        """Decode a point in engineering units (None when not implemented or cut)."""
+        if name in self.cut:
+            return None
         slot = self.slots[name]
         if slot.type == "string":
             data = struct.pack(
@@ -210,8 +236,14 @@ class ModelImage:
 class SunSpecImage:
     """A whole SunSpec device map: marker, model chain, end model."""
 
-    def __init__(self, base: int, models: list[ModelImage]) -> None:
-        """Place the models one after the other from ``base + 2``."""
+    def __init__(
+        self, base: int, models: list[ModelImage], *, terminated: bool = True
+    ) -> None:
+        """Place the models one after the other from ``base + 2``.
+
+        ``terminated=False`` leaves the end model out: the map just stops
+        (reading past it is an illegal address), as some devices do.
+        """
         self.base = base
         self.models = models
         addr = base + 2
@@ -219,7 +251,7 @@ class SunSpecImage:
             model.start = addr
             addr += len(model.regs)
         self.end_address = addr  # the end model's ID register
-        self.size = addr + 2 - base
+        self.size = addr + (2 if terminated else 0) - base
 
     def model(self, model_id: int, index: int = 0) -> ModelImage:
         """The ``index``-th instance of ``model_id`` in the chain."""

@@ -98,7 +98,7 @@ def test_availability_from_what_the_gx_exposes() -> None:
     assert snap.grid_power_w is None  # not -3 W
     assert snap.genset_power_w is None
     assert snap.battery_soc_pct == 80
-    everything = {a: 0xFFFF for a in _regs()}
+    everything = dict.fromkeys(_regs(), 0xFFFF)
     assert snapshot_from_registers(everything) == snapshot_from_registers({})
 
 

@@ -35,7 +35,7 @@ from .const import (
 )
 from .counters import IncreasingTotals
 from .detect import DetectedDevice
-from .errors import InvalidValue, MicrogridError
+from .errors import ChainChanged, InvalidValue, MicrogridError
 from .sunspec import SunSpecDevice, SunSpecSnapshot
 from .surplus import BatteryPolicy, ShortfallDetector, Surplus, compute_surplus
 from .transport import ModbusTransport
@@ -368,7 +368,12 @@ class MicrogridCoordinator(DataUpdateCoordinator[MicrogridData]):
         assert sunspec is not None
         if sunspec.base_address is None:
             await self._rescan(sunspec)
-        snap = await sunspec.read_snapshot()
+        try:
+            snap = await sunspec.read_snapshot()
+        except ChainChanged as err:
+            LOGGER.info("%s: %s; walking it again", self.name, err)
+            await self._rescan(sunspec)
+            snap = await sunspec.read_snapshot()
         return self._increasing(from_sunspec(snap, generator=self.is_generator))
 
     async def _rescan(self, sunspec: SunSpecDevice) -> None:
@@ -376,13 +381,15 @@ class MicrogridCoordinator(DataUpdateCoordinator[MicrogridData]):
         models = tuple(m.model_id for m in await sunspec.scan())
         if self.device is None or models == self.device.models:
             return
+        previous, self.device = self.device.models, replace(self.device, models=models)
+        if self.data is None:
+            return  # no entities yet: they are made from this poll
         LOGGER.warning(
             "%s now has SunSpec models %s (were %s); reloading its entities",
             self.name,
             models,
-            self.device.models,
+            previous,
         )
-        self.device = replace(self.device, models=models)
         self.hass.config_entries.async_schedule_reload(self.config_entry.entry_id)
 
     def _increasing(self, data: MicrogridData) -> MicrogridData:

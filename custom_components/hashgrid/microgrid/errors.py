@@ -66,5 +66,9 @@ class MalformedMap(InvalidValue):
     """The SunSpec model chain cannot be right (runs past 65535, never ends ...)."""
 
 
+class ChainChanged(InvalidValue):
+    """The SunSpec model chain no longer ends where the scan found its end."""
+
+
 class OutOfRange(MicrogridError, ValueError):
     """A value to write is outside what the device accepts; nothing was written."""

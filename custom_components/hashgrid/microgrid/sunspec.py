@@ -19,7 +19,7 @@
   reads only the first instance of the models it maps, within a register
   budget (:data:`MAX_SNAPSHOT_REGISTERS`; models beyond it are left out, said
   once at the scan), and checks that the chain still ends where the scan found
-  its end (:class:`~.errors.InvalidValue` when it looks different: scan again).
+  its end (:class:`~.errors.ChainChanged` when it looks different: scan again).
   The ``set_*`` methods write limits, refusing out-of-range values with
   :class:`~.errors.OutOfRange` before anything is written.
 
@@ -45,6 +45,7 @@ import struct
 from typing import Any, Final
 
 from .errors import (
+    ChainChanged,
     GatewayPathUnavailable,
     IllegalAddress,
     InvalidValue,
@@ -733,7 +734,7 @@ class SunSpecDevice:
             data.update(zip(range(address, address + count), regs, strict=True))
         self.last_read_requests = len(plan)
         if extra and end is not None and data[end] not in (END_MODEL_ID, 0):
-            raise InvalidValue(
+            raise ChainChanged(
                 f"the model chain looks different: {data[end]} at {end}, "
                 "where its end model was"
             )
@@ -776,7 +777,7 @@ class SunSpecDevice:
         if model_id in (END_MODEL_ID, 0):
             self.end_confirmed = True
             return
-        raise InvalidValue(
+        raise ChainChanged(
             f"the model chain looks different: model {model_id} at {end}, "
             "after the end the scan found"
         )
