@@ -95,6 +95,32 @@ def test_scale_factor_not_implemented_makes_value_none() -> None:
     assert decode_model(layout, regs)["SoC"] is None
 
 
+def test_points_exist_only_within_the_declared_length() -> None:
+    """103 declared 12 long: W (offset 14) and later do not exist; no zeros."""
+    short = layout_model(103, 12)
+    assert short is not None
+    assert "A" in short.points
+    assert "W" not in short.points
+    assert all(p.offset + p.size <= 14 for p in short.points.values())
+    decoded = decode_model(short, [103, 12, *([0] * 12)])
+    assert decoded.get("W") is None
+    common = layout_model(1, 40)  # cut inside Md: the strings after it are gone
+    assert common is not None
+    assert set(common.points) >= {"Mn"}
+    assert "SN" not in common.points
+
+
+async def test_ranges_past_65535_are_refused_before_sending(
+    site: MicrogridSite, transport: ModbusTransport
+) -> None:
+    requests = transport.requests
+    with pytest.raises(InvalidValue, match="65535"):
+        await transport.read_registers(1, 65500, 100)
+    with pytest.raises(InvalidValue):
+        await transport.write_registers(1, 65535, [1, 2])
+    assert transport.requests == requests
+
+
 def test_layout_repeating_groups_from_length() -> None:
     two = layout_model(160, 48)
     three = layout_model(160, 68)

@@ -18,6 +18,7 @@ import sunspec2.modbus.client as sunspec_client
 
 from simulators.microgrid import (
     GENERATOR_UNIT_ID,
+    INVERTER_MODELS,
     INVERTER_UNIT_ID,
     VICTRON_UNIT_ID,
     MicrogridModel,
@@ -425,6 +426,100 @@ async def test_connection_reset_fault(socket_enabled: None) -> None:
         finally:
             writer.close()
         assert site.resets == 1
+
+
+async def test_hostile_fault_knobs(socket_enabled: None) -> None:
+    """One exception everywhere, transient exceptions, one value everywhere."""
+    async with running_microgrid(tick_interval=None) as site:
+        client = AsyncModbusTcpClient(
+            "127.0.0.1", port=site.port, timeout=0.5, retries=0
+        )
+        await client.connect()
+        try:
+            faults = site.fault(INVERTER_UNIT_ID)
+            for code in (0x04, 0x06, 0x0A, 0x0B):
+                faults.exception = code
+                rr = await client.read_holding_registers(40000, count=2, device_id=1)
+                assert rr.isError()
+                assert rr.exception_code == code
+            faults.clear()
+            header = site.inverter.image.model(160).start
+            faults.flaky[header] = [0x02, 0x06]
+            for code in (0x02, 0x06):  # one queued code per read, then healthy
+                rr = await client.read_holding_registers(header, count=2, device_id=1)
+                assert rr.exception_code == code
+            rr = await client.read_holding_registers(header, count=2, device_id=1)
+            assert rr.registers[0] == 160
+            # reads that do not cover the address are not affected
+            faults.flaky[header] = [0x02]
+            rr = await client.read_holding_registers(40000, count=2, device_id=1)
+            assert rr.registers == [0x5375, 0x6E53]
+            faults.clear()
+            for fill in (0xFFFF, 0):
+                site.fault(VICTRON_UNIT_ID).fill = fill
+                rr = await client.read_holding_registers(800, count=6, device_id=100)
+                assert rr.registers == [fill] * 6
+            site.clear_faults()
+            rr = await client.read_holding_registers(843, count=1, device_id=100)
+            assert 0 < rr.registers[0] <= 100
+        finally:
+            client.close()
+
+
+async def test_malformed_frame_fault(socket_enabled: None) -> None:
+    """A well-framed reply with function code 0x63: no Modbus client decodes it."""
+    async with running_microgrid(tick_interval=None) as site:
+        site.fault(INVERTER_UNIT_ID).malformed = True
+        reader, writer = await asyncio.open_connection("127.0.0.1", site.port)
+        try:
+            writer.write(bytes.fromhex("00070000000601039c400002"))
+            await writer.drain()
+            reply = await asyncio.wait_for(reader.readexactly(9), 2)
+        finally:
+            writer.close()
+        assert reply == bytes.fromhex("000700000003016300")
+        assert site.malformed == 1
+
+
+async def test_inverter_map_shapes(socket_enabled: None) -> None:
+    """Models cut short, a larger chain, no end model, counters set back."""
+    chain = [
+        (mid, {"module": 300} if mid == 160 else rep) for mid, rep in INVERTER_MODELS
+    ]
+    async with running_microgrid(
+        tick_interval=None,
+        inverter_lengths={103: 12, 1: 40},
+        inverter_chain=chain,
+        inverter_terminated=False,
+    ) as site:
+        client = AsyncModbusTcpClient(
+            "127.0.0.1", port=site.port, timeout=0.5, retries=0
+        )
+        await client.connect()
+        try:
+            walked: list[tuple[int, int]] = []
+            addr = 40002
+            while True:
+                rr = await client.read_holding_registers(addr, count=2, device_id=1)
+                if rr.isError():
+                    assert rr.exception_code == 0x02  # the map just stops
+                    break
+                walked.append((rr.registers[0], rr.registers[1]))
+                addr += 2 + rr.registers[1]
+            assert [m for m, _ in walked] == EXPECTED_MODELS
+            lengths = dict(walked)
+            assert lengths[1] == 40
+            assert lengths[103] == 12
+            assert lengths[160] == 8 + 300 * 20
+            # counters set back: the meter's import total reads what was set
+            imp = site.inverter.image.address_of(203, "TotWhImp")
+            site.inverter.lifetime_wh["grid_imp"] = 1000.0
+            site.refresh()
+            rr = await client.read_holding_registers(imp, count=2, device_id=1)
+            total = rr.registers[0] << 16 | rr.registers[1]
+            assert 1000 <= total < 1000 + 1 + site.model.counters.grid_import_wh
+        finally:
+            client.close()
 
 
 def test_cli_help() -> None:
