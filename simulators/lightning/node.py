@@ -68,6 +68,12 @@ PARAMS: dict[str, tuple[str, ...]] = {
         "destination", "amount_msat", "label", "maxfeepercent", "retry_for",
         "maxdelay", "exemptfee", "routehints", "extratlvs", "maxfee",
     ),
+    "xkeysend": (
+        "destination", "amount_msat", "label", "maxfee", "layers", "retry_for",
+        "maxdelay", "extratlvs",
+    ),
+    "disableoffer": ("offer_id",),
+    "enableoffer": ("offer_id",),
     "listpays": ("bolt11", "payment_hash", "status", "index", "start", "limit"),
     "listsendpays": ("bolt11", "payment_hash", "status", "index", "start", "limit"),
     "decode": ("string",),
@@ -82,9 +88,15 @@ REQUIRED: dict[str, tuple[str, ...]] = {
     "xpay": ("invstring",),
     "pay": ("bolt11",),
     "keysend": ("destination", "amount_msat"),
+    "xkeysend": ("destination", "amount_msat"),
+    "disableoffer": ("offer_id",),
+    "enableoffer": ("offer_id",),
     "decode": ("string",),
     "checkrune": ("rune",),
 }
+
+#: Commands deprecated in v26.06 (removal announced for v27.03).
+DEPRECATED = frozenset({"keysend", "pay"})
 
 # JSON-RPC / CLN error codes used here.
 INVALID_PARAMS = -32602
@@ -101,6 +113,8 @@ INVOICE_LABEL_ALREADY_EXISTS = 900
 INVOICE_PREIMAGE_ALREADY_EXISTS = 901
 INVOICE_WAIT_TIMED_OUT = 904
 OFFER_ALREADY_EXISTS = 1000
+OFFER_ALREADY_DISABLED = 1001
+OFFER_ALREADY_ACTIVE = 1006
 OFFER_ROUTE_NOT_FOUND = 1003
 OFFER_TIMEOUT = 1005
 
@@ -138,6 +152,8 @@ class Faults:
       with no answer and the node is unreachable for ``restart_downtime_s``.
       ``"completed"``: the payment went through before the crash; ``"failed"``:
       it did not. Either way it is in ``listpays``/``listsendpays`` afterwards.
+    - ``fetchinvoice_latency_s``: every ``fetchinvoice`` waits this long first
+      (an onion-message round trip to the offer's issuer; 0.5 s is ordinary).
     - runes: see ``LightningNetwork.reject_runes`` / ``blacklist_rune``.
     """
 
@@ -148,6 +164,7 @@ class Faults:
     restart_mid_payment: Literal["completed", "failed"] | None = None
     restart_downtime_s: float = 0.3
     payment_latency_s: float = 0.0
+    fetchinvoice_latency_s: float = 0.0
 
 
 @dataclass
@@ -332,7 +349,7 @@ class SendPay:
                 "preimage": self.preimage,
                 "amount_msat": self.amount_msat,
                 "amount_sent_msat": self.amount_sent_msat,
-                "number_of_parts": 1,
+                # listpays omits number_of_parts for a single-part payment.
             }
         elif self.status == "failed":
             out["amount_sent_msat"] = self.amount_sent_msat
@@ -467,6 +484,13 @@ class SimNode:
         self._changed: asyncio.Condition | None = None
         self.down = False
         self.restart_hooks: list[Callable[[float], Awaitable[None]]] = []
+        #: ``allow-deprecated-apis`` (CLN's default: on). Off, ``keysend``
+        #: (deprecated in v26.06 for ``xkeysend``) answers -32601.
+        self.allow_deprecated_apis = True
+        #: The node's announced address. Without one (a typical home node) an
+        #: offer carries blinded paths chosen anew on every ``offer`` call, so
+        #: each call mints a new offer; with one, the same offer comes back.
+        self.announced_address: str | None = None
 
     # ------------------------------------------------------------ plumbing
 
@@ -512,6 +536,8 @@ class SimNode:
         handler = getattr(self, "rpc_" + method.replace("-", "_"), None)
         if handler is None or method not in PARAMS:
             raise RpcFault(METHOD_NOT_FOUND, f"Unknown command '{method}'")
+        if method in DEPRECATED and not self.allow_deprecated_apis:
+            raise RpcFault(METHOD_NOT_FOUND, f'Command "{method}" is deprecated')
         names = PARAMS[method]
         if params is None:
             params = {}
@@ -539,6 +565,7 @@ class SimNode:
         binding: list[dict[str, Any]] = []
         if self.rpc_path:
             binding.append({"type": "local socket", "socket": self.rpc_path})
+        binding.append({"type": "ipv4", "address": "127.0.0.1", "port": 9735})
         return {
             "id": self.node_id,
             "alias": self.alias,
@@ -547,7 +574,9 @@ class SimNode:
             "num_pending_channels": 0,
             "num_active_channels": len(channels),
             "num_inactive_channels": 0,
-            "address": [],
+            "address": []
+            if self.announced_address is None
+            else [{"type": "ipv4", "address": self.announced_address, "port": 9735}],
             "binding": binding,
             "version": VERSION,
             "blockheight": self.network.blockheight,
@@ -912,7 +941,9 @@ class SimNode:
             issuer=_str(params, "issuer"),
             quantity_max=_u64(params, "quantity_max"),
             absolute_expiry=_u64(params, "absolute_expiry"),
-            nonce=hashlib.sha256(self.secret + b"offer").hexdigest()[:16],
+            nonce=hashlib.sha256(self.secret + b"offer").hexdigest()[:16]
+            if self.announced_address is not None
+            else self._secret_for("offer-paths")[:16],
         )
         existing = self.offers.get(offer.offer_id)
         if existing is not None:
@@ -928,6 +959,27 @@ class SimNode:
         out = record.to_json() | {"created": created}
         out.pop("description", None)
         return out
+
+    async def rpc_disableoffer(self, params: dict[str, Any]) -> dict[str, Any]:
+        return self._set_offer_active(params, active=False)
+
+    async def rpc_enableoffer(self, params: dict[str, Any]) -> dict[str, Any]:
+        return self._set_offer_active(params, active=True)
+
+    def _set_offer_active(
+        self, params: dict[str, Any], *, active: bool
+    ) -> dict[str, Any]:
+        offer_id = _str(params, "offer_id")
+        record = self.offers.get(offer_id or "")
+        if record is None:
+            raise RpcFault(LIGHTNINGD, "Unknown offer")
+        if record.active == active:
+            raise RpcFault(
+                OFFER_ALREADY_ACTIVE if active else OFFER_ALREADY_DISABLED,
+                "offer already active" if active else "offer is not active",
+            )
+        record.active = active
+        return record.to_json()
 
     async def rpc_listoffers(self, params: dict[str, Any]) -> dict[str, Any]:
         offer_id = _str(params, "offer_id")
@@ -966,6 +1018,8 @@ class SimNode:
             raise RpcFault(1002, "Offer expired")
         issuer = self.network.by_id(offer.issuer_id)
         faults = self.network.faults
+        if faults.fetchinvoice_latency_s:
+            await asyncio.sleep(faults.fetchinvoice_latency_s)
         if faults.payment_timeout:
             await asyncio.sleep(faults.timeout_after_s)
             raise RpcFault(OFFER_TIMEOUT, "Timeout waiting for response")
@@ -1109,7 +1163,9 @@ class SimNode:
         for sp in self.sendpays:
             if sp.payment_hash == payment_hash and sp.status == "complete":
                 if xpay:
-                    raise RpcFault(PAY_ALREADY_PAID, "Already paid")
+                    raise RpcFault(
+                        PAY_ALREADY_PAID, "Already paid this invoice successfully"
+                    )
                 return self._pay_result(sp)
             if sp.payment_hash == payment_hash and sp.status == "pending":
                 raise RpcFault(LIGHTNINGD, "Payment already pending")
@@ -1160,7 +1216,21 @@ class SimNode:
             "status": "complete",
         }
 
+    async def rpc_xkeysend(self, params: dict[str, Any]) -> dict[str, Any]:
+        """xpay's keysend (v26.06): xpay's answer, without ``payment_hash``."""
+        sp = await self._keysend(params, xpay=True)
+        return {
+            "payment_preimage": sp.preimage,
+            "failed_parts": 0,
+            "successful_parts": 1,
+            "amount_msat": sp.amount_msat,
+            "amount_sent_msat": sp.amount_sent_msat,
+        }
+
     async def rpc_keysend(self, params: dict[str, Any]) -> dict[str, Any]:
+        return self._pay_result(await self._keysend(params, xpay=False))
+
+    async def _keysend(self, params: dict[str, Any], *, xpay: bool) -> SendPay:
         destination = _str(params, "destination")
         amount = _msat(params, "amount_msat")
         assert destination is not None
@@ -1169,16 +1239,16 @@ class SimNode:
             raise _param_error("destination", "should be a node id", destination)
         preimage = self._secret_for("keysend")
         payment_hash = codec.sha256_hex(bytes.fromhex(preimage))
-        sp = await self.network.send(
+        return await self.network.send(
             self,
             destination,
             amount,
             payment_hash=payment_hash,
-            maxfee_msat=self._maxfee(params, amount, xpay=False),
+            maxfee_msat=self._maxfee(params, amount, xpay=xpay),
             label=_str(params, "label"),
             keysend_preimage=preimage,
+            xpay=xpay,
         )
-        return self._pay_result(sp)
 
     async def rpc_listsendpays(self, params: dict[str, Any]) -> dict[str, Any]:
         return {"payments": [sp.to_json() for sp in self._filtered_sendpays(params)]}
@@ -1514,6 +1584,12 @@ class LightningNetwork:
             raise RpcFault(LIGHTNINGD, "This is a payment to ourselves")
         route = None if dst is None else self.find_route(payer, dst, amount_msat)
         if faults.no_route or destination in faults.no_route_to or route is None:
+            if keysend_preimage is not None and not xpay:
+                # The pay plugin's keysend gives up with 210.
+                raise RpcFault(
+                    PAY_STOPPED_RETRYING,
+                    "Ran out of routes to try after 1 attempt: see `paystatus`",
+                )
             raise RpcFault(
                 PAY_ROUTE_NOT_FOUND,
                 f"Failed after 1 attempts. We could not find a route to {destination}",

@@ -4,6 +4,16 @@ A rune is ``base64url(32-byte authcode || restrictions)``; the restrictions are
 ``=<unique_id>&alt|alt&…`` with alternatives ``<field><op><value>``. The authcode
 here is an HMAC-SHA256 of the restriction string under the node's master secret
 (real runes chain SHA-256 states; a client only ever treats runes as opaque).
+
+Besides a call's own fields (``method``, ``id``, ``pnum``, ``pname<name>`` in both
+of CLN's spellings, ``pnameamount_msat`` and ``pnameamountmsat``, ``parr<n>``),
+checkrune knows three conditions of its own, enforced per call as Core Lightning
+v26.06 enforces them (seen on a real ``lightningd``, DESIGN.md):
+``time<N`` / ``time>N`` (UNIX seconds now), ``per=<n><unit>`` (at most one call
+per that long: ``sec``, ``min``, ``hour``, ``day``, ``msec``, ``usec``, ``nsec``;
+no unit: seconds) and ``rate=<n>`` (at most n calls a minute). A call refused
+by ``per``/``rate`` says "Not permitted: Too soon" / "Rate of N per minute
+exceeded" (CLN's code 1502); the usage counts only calls the rune allowed.
 """
 
 from __future__ import annotations
@@ -13,6 +23,7 @@ import binascii
 from dataclasses import dataclass
 import hashlib
 import hmac
+import time
 from typing import Any
 
 OPERATORS = "!=/^$~<>{}#"
@@ -113,6 +124,9 @@ class RuneMaster:
         self._next_id = 0
         self.blacklist: set[str] = set()
         self.reject_all = False
+        #: Times (monotonic) each rune (by its restriction string) was allowed.
+        self._used: dict[str, list[float]] = {}
+        self.clock = time.monotonic
 
     def create(
         self, base: str | None = None, restrictions: list[list[str]] | str | None = None
@@ -160,15 +174,51 @@ class RuneMaster:
         if rune.unique_id is not None and rune.unique_id in self.blacklist:
             raise RuneError(1503, "Not authorized: Blacklisted rune")
         values = _fields(method, params, nodeid)
+        values["time"] = int(time.time())
+        now = self.clock()
+        used = self._used.get(rune.restriction_string, [])
         for alts in rune.restrictions[1 if rune.unique_id is not None else 0 :]:
             reasons = []
             for alt in alts:
-                reason = _test(alt, values)
+                reason = _test_usage(alt, used, now)
+                if reason is False:
+                    reason = _test(alt, values)
                 if reason is None:
                     break
-                reasons.append(reason)
+                reasons.append(str(reason))
             else:
                 raise RuneError(1502, "Not permitted: " + " AND ".join(reasons))
+        self._used[rune.restriction_string] = [t for t in used if now - t < 86400]
+        self._used[rune.restriction_string].append(now)
+
+
+_PER_UNITS = {
+    "nsec": 1e-9,
+    "usec": 1e-6,
+    "msec": 1e-3,
+    "sec": 1.0,
+    "min": 60.0,
+    "hour": 3600.0,
+    "day": 86400.0,
+}
+
+
+def _test_usage(alt: str, used: list[float], now: float) -> str | bool | None:
+    """``per=``/``rate=`` against the rune's past uses: None (allowed), a reason,
+    or False when ``alt`` is no usage condition."""
+    field, _, want = alt.partition("=")
+    if field == "rate" and want.isdigit():
+        recent = sum(1 for t in used if now - t < 60.0)
+        return None if recent < int(want) else f"Rate of {want} per minute exceeded"
+    if field == "per":
+        digits = want.rstrip("abcdefghijklmnopqrstuvwxyz")
+        unit = want[len(digits) :] or "sec"
+        if not digits.isdigit() or unit not in _PER_UNITS:
+            return f"{alt}: invalid"
+        if used and now - used[-1] < int(digits) * _PER_UNITS[unit]:
+            return "Too soon"
+        return None
+    return False
 
 
 def _fields(method: str | None, params: Any, nodeid: str | None) -> dict[str, Any]:
@@ -180,6 +230,8 @@ def _fields(method: str | None, params: Any, nodeid: str | None) -> dict[str, An
     if isinstance(params, dict):
         values["pnum"] = len(params)
         for key, value in params.items():
+            # Both spellings: as given, and without what is not alphanumeric.
+            values["pname" + str(key)] = value
             values["pname" + "".join(c for c in str(key) if c.isalnum())] = value
     elif isinstance(params, list):
         values["pnum"] = len(params)

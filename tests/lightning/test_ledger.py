@@ -299,7 +299,9 @@ async def test_record_is_saved_before_paying_and_blocks_until_reconciled(
         await settle(ledger, node, "n1", "5", terms, T0, "crash_after_pay")
     # What is on disk already has the pending record (written before paying).
     saved = json.loads((tmp_path / "ledger.json").read_text())
-    assert [(r["key"], r["state"]) for r in saved["records"]] == [(key("n1:1"), "pending")]
+    assert [(r["key"], r["state"]) for r in saved["records"]] == [
+        (key("n1:1"), "pending")
+    ]
 
     restarted = await SettlementLedger.load(store)
     assert not restarted.ready

@@ -12,6 +12,7 @@ import hashlib
 import ssl
 import subprocess
 import sys
+import time
 from typing import Any
 
 import aiohttp
@@ -21,6 +22,7 @@ import pytest_socket
 
 from simulators.lightning import LightningSim, running_lightning
 from simulators.lightning.codec import Bolt11, bech32_decode, decode_bolt11
+from simulators.lightning.node import RpcFault
 from simulators.lightning.schemas import load, response_errors, validate_response
 
 METHODS = [
@@ -37,6 +39,8 @@ METHODS = [
     "xpay",
     "pay",
     "keysend",
+    "xkeysend",
+    "disableoffer",
     "listpays",
     "listsendpays",
     "decode",
@@ -231,11 +235,18 @@ async def exercise_every_method(net: LightningSim, call: Call) -> None:
         "keysend", {"destination": n1.node_id, "amount_msat": 12_000, "label": "n1:2"}
     )
     assert ks["destination"] == n1.node_id
+    xks = await call(
+        "xkeysend", {"destination": n1.node_id, "amount_msat": 13_000, "label": "n1:3"}
+    )
+    assert "payment_hash" not in xks  # xpay's shape
+    assert xks["amount_msat"] == 13_000
 
     pays = await call("listpays", {})
+    assert all("number_of_parts" not in p for p in pays["pays"])  # single-part
     assert sorted(p.get("label") for p in pays["pays"]) == [
         "n1:1",
         "n1:2",
+        "n1:3",
         "n2:1",
         "n2:2",
     ]
@@ -244,9 +255,9 @@ async def exercise_every_method(net: LightningSim, call: Call) -> None:
     assert [p["label"] for p in by_hash["pays"]] == ["n1:1"]
     sendpays = await call("listsendpays", {"bolt11": inv2["bolt11"]})
     assert [p["status"] for p in sendpays["payments"]] == ["complete"]
-    assert len((await call("listsendpays", {}))["payments"]) == 4
+    assert len((await call("listsendpays", {}))["payments"]) == 5
     sp_wait = await call(
-        "wait", {"subsystem": "sendpays", "indexname": "updated", "nextvalue": 4}
+        "wait", {"subsystem": "sendpays", "indexname": "updated", "nextvalue": 5}
     )
     assert sp_wait["sendpays"]["status"] == "complete"
     fw_wait = await call(
@@ -254,7 +265,17 @@ async def exercise_every_method(net: LightningSim, call: Call) -> None:
     )
     assert fw_wait == {"subsystem": "forwards", "created": 0}  # we forward nothing
 
-    # Offers of our own (they pay us).
+    # Offers of our own (they pay us). No announced address: each call mints a
+    # new offer (new blinded paths), as a typical home node does.
+    minted = await call("offer", {"amount": "any", "description": "pay HashGrid"})
+    assert minted["created"] is True
+    other = await call("offer", {"amount": "any", "description": "pay HashGrid"})
+    assert (other["created"], other["offer_id"] != minted["offer_id"]) == (True, True)
+    for old in (minted, other):
+        disabled = await call("disableoffer", {"offer_id": old["offer_id"]})
+        assert disabled["active"] is False
+    # With an announced address the same offer comes back.
+    net.ours.announced_address = "203.0.113.5"
     offer = await call("offer", {"amount": "any", "description": "pay HashGrid"})
     assert offer["bolt12"].startswith("lno1")
     assert offer["created"] is True
@@ -465,9 +486,17 @@ async def test_no_route(net: LightningSim) -> None:
         with pytest.raises(RpcError) as err:
             await asyncio.to_thread(rpc.call, method, {key: inv["bolt11"]})
         assert err.value.error["code"] == 205
+    # Core Lightning v26.06 on regtest: keysend (the pay plugin) gives up with
+    # 210 "Ran out of routes…", xkeysend (xpay) with 205.
     with pytest.raises(RpcError) as err:
         await asyncio.to_thread(
             rpc.call, "keysend", {"destination": n1.node_id, "amount_msat": 1000}
+        )
+    assert err.value.error["code"] == 210
+    assert err.value.error["message"].startswith("Ran out of routes")
+    with pytest.raises(RpcError) as err:
+        await asyncio.to_thread(
+            rpc.call, "xkeysend", {"destination": n1.node_id, "amount_msat": 1000}
         )
     assert err.value.error["code"] == 205
     with pytest.raises(RpcError) as err:
@@ -731,3 +760,86 @@ def test_cli_help() -> None:
     assert "--rpc-socket" in out.stdout
     assert "--rest-port" in out.stdout
     assert "--neighbours" in out.stdout
+
+
+# ---- what a real lightningd v26.06 does (DESIGN.md, "Real-world facts") -------------
+
+
+async def test_keysend_is_deprecated_when_deprecated_apis_are_off(
+    net: LightningSim,
+) -> None:
+    rpc = LightningRpc(net.rpc_socket)
+    n1 = net.neighbours[0]
+    net.ours.allow_deprecated_apis = False
+    with pytest.raises(RpcError) as err:
+        await asyncio.to_thread(
+            rpc.call, "keysend", {"destination": n1.node_id, "amount_msat": 1000}
+        )
+    assert err.value.error == {
+        "code": -32601,
+        "message": 'Command "keysend" is deprecated',
+    }
+    paid = await asyncio.to_thread(
+        rpc.call,
+        "xkeysend",
+        {"destination": n1.node_id, "amount_msat": 1000, "label": "x", "maxfee": 5000},
+    )
+    assert paid["amount_msat"] == 1000
+    assert [p["label"] for p in (await net.ours.call("listpays"))["pays"]] == ["x"]
+
+
+async def test_xpay_answers_already_paid_and_garbage_as_cln_does(
+    net: LightningSim,
+) -> None:
+    rpc = LightningRpc(net.rpc_socket)
+    n1 = net.neighbours[0]
+    inv = await n1.call(
+        "invoice", {"amount_msat": 1000, "label": "r", "description": "d"}
+    )
+    await asyncio.to_thread(rpc.call, "xpay", {"invstring": inv["bolt11"]})
+    with pytest.raises(RpcError) as err:
+        await asyncio.to_thread(rpc.call, "xpay", {"invstring": inv["bolt11"]})
+    assert err.value.error["code"] == 219
+    assert err.value.error["message"] == "Already paid this invoice successfully"
+    with pytest.raises(RpcError) as err:
+        await asyncio.to_thread(rpc.call, "xpay", {"invstring": "lnbcrt1garbage"})
+    assert err.value.error["code"] == -32602
+    info = await asyncio.to_thread(rpc.call, "getinfo")
+    assert {"type": "ipv4", "address": "127.0.0.1", "port": 9735} in info["binding"]
+
+
+async def test_runes_enforce_per_rate_time_and_both_pname_spellings(
+    net: LightningSim,
+) -> None:
+    ours = net.ours
+    now = int(time.time())
+
+    async def rune(*restrictions: str) -> str:
+        made = await ours.call(
+            "createrune", {"restrictions": [[r] for r in restrictions]}
+        )
+        return str(made["rune"])
+
+    async def check(text: str, method: str = "getinfo", **params: Any) -> None:
+        await ours.call("checkrune", {"rune": text, "method": method, "params": params})
+
+    per = await rune("per=2sec")
+    await check(per)
+    with pytest.raises(RpcFault) as err:
+        await check(per)  # a poll's second call, at once
+    assert (err.value.code, err.value.message) == (1502, "Not permitted: Too soon")
+    rate = await rune("rate=2")
+    await check(rate)
+    await check(rate)
+    with pytest.raises(RpcFault) as err:
+        await check(rate)
+    assert "Rate of 2 per minute exceeded" in err.value.message
+    expired = await rune(f"time<{now - 10}")
+    with pytest.raises(RpcFault):
+        await check(expired)
+    await check(await rune(f"time<{now + 3600}"))
+    for spelling in ("pnameamount_msat<1001", "pnameamountmsat<1001"):
+        capped = await rune(spelling)
+        await check(capped, "xpay", amount_msat=1000)
+        with pytest.raises(RpcFault):
+            await check(capped, "xpay", amount_msat=5000)

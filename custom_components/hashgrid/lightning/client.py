@@ -41,6 +41,8 @@ type Runner = Callable[[Callable[[], Any]], Awaitable[Any]]
 RUNE_ERROR_CODES = frozenset({1501, 1502, 1503})
 #: Seconds to wait for an ordinary answer over CLNRest.
 REQUEST_TIMEOUT = 30.0
+#: Seconds to wait before asking again when the rune says "too soon".
+RATE_LIMIT_BACKOFF_S = (1.0, 2.0, 4.0)
 #: What checkrune says when a rune's ``per=``/``rate=`` condition is not met yet.
 RATE_LIMIT_MARKERS = ("too soon", "rate of", "per minute", "exceeded")
 
@@ -199,7 +201,27 @@ class RestClient(NodeClient):
         *,
         request_timeout_s: float | None = REQUEST_TIMEOUT,
     ) -> dict[str, Any]:
-        """POST the call; map HTTP and CLN errors to ours."""
+        """POST the call; map HTTP and CLN errors to ours.
+
+        A rune limited by ``per=``/``rate=`` refuses calls that come too soon
+        (a poll makes three back to back): the call did not run, so wait and
+        ask again (a few times) rather than take the rune for a rejected one.
+        """
+        for delay in (*RATE_LIMIT_BACKOFF_S, None):
+            try:
+                return await self._post(method, params, request_timeout_s)
+            except RateLimited:
+                if delay is None:
+                    raise
+                await asyncio.sleep(delay)
+        raise AssertionError("unreachable")
+
+    async def _post(
+        self,
+        method: str,
+        params: dict[str, Any] | None,
+        request_timeout_s: float | None,
+    ) -> dict[str, Any]:
         try:
             async with self._session.post(
                 f"{self.url}/v1/{method}",

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,8 +25,6 @@ from .const import (
 )
 from .errors import LightningError, RateLimited, RuneRejected
 
-#: Seconds to wait before asking again when the rune says "too soon".
-RATE_LIMIT_BACKOFF_S = (1.0, 2.0, 4.0)
 #: Channel states in which a channel carries payments.
 NORMAL = "CHANNELD_NORMAL"
 
@@ -123,16 +120,7 @@ class LightningCoordinator(DataUpdateCoordinator[NodeData]):
     async def _call(
         self, method: str, params: dict[str, Any] | None = None
     ) -> dict[str, Any]:
-        """One call of the poll; a rune limited by ``per=``/``rate=`` refuses
-        calls that come too soon: wait and ask again (never a reauth)."""
-        for delay in (*RATE_LIMIT_BACKOFF_S, None):
-            try:
-                return await self.client.call(method, params)
-            except RateLimited:
-                if delay is None:
-                    raise
-                await asyncio.sleep(delay)
-        raise AssertionError("unreachable")
+        return await self.client.call(method, params)
 
     async def _async_update_data(self) -> NodeData:
         try:

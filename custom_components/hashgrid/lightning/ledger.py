@@ -500,9 +500,7 @@ class SettlementLedger:
         self._reconciled = False
         #: Set when the store was lost: nothing is paid until :meth:`start_anew`.
         self.lost: str | None = None
-        self.unknown_grace_s = (
-            UNKNOWN_GRACE_S if unknown_grace_s is None else unknown_grace_s
-        )
+        self._unknown_grace_s = unknown_grace_s
 
     # ------------------------------------------------------------ persistence
 
@@ -540,8 +538,10 @@ class SettlementLedger:
         if expected_id is not None and stored_id != expected_id:
             if stored_id is not None:
                 problem = f"holds ledger {stored_id}"
-            elif data:
+            elif data and "accounts" in data:
                 problem = ""  # a store from before ledger ids: adopt it
+            elif data:
+                problem = "not a ledger"
             if problem:
                 ledger.lost = problem
                 ledger.ledger_id = expected_id
@@ -861,6 +861,12 @@ class SettlementLedger:
         if record.state is not State.PENDING:
             raise LedgerError(f"{key} is already {record.state.value}")
         return record
+
+    @property
+    def unknown_grace_s(self) -> float:
+        """Seconds before "the node has no such payment" is final."""
+        grace = self._unknown_grace_s
+        return UNKNOWN_GRACE_S if grace is None else grace
 
     def settled_for_good(self, record: SettlementRecord, now: datetime) -> bool:
         """Is the record old enough that "no such payment" is final?"""

@@ -460,6 +460,7 @@ class Settler:
             "destination": data[CONF_NODE_ID],
             "amount_msat": record.amount_msat,
             "label": record.key,
+            "retry_for": XPAY_RETRY_FOR_S,
             **extra,
         }
         if self._keysend is None or self._keysend == "xkeysend":
