@@ -35,6 +35,12 @@ class MicrogridRuntime(KindRuntime):
             "policy": coordinator.policy.value,
             "target_soc_pct": coordinator.target_soc_pct,
             "last_update_success": coordinator.last_update_success,
+            "sunspec_chain": None
+            if coordinator.sunspec is None
+            else {
+                "end_confirmed": coordinator.sunspec.end_confirmed,
+                "over_budget": [i.model_id for i in coordinator.sunspec.over_budget],
+            },
             "requests": coordinator.transport.requests,
             "connects": coordinator.transport.connects,
             "data": None if data is None else asdict(data),
