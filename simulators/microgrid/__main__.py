@@ -42,8 +42,28 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--generator-on", action="store_true", help="start with the genset running"
     )
+    parser.add_argument(
+        "--short-model",
+        action="append",
+        default=[],
+        metavar="ID=L",
+        help="declare the inverter's model ID only L registers long (repeatable)",
+    )
+    parser.add_argument(
+        "--no-end-model",
+        action="store_true",
+        help="end the inverter's SunSpec map without an end model",
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     return parser
+
+
+def _lengths(values: list[str]) -> dict[int, int]:
+    lengths: dict[int, int] = {}
+    for value in values:
+        model_id, _, length = value.partition("=")
+        lengths[int(model_id)] = int(length)
+    return lengths
 
 
 async def _run(args: argparse.Namespace) -> None:
@@ -54,6 +74,8 @@ async def _run(args: argparse.Namespace) -> None:
         victron_port=args.victron_port,
         time_scale=args.time_scale,
         params=params,
+        inverter_lengths=_lengths(args.short_model),
+        inverter_terminated=not args.no_end_model,
     ) as site:
         site.model.controls.generator_running = args.generator_on
         ports = f"port {site.port}"

@@ -531,4 +531,5 @@ def test_cli_help() -> None:
         timeout=60,
     )
     assert "--victron-port" in result.stdout
+    assert "--short-model" in result.stdout
     assert "--time-scale" in result.stdout
