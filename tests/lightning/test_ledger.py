@@ -598,3 +598,61 @@ async def test_ledger_with_simulated_node_survives_restart_mid_payment(
         p["label"] for p in (await asyncio.to_thread(rpc.call, "listpays"))["pays"]
     ]
     assert sorted(labels) == sorted({first.key, second.key, third.key})
+
+
+class OrjsonStore(MemoryStore):
+    """Saves as Home Assistant's Store does (orjson: no int beyond 64 bits)."""
+
+    async def save(self, data: dict[str, Any]) -> None:
+        import orjson
+
+        self.text = orjson.dumps(data).decode()
+        self.saves += 1
+
+
+HOSTILE_NUMBERS = st.one_of(
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.decimals(allow_nan=True, allow_infinity=True),
+    st.integers(min_value=-(10**40), max_value=10**40),
+    st.sampled_from(
+        ["1e20", "1E5000", "1e-5000", "NaN", "-inf", "abc", "", " 5 ", "0x10", "1_0"]
+    ),
+    st.text(max_size=30),
+    st.none(),
+)
+
+
+@settings(
+    max_examples=10_000,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    price=HOSTILE_NUMBERS,
+    meter=HOSTILE_NUMBERS,
+    cap=st.sampled_from([None, 1000, 10**12]),
+)
+async def test_hostile_numbers_never_break_the_ledger(
+    price: Any, meter: Any, cap: int | None
+) -> None:
+    """Whatever a price or meter sensor says: a refusal that changes nothing,
+    or a record with a storable amount within bounds; the ledger keeps saving
+    and settles the next sane reading exactly."""
+    store = OrjsonStore()
+    ledger = await SettlementLedger.load(store)
+    terms = Terms("100", cap_per_payment_sats=cap)
+    await ledger.begin("n1", "10", terms, T0)  # baseline
+    before = json.dumps(ledger.to_dict(), sort_keys=True)
+    result = await ledger.begin("n1", meter, Terms(price, cap_per_payment_sats=cap), T0)
+    if isinstance(result, Refusal):
+        assert json.dumps(ledger.to_dict(), sort_keys=True) == before
+    else:
+        assert 0 < result.amount_msat <= ledger_module.MAX_AMOUNT_MSAT
+        assert cap is None or result.amount_msat <= cap * 1000
+        await ledger.mark_failed(result.key, T0, "test")
+    # Still sane: the next sane reading settles exactly.
+    nxt = await ledger.begin("n1", "10.5", terms, T0)
+    if ledger.account("n1").meter_last_settled_kwh == Decimal(10):
+        assert isinstance(nxt, SettlementRecord)
+        assert nxt.amount_msat == 50_000
+    assert json.loads(store.text or "{}")["ledger_id"] == ledger.ledger_id
