@@ -33,6 +33,17 @@ SERVICE_RESUME = "resume"
 SERVICE_OPT_OUT = "opt_out"
 ATTR_EVENT_ID = "event_id"
 
+#: The largest budget a site may be given (1 GW): far above any site.
+MAX_POWER_KW = 1_000_000.0
+
+
+def _finite(value: float) -> float:
+    """NaN and infinities are no power (NaN passes every range check)."""
+    if not math.isfinite(value):
+        raise probatio.Invalid("not a finite number")
+    return value
+
+
 _SITE: dict[Any, Any] = {probatio.Required(ATTR_CONFIG_ENTRY_ID): cv.string}
 _STAGGER: dict[Any, Any] = {
     probatio.Optional(ATTR_STAGGER, default=DEFAULT_STAGGER_S): probatio.All(
@@ -43,7 +54,7 @@ SET_POWER_BUDGET_SCHEMA = probatio.Schema(
     {
         **_SITE,
         probatio.Required(ATTR_POWER_KW): probatio.All(
-            probatio.Coerce(float), probatio.Range(min=0)
+            probatio.Coerce(float), _finite, probatio.Range(min=0, max=MAX_POWER_KW)
         ),
         probatio.Optional(ATTR_DURATION): cv.positive_time_period,
         **_STAGGER,

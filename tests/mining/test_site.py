@@ -25,6 +25,7 @@ from pytest_homeassistant_custom_component.components.diagnostics import (
     get_diagnostics_for_config_entry,
 )
 from syrupy.assertion import SnapshotAssertion
+import voluptuous as vol
 
 from custom_components.hashgrid.const import DOMAIN
 from custom_components.hashgrid.mining.const import EVENT_CURTAILMENT
@@ -291,6 +292,22 @@ async def test_budget_stops_lowest_priority_first(
     )
     assert not lux.mining
     assert ant.mining
+
+
+@pytest.mark.parametrize("power_kw", ["nan", "inf", "-1", "abc", "1e308"])
+async def test_absurd_budget_is_refused_and_changes_nothing(
+    hass: HomeAssistant, site: ConfigEntry, fleet: Fleet, power_kw: str
+) -> None:
+    """NaN passes a plain range check (and max(0, nan) is 0: every miner
+    would stop); the action refuses it, and the miners keep mining."""
+    with pytest.raises(vol.Invalid):
+        await hass.services.async_call(
+            DOMAIN,
+            "set_power_budget",
+            {"config_entry_id": site.entry_id, "power_kw": power_kw},
+            blocking=True,
+        )
+    assert all(miner.mining for miner in fleet.miners)
 
 
 async def test_timed_budget_reverts(
