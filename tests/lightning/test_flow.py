@@ -103,6 +103,8 @@ async def test_rest_errors_then_creates_the_entry(
     assert (await submit(url="https://127.0.0.1:1"))["errors"] == {
         "base": "cannot_connect"
     }
+    for url in ("file:///etc/passwd", "not a url", "ftp://node", "https://:3010"):
+        assert (await submit(url=url))["errors"] == {"url": "invalid_url"}
     # Colons and upper case are fine in a fingerprint.
     pretty = ":".join(net.cert_fingerprint[i : i + 2] for i in range(0, 64, 2)).upper()
     result = await submit(fingerprint=pretty)
@@ -216,6 +218,10 @@ async def test_neighbour_subentry_flow(hass: HomeAssistant, net: LightningSim) -
         "price_sats_per_kwh": "price_required",
         "offer": "invalid_offer",
     }
+    result = await hass.config_entries.subentries.async_configure(
+        flow_id, {**base, "name": "  ", "price_sats_per_kwh": 100, "offer": n1.offer}
+    )
+    assert result["errors"] == {"name": "empty_name"}
     result = await hass.config_entries.subentries.async_configure(
         flow_id, {**base, "price_sats_per_kwh": 100}
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import urlsplit
 
 from homeassistant.config_entries import (
     ConfigEntryState,
@@ -100,6 +101,16 @@ def _entry_data(transport: Transport, user_input: Mapping[str, Any]) -> dict[str
     return data
 
 
+def _is_web_url(url: str) -> bool:
+    """An http(s) URL with a host (CLNRest's), not ``file://`` or garbage."""
+    try:
+        parts = urlsplit(url)
+        _ = parts.port  # a bad port raises
+    except ValueError:
+        return False
+    return parts.scheme in ("http", "https") and bool(parts.hostname) and " " not in url
+
+
 class LightningFlowMixin(ConfigFlow):
     """The `lightning_node` steps of the main config flow."""
 
@@ -127,6 +138,10 @@ class LightningFlowMixin(ConfigFlow):
             data = _entry_data(transport, user_input)
         except ValueError:
             return {}, None, {CONF_FINGERPRINT: "invalid_fingerprint"}
+        if transport is Transport.REST and not _is_web_url(data[CONF_URL]):
+            return {}, None, {CONF_URL: "invalid_url"}
+        if transport is Transport.SOCKET and not data[CONF_SOCKET_PATH]:
+            return {}, None, {CONF_SOCKET_PATH: "invalid_socket_path"}
         info, error = await self._lightning_getinfo(data)
         return data, info, {} if info is not None else {"base": error}
 
@@ -296,6 +311,10 @@ class NeighbourSubentryFlow(ConfigSubentryFlow):
         if data.get(CONF_MAX_FEE) is not None:
             data[CONF_MAX_FEE] = int(data[CONF_MAX_FEE])
         errors: dict[str, str] = {}
+        if not str(data.get(CONF_NAME, "")).strip():
+            errors[CONF_NAME] = "empty_name"
+        else:
+            data[CONF_NAME] = str(data[CONF_NAME]).strip()
         direction = Direction(data[CONF_DIRECTION])
         if data.get(CONF_PRICE) is None and not data.get(CONF_PRICE_ENTITY):
             errors[CONF_PRICE] = "price_required"
