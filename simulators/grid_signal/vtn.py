@@ -295,6 +295,12 @@ class SimulatedVtn:
                         lambda m: m.group(1) + level,
                         part,
                     )
+                if status := faults.get("status"):
+                    part = re.sub(
+                        r"(<ei:eventStatus>)[^<]*",
+                        lambda m: m.group(1) + status,
+                        part,
+                    )
                 if duration := faults.get("active_duration"):
                     part = re.sub(
                         r"(<ei:eiActivePeriod>.*?<duration>\s*<duration>)[^<]*",
@@ -350,6 +356,11 @@ class SimulatedVtn:
         self.server.event_callbacks[event_id] = (event, self._opt_callback(event))
         self.server.events_updated[self.ven_id(ven)] = True
         return int(event.event_descriptor.modification_number)
+
+    def push(self, ven: str) -> None:
+        """Send the VEN its whole event list again on its next poll."""
+        assert self.server is not None
+        self.server.events_updated[self.ven_id(ven)] = True
 
     def cancel_event(self, ven: str, event_id: str) -> None:
         """Cancel an event (openleadr bumps its modification number)."""

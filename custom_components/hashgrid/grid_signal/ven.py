@@ -22,7 +22,7 @@ import ssl
 from typing import Any, cast
 
 import aiohttp
-from openleadr import OpenADRClient, errors, objects, utils
+from openleadr import OpenADRClient, enums, errors, objects, utils
 from openleadr.messaging import (
     TEMPLATES,
     parse_message,
@@ -165,6 +165,72 @@ class _Client(OpenADRClient):  # type: ignore[misc]
             events = []
         ids = [m.decode(errors="replace") for m in _EVENT_ID.findall(raw)]
         self._on_malformed(events, ids)
+
+    async def _on_event(self, message: Mapping[str, Any]) -> None:
+        """Hand each event of an oadrDistributeEvent over; answer as required.
+
+        Replaces openleadr's own handling, which reads its stored answer for an
+        event listed again with the same modification number after deleting
+        that answer when the event was marked completed or cancelled: the
+        KeyError opted out of every event of the message and hid the new ones.
+        HashGrid's schedule knows what it saw, so every event goes to the
+        handler (which never raises), each on its own.
+        """
+        request_id = message.get("request_id")
+        responses: list[dict[str, Any]] = []
+        for event in message.get("events") or ():
+            descriptor = event.get("event_descriptor") or {}
+            event_id = descriptor.get("event_id")
+            handler = (
+                self.on_update_event
+                if event_id in self.responded_events
+                else self.on_event
+            )
+            opt = await utils.await_if_required(handler(event))
+            opt = opt if opt in ("optIn", "optOut") else "optOut"
+            if descriptor.get("event_status") in ("completed", "cancelled"):
+                self.responded_events.pop(event_id, None)
+            else:
+                self.responded_events[event_id] = opt
+            if event.get("response_required", "always") != "always":
+                continue
+            period = event.get("active_period")
+            if period and utils.determine_event_status(period) == "completed":
+                continue  # openleadr's rule: an event over needs no answer
+            signals = event.get("event_signals") or ()
+            if isinstance(signals, Mapping):  # one signal, as openleadr may parse it
+                signals = signals.get("event_signals") or ()
+            supported = all(
+                isinstance(s, Mapping)
+                and s.get("signal_name") in enums.SIGNAL_NAME.values
+                for s in signals
+            )
+            responses.append(
+                {
+                    "response_code": 200
+                    if supported
+                    else enums.STATUS_CODES.SIGNAL_NOT_SUPPORTED,
+                    "response_description": "OK" if supported else "ERROR",
+                    "opt_type": opt,
+                    "request_id": request_id,
+                    "modification_number": descriptor.get("modification_number"),
+                    "event_id": event_id,
+                }
+            )
+        if responses:
+            await self._perform_request(
+                SERVICE_EVENT,
+                self._create_message(
+                    "oadrCreatedEvent",
+                    response={
+                        "response_code": 200,
+                        "response_description": "OK",
+                        "request_id": request_id,
+                    },
+                    event_responses=responses,
+                    ven_id=self.ven_id,
+                ),
+            )
 
     def _signature_fails(self, raw: bytes) -> bool:
         if not self.vtn_fingerprint:
