@@ -53,3 +53,65 @@ async def test_completed_event_kept_in_the_list(
     await move_to(hass, freezer, now + timedelta(minutes=71))
     assert state(hass, entry, "binary_sensor", "event_active") == STATE_OFF
     assert hass.states.get(eid(hass, entry, "sensor", "signal_level")).state == "0"
+
+
+async def test_modification_keeps_the_randomised_start(
+    hass: HomeAssistant,
+    entry: ConfigEntry,
+    vtn: SimulatedVtn,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """Modifying a running randomised event never moves its start, nor does a restart."""
+    now = t0()
+    freezer.move_to(now)
+    event_id = vtn.add_event(
+        VEN_NAME,
+        start=now + timedelta(minutes=1),
+        duration=HOUR,
+        level=1,
+        start_after=timedelta(minutes=30),
+    )
+    await poll(hass, entry)
+    scheduled = coordinator_of(entry).schedule.get(event_id)
+    assert scheduled is not None
+    start = scheduled.start
+    await move_to(hass, freezer, start + timedelta(seconds=1))
+    assert state(hass, entry, "binary_sensor", "event_active") == STATE_ON
+
+    for level in (2, 3, 1, 2, 3):
+        vtn.modify_event(VEN_NAME, event_id, level=level)
+        await poll(hass, entry)
+        active = hass.states.get(eid(hass, entry, "binary_sensor", "event_active"))
+        assert active.state == STATE_ON
+        assert active.attributes["start"] == start.isoformat()
+        assert state(hass, entry, "sensor", "signal_level") == str(level)
+
+    await vtn.stop()
+    assert await hass.config_entries.async_reload(entry.entry_id)
+    await hass.async_block_till_done()
+    active = hass.states.get(eid(hass, entry, "binary_sensor", "event_active"))
+    assert active.state == STATE_ON
+    assert active.attributes["start"] == start.isoformat()
+    await vtn.start()
+    vtn.modify_event(VEN_NAME, event_id, level=2)
+    await poll(hass, entry)
+    assert coordinator_of(entry).schedule.get(event_id).start == start
+    await move_to(hass, freezer, start + HOUR - timedelta(seconds=1))
+    assert state(hass, entry, "binary_sensor", "event_active") == STATE_ON
+    await move_to(hass, freezer, start + HOUR)
+    assert state(hass, entry, "binary_sensor", "event_active") == STATE_OFF
+
+
+async def test_sites_sharing_a_ven_name_start_apart(
+    hass: HomeAssistant, vtn: SimulatedVtn
+) -> None:
+    """Each site has its own randomisation seed, kept across restarts."""
+    from .conftest import add_entry, unload_all
+
+    first = await add_entry(hass, vtn)
+    seed = coordinator_of(first).schedule.seed
+    assert seed != VEN_NAME
+    assert await hass.config_entries.async_reload(first.entry_id)
+    await hass.async_block_till_done()
+    assert coordinator_of(first).schedule.seed == seed
+    await unload_all(hass)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from datetime import datetime
+import secrets
 from typing import Any
 
 from homeassistant.const import UnitOfPower
@@ -114,18 +115,22 @@ class GridSignalCoordinator(DataUpdateCoordinator[bool]):
     async def async_load(self) -> None:
         """Load the schedule known before a restart; it is in force at once."""
         stored = await self.store.async_load() or {}
-        self.schedule = Schedule.from_dict(
-            self.config_entry.data[CONF_VEN_NAME], stored.get("schedule")
-        )
+        # The randomised starts' seed: this site's own, so that sites sharing a
+        # VEN name never start together; stored, so a restart keeps the starts.
+        seed = stored.get("seed") or secrets.token_hex(16)
+        self.schedule = Schedule.from_dict(seed, stored.get("schedule"))
         self.participate = bool(stored.get("participate", True))
         self.ven_id = stored.get("ven_id")
         self.pending_opts = set(stored.get("pending_opts", ()))
         self.schedule.prune(dt_util.utcnow())
+        if seed != stored.get("seed"):
+            self._save()
         self.data = False
         self._arm_boundary()
 
     def _to_store(self) -> dict[str, Any]:
         return {
+            "seed": self.schedule.seed,
             "participate": self.participate,
             "ven_id": self.ven_id,
             "pending_opts": sorted(self.pending_opts),

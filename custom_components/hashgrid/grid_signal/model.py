@@ -403,12 +403,14 @@ def validate(event: DrEvent) -> DrEvent | EventProblem:
 
 
 def start_offset(seed: str, event: DrEvent) -> timedelta:
-    """Return the randomised start offset in [0, startafter], stable per event."""
+    """Return the randomised start offset in [0, startafter], stable per event.
+
+    The modification number is not part of the seed: a modification of an
+    event (a new level, a longer duration) never moves its randomised start.
+    """
     if event.start_after <= timedelta(0):
         return timedelta(0)
-    digest = hashlib.sha256(
-        f"{seed}|{event.event_id}|{event.modification_number}".encode()
-    ).digest()
+    digest = hashlib.sha256(f"{seed}|{event.event_id}".encode()).digest()
     fraction = random.Random(digest).random()
     return timedelta(seconds=round(fraction * event.start_after.total_seconds()))
 
@@ -511,9 +513,16 @@ class Schedule:
         if known is not None and known.event == event:
             return Change.UNCHANGED, known
         opted_out = known is not None and known.opted_out_by_user
+        offset = start_offset(self.seed, event)
+        if (
+            known is not None
+            and known.event.start == event.start
+            and known.event.start_after == event.start_after
+        ):
+            offset = known.offset  # a modification keeps the randomised start
         scheduled = ScheduledEvent(
             event=event,
-            offset=start_offset(self.seed, event),
+            offset=offset,
             opt=OPT_IN if participate and not opted_out else OPT_OUT,
             opted_out_by_user=opted_out,
         )
