@@ -86,6 +86,8 @@ class SimulatedVtn:
     server: OpenADRServer | None = None
     running: bool = False
     wire_faults: dict[str, dict[str, str]] = field(default_factory=dict)
+    lost: dict[str, int] = field(default_factory=dict)
+    registrations: int = 0
     _changed: asyncio.Condition | None = None
     _runner: web.AppRunner | None = None
 
@@ -141,7 +143,14 @@ class SimulatedVtn:
             _LOGGER.info("Rejecting VEN %s", name)
             return False
         ven_id = self.ven_ids.setdefault(name, f"ven-{name}")
+        self.lost.pop(ven_id, None)
+        self.registrations += 1
         return ven_id, f"reg-{ven_id}"
+
+    def lose_registration(self, ven: str, code: int = 463) -> None:
+        """Answer the VEN's every request with `code` (452 invalid id, 463 not
+        registered) until it registers again, as a VTN that lost its state does."""
+        self.lost[self.ven_id(ven)] = code
 
     def _ven_lookup(self, ven_id: str) -> dict[str, Any] | None:
         for name, known in self.ven_ids.items():
@@ -268,6 +277,22 @@ class SimulatedVtn:
     async def _wire_fault_middleware(
         self, request: web.Request, handler: Any
     ) -> web.StreamResponse:
+        if self.lost and not request.path.endswith("/EiRegisterParty"):
+            body = await request.text()
+            found = re.search(r"<(?:\w+:)?venID>([^<]*)</", body)
+            if found and (code := self.lost.get(found.group(1))) is not None:
+                return web.Response(
+                    text=VTNService._create_message(
+                        "oadrResponse",
+                        response={
+                            "response_code": code,
+                            "response_description": "NOT REGISTERED",
+                            "request_id": None,
+                        },
+                        ven_id=found.group(1),
+                    ),
+                    content_type="application/xml",
+                )
         response: web.StreamResponse = await handler(request)
         if (
             self.wire_faults

@@ -8,6 +8,7 @@ from freezegun.api import FrozenDateTimeFactory
 from homeassistant.config_entries import ConfigEntry
 from homeassistant.const import STATE_OFF, STATE_ON
 from homeassistant.core import HomeAssistant
+import pytest
 
 from simulators.grid_signal import SimulatedVtn
 
@@ -115,3 +116,37 @@ async def test_sites_sharing_a_ven_name_start_apart(
     await hass.async_block_till_done()
     assert coordinator_of(first).schedule.seed == seed
     await unload_all(hass)
+
+
+@pytest.mark.parametrize("code", [452, 463])
+async def test_lost_registration_registers_again(
+    hass: HomeAssistant,
+    entry: ConfigEntry,
+    vtn: SimulatedVtn,
+    freezer: FrozenDateTimeFactory,
+    code: int,
+) -> None:
+    """A VTN that forgot this VEN gets it registered again; no event is missed."""
+    now = t0()
+    freezer.move_to(now)
+    registrations = vtn.registrations
+    vtn.lose_registration(VEN_NAME, code)
+    event_id = vtn.add_event(
+        VEN_NAME, start=now + timedelta(minutes=5), duration=HOUR, level=2
+    )
+    await poll(hass, entry)
+    assert vtn.registrations == registrations + 1
+    assert vtn.opts(event_id) == ["optIn"]
+    assert state(hass, entry, "binary_sensor", "vtn_connected") == STATE_ON
+    await move_to(hass, freezer, now + timedelta(minutes=6))
+    assert state(hass, entry, "binary_sensor", "event_active") == STATE_ON
+
+    # Lost, and the VTN now refuses it: shown as disconnected, tried each poll.
+    vtn.lose_registration(VEN_NAME, code)
+    vtn.reject.add(VEN_NAME)
+    await poll(hass, entry)
+    assert state(hass, entry, "binary_sensor", "vtn_connected") == STATE_OFF
+    assert state(hass, entry, "binary_sensor", "event_active") == STATE_ON
+    vtn.reject.clear()
+    await poll(hass, entry)
+    assert state(hass, entry, "binary_sensor", "vtn_connected") == STATE_ON

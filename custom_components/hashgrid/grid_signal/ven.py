@@ -39,6 +39,7 @@ SERVICE_EVENT = "EiEvent"
 DEFAULT_POLL = timedelta(seconds=10)
 MIN_POLL = timedelta(seconds=1)
 MAX_POLL = timedelta(hours=24)
+LOST_REGISTRATION = frozenset({452, 463})  # invalid id, not registered
 _EVENT_ID = re.compile(rb"<(?:\w+:)?eventID>([^<]*)</(?:\w+:)?eventID>")
 
 type EventHandler = Callable[[Mapping[str, Any], bool], str]
@@ -108,6 +109,7 @@ class _Client(OpenADRClient):  # type: ignore[misc]
         self.raw: bytes | None = None
         self.reachable = False
         self.certificate_mismatch = False
+        self.registration_lost = False
         self.add_hook("after_receive_xml", self._remember_raw)
 
     def _remember_raw(self, content: str) -> None:
@@ -155,6 +157,24 @@ class _Client(OpenADRClient):  # type: ignore[misc]
         else:
             self.reachable = False
         return cast(tuple[str | None, dict[str, Any]], result)
+
+    async def poll(self) -> tuple[str | None, dict[str, Any]]:
+        """Poll once; note when the VTN says this VEN is not registered.
+
+        openleadr takes any oadrResponse to a poll as "nothing new", so a VTN
+        that lost the registration (452 invalid id, 463 not registered) would
+        never be asked to register this VEN again, and no event would come.
+        """
+        response_type, payload = await super().poll()
+        code = (payload.get("response") or {}).get("response_code")
+        if response_type == "oadrResponse" and code in LOST_REGISTRATION:
+            _LOGGER.warning(
+                "The OpenADR VTN %s answered %s: it no longer knows this VEN",
+                self.vtn_url,
+                code,
+            )
+            self.registration_lost = True
+        return response_type, payload
 
     def _report_malformed(self, raw: bytes) -> None:
         """Hand over what can be read of an invalid oadrDistributeEvent."""
@@ -394,11 +414,18 @@ class Ven:
 
     async def poll(self) -> bool:
         """Register if needed, then poll once; return True while connected."""
+        client = self._client
         try:
             if not self.registered:
                 await self.register()
-            await self._client._poll()
-            await self._client._event_cleanup()
+            await client._poll()
+            if client.registration_lost:
+                # Register again at once: a missed poll may be a missed event.
+                client.registration_lost = False
+                client.registration_id = None
+                self.registered = False
+                await self.register()
+            await client._event_cleanup()
         except VenError as err:
             _LOGGER.debug("VTN not usable: %s", err)
         except Exception:
