@@ -87,6 +87,7 @@ class SimulatedVtn:
     running: bool = False
     wire_faults: dict[str, dict[str, str]] = field(default_factory=dict)
     lost: dict[str, int] = field(default_factory=dict)
+    trickle: float | None = None
     registrations: int = 0
     _changed: asyncio.Condition | None = None
     _runner: web.AppRunner | None = None
@@ -301,7 +302,25 @@ class SimulatedVtn:
             and "oadrDistributeEvent" in response.text
         ):
             response.text = self._apply_wire_faults(response.text)
+        if self.trickle and isinstance(response, web.Response) and response.body:
+            return await self._trickle(request, response)
         return response
+
+    async def _trickle(
+        self, request: web.Request, response: web.Response
+    ) -> web.StreamResponse:
+        """Send the answer one byte every `trickle` seconds (a slowloris VTN)."""
+        assert isinstance(response.body, bytes)
+        body = response.body
+        stream = web.StreamResponse(status=response.status)
+        stream.content_type = "application/xml"
+        stream.content_length = len(body)
+        await stream.prepare(request)
+        for n in range(len(body)):
+            await stream.write(body[n : n + 1])
+            await asyncio.sleep(self.trickle or 0)
+        await stream.write_eof()
+        return stream
 
     def _apply_wire_faults(self, text: str) -> str:
         for event_id, faults in self.wire_faults.items():

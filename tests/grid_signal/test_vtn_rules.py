@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
 from freezegun.api import FrozenDateTimeFactory
@@ -10,6 +11,7 @@ from homeassistant.const import STATE_OFF, STATE_ON
 from homeassistant.core import HomeAssistant
 import pytest
 
+from custom_components.hashgrid.grid_signal import ven as ven_module
 from simulators.grid_signal import SimulatedVtn
 
 from .conftest import VEN_NAME, coordinator_of, move_to, poll
@@ -148,5 +150,26 @@ async def test_lost_registration_registers_again(
     assert state(hass, entry, "binary_sensor", "vtn_connected") == STATE_OFF
     assert state(hass, entry, "binary_sensor", "event_active") == STATE_ON
     vtn.reject.clear()
+    await poll(hass, entry)
+    assert state(hass, entry, "binary_sensor", "vtn_connected") == STATE_ON
+
+
+async def test_trickling_vtn_is_cut_off(
+    hass: HomeAssistant,
+    entry: ConfigEntry,
+    vtn: SimulatedVtn,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A VTN sending a byte at a time never holds a poll past its deadline."""
+    monkeypatch.setattr(ven_module, "POLL_DEADLINE_S", 0.5)
+    vtn.trickle = 0.05  # well under aiohttp's 10 s read timeout
+    loop = asyncio.get_running_loop()
+    began = loop.time()
+    async with asyncio.timeout(10):
+        await poll(hass, entry)
+    assert loop.time() - began < 2
+    assert state(hass, entry, "binary_sensor", "vtn_connected") == STATE_OFF
+
+    vtn.trickle = None
     await poll(hass, entry)
     assert state(hass, entry, "binary_sensor", "vtn_connected") == STATE_ON

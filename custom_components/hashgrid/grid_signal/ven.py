@@ -39,6 +39,9 @@ SERVICE_EVENT = "EiEvent"
 DEFAULT_POLL = timedelta(seconds=10)
 MIN_POLL = timedelta(seconds=1)
 MAX_POLL = timedelta(hours=24)
+# A poll (with the registration, event answers and reports it brings) as a
+# whole: aiohttp's read timeout alone lets a VTN that trickles bytes hold it.
+POLL_DEADLINE_S = 20.0
 LOST_REGISTRATION = frozenset({452, 463})  # invalid id, not registered
 _EVENT_ID = re.compile(rb"<(?:\w+:)?eventID>([^<]*)</(?:\w+:)?eventID>")
 
@@ -416,18 +419,26 @@ class Ven:
         """Register if needed, then poll once; return True while connected."""
         client = self._client
         try:
-            if not self.registered:
-                await self.register()
-            await client._poll()
-            if client.registration_lost:
-                # Register again at once: a missed poll may be a missed event.
-                client.registration_lost = False
-                client.registration_id = None
-                self.registered = False
-                await self.register()
-            await client._event_cleanup()
+            async with asyncio.timeout(POLL_DEADLINE_S):
+                if not self.registered:
+                    await self.register()
+                await client._poll()
+                if client.registration_lost:
+                    # Register again at once: a missed poll may be a missed event.
+                    client.registration_lost = False
+                    client.registration_id = None
+                    self.registered = False
+                    await self.register()
+                await client._event_cleanup()
         except VenError as err:
             _LOGGER.debug("VTN not usable: %s", err)
+        except TimeoutError:
+            _LOGGER.warning(
+                "The OpenADR VTN %s did not finish answering within %s s",
+                self.config.vtn_url,
+                POLL_DEADLINE_S,
+            )
+            client.reachable = False
         except Exception:
             _LOGGER.exception("Polling the VTN failed")
             self._client.reachable = False
@@ -439,12 +450,16 @@ class Ven:
         """Tell the VTN (again) whether this VEN takes part in an event."""
         # openleadr re-sends its last answer when an unmodified event comes again.
         self._client.responded_events[event_id] = opt
-        await self._client.created_event(
-            request_id=utils.generate_id(),
-            event_id=event_id,
-            opt_type=opt,
-            modification_number=modification_number,
-        )
+        try:
+            async with asyncio.timeout(POLL_DEADLINE_S):
+                await self._client.created_event(
+                    request_id=utils.generate_id(),
+                    event_id=event_id,
+                    opt_type=opt,
+                    modification_number=modification_number,
+                )
+        except TimeoutError:
+            self._client.reachable = False
         return bool(self._client.reachable)
 
     async def close(self) -> None:
