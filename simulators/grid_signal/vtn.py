@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 import contextlib
+import copy
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 import logging
@@ -88,6 +89,7 @@ class SimulatedVtn:
     wire_faults: dict[str, dict[str, str]] = field(default_factory=dict)
     lost: dict[str, int] = field(default_factory=dict)
     trickle: float | None = None
+    versions: dict[str, dict[int, objects.Event]] = field(default_factory=dict)
     registrations: int = 0
     _changed: asyncio.Condition | None = None
     _runner: web.AppRunner | None = None
@@ -269,6 +271,7 @@ class SimulatedVtn:
         event.event_descriptor.event_status = utils.determine_event_status(
             event.active_period
         )
+        self._keep_version(event)
         faults = {"level": wire_level, "active_duration": wire_active_duration}
         if any(faults.values()):
             self.wire_faults[event_id] = {k: v for k, v in faults.items() if v}
@@ -399,7 +402,23 @@ class SimulatedVtn:
         event.event_descriptor.event_status = utils.determine_event_status(period)
         self.server.event_callbacks[event_id] = (event, self._opt_callback(event))
         self.server.events_updated[self.ven_id(ven)] = True
+        self._keep_version(event)
         return int(event.event_descriptor.modification_number)
+
+    def _keep_version(self, event: objects.Event) -> None:
+        descriptor = event.event_descriptor
+        self.versions.setdefault(descriptor.event_id, {})[
+            int(descriptor.modification_number)
+        ] = copy.deepcopy(event)
+
+    def replay_event(self, ven: str, event_id: str, modification_number: int) -> None:
+        """Send an older version of an event again (a replayed or late message)."""
+        assert self.server is not None
+        old = copy.deepcopy(self.versions[event_id][modification_number])
+        events = self.server.events[self.ven_id(ven)]
+        events[events.index(self._find(ven, event_id))] = old
+        self.server.event_callbacks[event_id] = (old, self._opt_callback(old))
+        self.server.events_updated[self.ven_id(ven)] = True
 
     def push(self, ven: str) -> None:
         """Send the VEN its whole event list again on its next poll."""

@@ -173,3 +173,31 @@ async def test_trickling_vtn_is_cut_off(
     vtn.trickle = None
     await poll(hass, entry)
     assert state(hass, entry, "binary_sensor", "vtn_connected") == STATE_ON
+
+
+async def test_old_modification_never_replaces_a_newer_one(
+    hass: HomeAssistant,
+    entry: ConfigEntry,
+    vtn: SimulatedVtn,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """A replayed modification 0 does not cut a 90-minute level-3 event short."""
+    now = t0()
+    freezer.move_to(now)
+    event_id = vtn.add_event(
+        VEN_NAME, start=now + timedelta(minutes=1), duration=timedelta(minutes=30)
+    )
+    await poll(hass, entry)
+    vtn.modify_event(VEN_NAME, event_id, level=3, duration=timedelta(minutes=90))
+    await poll(hass, entry)
+    vtn.replay_event(VEN_NAME, event_id, 0)
+    await poll(hass, entry)
+
+    active = coordinator_of(entry).schedule.get(event_id)
+    assert active is not None
+    assert active.event.modification_number == 1
+    await move_to(hass, freezer, now + timedelta(minutes=60))
+    assert state(hass, entry, "binary_sensor", "event_active") == STATE_ON
+    assert state(hass, entry, "sensor", "signal_level") == "3"
+    await move_to(hass, freezer, now + timedelta(minutes=91))
+    assert state(hass, entry, "binary_sensor", "event_active") == STATE_OFF

@@ -510,7 +510,11 @@ class Schedule:
     ) -> tuple[Change, ScheduledEvent]:
         """Add or update an event; return what changed and the scheduled event."""
         known = self.events.get(event.event_id)
-        if known is not None and known.event == event:
+        if known is not None and (
+            known.event == event
+            or event.modification_number < known.event.modification_number
+        ):
+            # An older modification arriving late never replaces a newer one.
             return Change.UNCHANGED, known
         opted_out = known is not None and known.opted_out_by_user
         offset = start_offset(self.seed, event)
