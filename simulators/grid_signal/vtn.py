@@ -213,6 +213,7 @@ class SimulatedVtn:
         event_id: str | None = None,
         response_required: str = "always",
         market_context: str = "oadr://hashgrid.sim/dr",
+        priority: int | None = None,
         wire_level: str | None = None,
         wire_active_duration: str | None = None,
     ) -> str:
@@ -245,6 +246,7 @@ class SimulatedVtn:
                 event_id=event_id,
                 modification_number=0,
                 market_context=market_context,
+                priority=priority,
                 event_status=enums.EVENT_STATUS.FAR,
                 created_date_time=datetime.now(UTC),
             ),

@@ -201,3 +201,55 @@ async def test_old_modification_never_replaces_a_newer_one(
     assert state(hass, entry, "sensor", "signal_level") == "3"
     await move_to(hass, freezer, now + timedelta(minutes=91))
     assert state(hass, entry, "binary_sensor", "event_active") == STATE_OFF
+
+
+async def test_overlapping_events_deepest_level_and_priority(
+    hass: HomeAssistant,
+    entry: ConfigEntry,
+    vtn: SimulatedVtn,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """Overlaps show the deepest level; a higher-priority event governs."""
+    now = t0()
+    freezer.move_to(now)
+    shallow = vtn.add_event(
+        VEN_NAME, start=now + timedelta(minutes=1), duration=HOUR, level=1
+    )
+    deep = vtn.add_event(
+        VEN_NAME,
+        start=now + timedelta(minutes=10),
+        duration=timedelta(minutes=20),
+        level=3,
+    )
+    await poll(hass, entry)
+    await move_to(hass, freezer, now + timedelta(minutes=5))
+    assert state(hass, entry, "sensor", "signal_level") == "1"
+    await move_to(hass, freezer, now + timedelta(minutes=15))
+    assert state(hass, entry, "sensor", "signal_level") == "3"
+    active = hass.states.get(eid(hass, entry, "binary_sensor", "event_active"))
+    assert active.attributes["event_id"] == deep
+    assert active.attributes["level"] == 3
+    await move_to(hass, freezer, now + timedelta(minutes=31))
+    assert state(hass, entry, "sensor", "signal_level") == "1"
+    active = hass.states.get(eid(hass, entry, "binary_sensor", "event_active"))
+    assert active.attributes["event_id"] == shallow
+
+    # Priority 1 (the highest) governs the events without priority (0: lowest).
+    urgent = vtn.add_event(
+        VEN_NAME,
+        start=now + timedelta(minutes=35),
+        duration=timedelta(minutes=10),
+        level=2,
+        priority=1,
+    )
+    vtn.add_event(
+        VEN_NAME,
+        start=now + timedelta(minutes=35),
+        duration=timedelta(minutes=10),
+        level=3,
+    )
+    await poll(hass, entry)
+    await move_to(hass, freezer, now + timedelta(minutes=36))
+    assert state(hass, entry, "sensor", "signal_level") == "2"
+    active = hass.states.get(eid(hass, entry, "binary_sensor", "event_active"))
+    assert active.attributes["event_id"] == urgent

@@ -493,6 +493,16 @@ class ScheduledEvent:
         )
 
 
+def _precedence(
+    scheduled: ScheduledEvent, level: float | None, deepest: bool
+) -> tuple[float, float, datetime, str]:
+    """Return a sort key: the event that comes first governs overlapping ones."""
+    priority = scheduled.event.priority
+    rank = priority if priority > 0 else math.inf
+    depth = -(level or 0) if deepest else 0
+    return rank, depth, scheduled.start, scheduled.event_id
+
+
 @dataclass
 class Schedule:
     """Every known event, by id; what is in force at a time t."""
@@ -558,20 +568,38 @@ class Schedule:
     def in_force(
         self, t: datetime, *, participating_only: bool = False
     ) -> ScheduledEvent | None:
-        """Return the event in force at t (the earliest started; ramp-up counts)."""
-        for scheduled in self.live():
-            if scheduled.in_force(t) and (
-                scheduled.participating or not participating_only
-            ):
-                return scheduled
-        return None
+        """Return the event that governs t (ramp-up counts).
+
+        Of overlapping events, the one of the highest priority (1 is the highest,
+        0 means none: the lowest) governs; among equals, the deepest level, then
+        the earliest start.
+        """
+        return min(
+            (
+                e
+                for e in self.live()
+                if e.in_force(t) and (e.participating or not participating_only)
+            ),
+            key=lambda e: _precedence(e, e.value_at(SignalKind.LEVEL, t), True),
+            default=None,
+        )
 
     def value_at(self, kind: SignalKind, t: datetime) -> float | None:
-        """Return the payload of a kind of signal in force at t."""
-        for scheduled in self.live():
-            if (value := scheduled.value_at(kind, t)) is not None:
-                return value
-        return None
+        """Return the payload of a kind of signal at t, from the governing event.
+
+        The highest priority wins; among equals, the deepest level (for levels)
+        or the earliest start.
+        """
+        values = [
+            (e, value)
+            for e in self.live()
+            if (value := e.value_at(kind, t)) is not None
+        ]
+        deepest = kind is SignalKind.LEVEL
+        best = min(
+            values, key=lambda ev: _precedence(ev[0], ev[1], deepest), default=None
+        )
+        return None if best is None else best[1]
 
     def kinds(self) -> set[SignalKind]:
         """Return the kinds of signal any known event carries."""
