@@ -11,6 +11,7 @@ from homeassistant.const import STATE_OFF, STATE_ON
 from homeassistant.core import HomeAssistant
 import pytest
 
+from custom_components.hashgrid.const import DOMAIN
 from custom_components.hashgrid.grid_signal import ven as ven_module
 from simulators.grid_signal import SimulatedVtn
 
@@ -253,3 +254,42 @@ async def test_overlapping_events_deepest_level_and_priority(
     assert state(hass, entry, "sensor", "signal_level") == "2"
     active = hass.states.get(eid(hass, entry, "binary_sensor", "event_active"))
     assert active.attributes["event_id"] == urgent
+
+
+async def test_response_never_required_is_never_answered(
+    hass: HomeAssistant,
+    entry: ConfigEntry,
+    vtn: SimulatedVtn,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """responseRequired=never: no opt reaches the VTN, not even the user's."""
+    now = t0()
+    freezer.move_to(now)
+    event_id = vtn.add_event(
+        VEN_NAME,
+        start=now + timedelta(minutes=1),
+        duration=HOUR,
+        response_required="never",
+    )
+    await poll(hass, entry)
+    await move_to(hass, freezer, now + timedelta(minutes=2))
+    assert state(hass, entry, "binary_sensor", "event_active") == STATE_ON
+    await hass.services.async_call(
+        "switch",
+        "turn_off",
+        target={"entity_id": eid(hass, entry, "switch", "participate")},
+        blocking=True,
+    )
+    assert state(hass, entry, "binary_sensor", "event_active") == STATE_OFF
+    response = await hass.services.async_call(
+        DOMAIN,
+        "opt_out",
+        {"config_entry_id": entry.entry_id, "event_id": event_id},
+        blocking=True,
+        return_response=True,
+    )
+    assert response["sent"] is False
+    vtn.push(VEN_NAME)
+    await poll(hass, entry)
+    assert vtn.opts(event_id) == []
+    assert coordinator_of(entry).pending_opts == set()

@@ -368,6 +368,10 @@ class GridSignalCoordinator(DataUpdateCoordinator[bool]):
             await self._send_opt(scheduled)
 
     async def _send_opt(self, scheduled: ScheduledEvent) -> bool:
+        if not scheduled.event.response_required:
+            # responseRequired=never: the 2.0b profile forbids any answer.
+            self.pending_opts.discard(scheduled.event_id)
+            return False
         ven = self.ven
         if ven is not None and ven.registered:
             event = scheduled.event
