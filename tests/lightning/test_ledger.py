@@ -19,7 +19,6 @@ import pytest_socket
 
 from custom_components.hashgrid.lightning import ledger as ledger_module
 from custom_components.hashgrid.lightning.ledger import (
-    JsonFileStore,
     LedgerError,
     LookupStatus,
     PaymentLookup,
@@ -34,6 +33,8 @@ from custom_components.hashgrid.lightning.ledger import (
     to_decimal,
 )
 from simulators.lightning import LightningSim, running_lightning
+
+from .stores import JsonFileStore
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 #: Every ledger of these tests has this id, so keys read "hg:L:<neighbour>:<seq>".
@@ -163,7 +164,7 @@ async def restart_and_reconcile(
         assert again.reason is Reason.PENDING
         resolve_in_flight(node, fault)
         report = await ledger.reconcile(node.lookup, now)
-    assert report.clean
+    assert not report.unresolved
     assert ledger.ready
     return ledger
 
@@ -582,7 +583,7 @@ async def test_ledger_with_simulated_node_survives_restart_mid_payment(
     assert not ledger.ready
     for _ in range(100):
         report = await ledger.reconcile(lookup, T0)
-        if report.clean:
+        if not report.unresolved:
             break
         await asyncio.sleep(0.05)
     assert report.paid == [second.key]

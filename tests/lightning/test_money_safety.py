@@ -27,6 +27,7 @@ from custom_components.hashgrid.lightning.settlement import Settler
 from simulators.lightning import LightningSim
 
 from .conftest import add_node, call, neighbour_subentry, set_meter, unload_all
+from .stores import JsonFileStore
 from .test_payments import Events
 
 
@@ -305,9 +306,7 @@ async def test_settlement_is_exact_to_the_last_digit(tmp_path: Any) -> None:
     (The ledger alone: no simulated channel carries 100 BTC.)"""
     from datetime import UTC, datetime
 
-    book = await ledger.SettlementLedger.load(
-        ledger.JsonFileStore(tmp_path / "ledger.json")
-    )
+    book = await ledger.SettlementLedger.load(JsonFileStore(tmp_path / "ledger.json"))
     book._reconciled = True
     now = datetime(2026, 11, 30, 12, tzinfo=UTC)
     terms = ledger.Terms("99999.642578125")

@@ -7,6 +7,7 @@ from typing import Any
 from homeassistant.components.event import EventEntity, EventEntityDescription
 from homeassistant.config_entries import ConfigSubentry
 from homeassistant.core import HomeAssistant, callback
+from homeassistant.helpers.dispatcher import async_dispatcher_connect
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from ..models import HashGridConfigEntry
@@ -14,7 +15,7 @@ from .const import CONF_DIRECTION, Direction
 from .coordinator import LightningCoordinator
 from .entity import NeighbourEntity, NodeEntity
 from .runtime import LightningRuntime, lightning_runtime
-from .settlement import Outcome
+from .settlement import Outcome, signal_settled
 
 EVENT_PAYMENT_RECEIVED = "payment_received"
 
@@ -75,13 +76,14 @@ class SettlementEvent(NeighbourEntity, EventEntity):
         sid = self.subentry.subentry_id
 
         @callback
-        def _settled(subentry_id: str, outcome: Outcome) -> None:
-            if subentry_id == sid:
-                data = outcome.as_dict()
-                self._trigger_event(data.pop("status"), data)
-                self.async_write_ha_state()
+        def _settled(outcome: Outcome) -> None:
+            data = outcome.as_dict()
+            self._trigger_event(data.pop("status"), data)
+            self.async_write_ha_state()
 
-        self.async_on_remove(self.runtime.settler.async_add_listener(_settled))
+        self.async_on_remove(
+            async_dispatcher_connect(self.hass, signal_settled(sid), _settled)
+        )
 
 
 async def async_setup_events(

@@ -16,6 +16,7 @@ from homeassistant.components.sensor import (
 from homeassistant.config_entries import ConfigSubentry
 from homeassistant.const import EntityCategory, UnitOfEnergy
 from homeassistant.core import Event, EventStateChangedData, HomeAssistant, callback
+from homeassistant.helpers.dispatcher import async_dispatcher_connect
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.helpers.event import async_track_state_change_event
 
@@ -31,7 +32,7 @@ from .coordinator import LightningCoordinator, NodeData
 from .entity import NeighbourEntity, NodeEntity
 from .ledger import Reason
 from .runtime import LightningRuntime, lightning_runtime
-from .settlement import Outcome, energy_kwh
+from .settlement import Outcome, energy_kwh, signal_settled
 
 type StateValue = str | int | float | Decimal | datetime | None
 
@@ -272,9 +273,8 @@ class NeighbourSensor(NeighbourEntity, SensorEntity):
         sid = self.subentry.subentry_id
 
         @callback
-        def _settled(subentry_id: str, _outcome: Outcome) -> None:
-            if subentry_id == sid:
-                self.async_write_ha_state()
+        def _settled(_outcome: Outcome) -> None:
+            self.async_write_ha_state()
 
         @callback
         def _changed(_event: Event[EventStateChangedData] | None = None) -> None:
@@ -288,7 +288,9 @@ class NeighbourSensor(NeighbourEntity, SensorEntity):
             )
             if e
         ]
-        self.async_on_remove(self.runtime.settler.async_add_listener(_settled))
+        self.async_on_remove(
+            async_dispatcher_connect(self.hass, signal_settled(sid), _settled)
+        )
         self.async_on_remove(
             async_track_state_change_event(self.hass, entities, _changed)
         )

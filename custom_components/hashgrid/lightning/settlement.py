@@ -25,7 +25,6 @@ What becomes of a record when paying goes wrong:
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal, localcontext
@@ -39,8 +38,9 @@ from homeassistant.const import (
     STATE_UNKNOWN,
     UnitOfEnergy,
 )
-from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
+from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers import issue_registry as ir
+from homeassistant.helpers.dispatcher import async_dispatcher_send
 from homeassistant.helpers.storage import Store
 from homeassistant.util import dt as dt_util
 
@@ -190,6 +190,12 @@ def issue_id(subentry_id: str) -> str:
     return f"settlement_{subentry_id}"
 
 
+def signal_settled(subentry_id: str) -> str:
+    """The dispatcher signal sent with the :class:`Outcome` of each settlement
+    attempt of one neighbour (its entities follow it)."""
+    return f"{DOMAIN}_settled_{subentry_id}"
+
+
 def ledger_issue_id(entry_id: str) -> str:
     """The repair issue of a node entry's lost ledger."""
     return f"settlement_ledger_lost_{entry_id}"
@@ -229,7 +235,6 @@ class Settler:
         #: The last outcome per neighbour (refusals included; not persisted).
         self.last_outcome: dict[str, tuple[str, datetime]] = {}
         self._lock = asyncio.Lock()
-        self._listeners: list[Callable[[str, Outcome], None]] = []
         #: The keysend command this node takes (xkeysend from v26.06; None: ask).
         self._keysend: str | None = None
 
@@ -269,14 +274,6 @@ class Settler:
     def busy(self) -> bool:
         """Is a settlement (or a reconcile) running now?"""
         return self._lock.locked()
-
-    @callback
-    def async_add_listener(
-        self, listener: Callable[[str, Outcome], None]
-    ) -> CALLBACK_TYPE:
-        """Call ``listener(subentry_id, outcome)`` after every settlement attempt."""
-        self._listeners.append(listener)
-        return lambda: self._listeners.remove(listener)
 
     # ------------------------------------------------------------ reconciling
 
@@ -327,8 +324,7 @@ class Settler:
         # A refusal shows why ("Metering started", "Nothing owed" …).
         shown = outcome.reason if outcome.status == "refused" else outcome.status
         self.last_outcome[subentry_id] = (shown or outcome.status, dt_util.utcnow())
-        for listener in list(self._listeners):
-            listener(subentry_id, outcome)
+        async_dispatcher_send(self.hass, signal_settled(subentry_id), outcome)
         return outcome
 
     async def _settle(self, subentry_id: str, accept_meter_reset: bool) -> Outcome:
