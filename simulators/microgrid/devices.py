@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 import struct
 
 from .model import MicrogridModel
@@ -509,71 +510,89 @@ class Genset(SunSpecDevice):
 
 # ------------------------------------------------------------------ Victron
 
+GATEWAY_PATH_UNAVAILABLE = 0x0A
+
+#: Victron's own register rows (dbus_modbustcp attributes.csv, v1.0.101).
+VICTRON_ATTRIBUTES = (
+    Path(__file__).with_name("data") / "victron_attributes_v1.0.101.csv"
+)
+
 
 @dataclass(frozen=True, slots=True)
 class VictronRegister:
-    """One register of the GX's Modbus-TCP map (CCGX-Modbus-TCP-register-list)."""
+    """One row of the GX's Modbus-TCP table (dbus_modbustcp ``attributes.csv``)."""
 
     address: int
-    name: str
-    type: str  # uint16 | int16 | int32 | string
+    service: str  # the D-Bus service without "com.victronenergy."
+    path: str  # the D-Bus path; "RESERVED" for a reserved range
+    type: str  # uint16 | int16 | uint32 | int32 | uint64 | string | reserved
     #: Victron "scale factor": raw = value * scale (so value = raw / scale).
     scale: float = 1.0
     size: int = 1
     writable: bool = False
 
+    @property
+    def name(self) -> str:
+        """``service:path``, the key of the GX's value store."""
+        return f"{self.service}:{self.path}"
+
+
+def _load_victron_registers() -> tuple[VictronRegister, ...]:
+    """Parse the rows as dbus_modbustcp's ``Mappings::importCSV`` does."""
+    rows: list[VictronRegister] = []
+    for line in VICTRON_ATTRIBUTES.read_text(encoding="utf-8").splitlines():
+        if not line or line.startswith("#"):
+            continue
+        cols = line.split(",")
+        service, path, mtype = cols[0], cols[1], cols[5]
+        size = 1
+        if mtype.startswith(("string[", "reserved[")):
+            size = int(mtype[mtype.index("[") + 1 : -1])
+            mtype = mtype[: mtype.index("[")]
+        elif mtype in ("int32", "uint32"):
+            size = 2
+        elif mtype not in ("int16", "uint16"):
+            continue  # "INTERNAL" rows are mapped in code (below)
+        rows.append(
+            VictronRegister(
+                address=int(cols[4]),
+                service=service.removeprefix("com.victronenergy."),
+                path=path,
+                type=mtype,
+                scale=float(cols[6] or 1) or 1.0,
+                size=size,
+                writable=cols[7].strip() == "W",
+            )
+        )
+    # mappings.cpp maps these two in code: date/time (uint64) and the firmware
+    # version (uint32: ((version << 8) & 0xFFFF0000) + (version & 0xFF)).
+    rows.append(VictronRegister(830, "system", "/DateAndTime", "uint64", size=4))
+    rows.append(VictronRegister(834, "system", "/FirmwareVersion", "uint32", size=2))
+    return tuple(sorted(rows, key=lambda r: r.address))
+
 
 VICTRON_UNIT_ID = 100
+VICTRON_REGISTERS: tuple[VictronRegister, ...] = _load_victron_registers()
 
-VICTRON_REGISTERS: tuple[VictronRegister, ...] = (
-    VictronRegister(800, "serial", "string", size=6),
-    VictronRegister(806, "relay1", "uint16"),
-    VictronRegister(807, "relay2", "uint16"),
-    *(VictronRegister(808 + i, f"pv_ac_out_l{i + 1}", "uint16") for i in range(3)),
-    *(VictronRegister(811 + i, f"pv_ac_in_l{i + 1}", "uint16") for i in range(3)),
-    *(VictronRegister(814 + i, f"pv_ac_gen_l{i + 1}", "uint16") for i in range(3)),
-    *(VictronRegister(817 + i, f"consumption_l{i + 1}", "uint16") for i in range(3)),
-    *(VictronRegister(820 + i, f"grid_l{i + 1}", "int16") for i in range(3)),
-    *(VictronRegister(823 + i, f"genset_l{i + 1}", "int16") for i in range(3)),
-    VictronRegister(826, "active_input", "int16"),
-    VictronRegister(840, "battery_voltage", "uint16", 10),
-    VictronRegister(841, "battery_current", "int16", 10),
-    VictronRegister(842, "battery_power", "int16"),
-    VictronRegister(843, "battery_soc", "uint16"),
-    VictronRegister(844, "battery_state", "uint16"),
-    VictronRegister(845, "battery_consumed_ah", "uint16", -10),
-    VictronRegister(846, "battery_time_to_go", "uint16", 0.01),
-    VictronRegister(850, "pv_dc_power", "uint16"),
-    VictronRegister(851, "pv_dc_current", "int16", 10),
-    VictronRegister(855, "charger_power", "uint16"),
-    VictronRegister(860, "dc_system_power", "int16"),
-    VictronRegister(865, "vebus_charge_current", "int16", 10),
-    VictronRegister(866, "vebus_charge_power", "int16"),
-    # com.victronenergy.settings (ESS)
-    VictronRegister(2700, "ess_grid_setpoint", "int16", writable=True),
-    VictronRegister(2701, "ess_max_charge_pct", "uint16", writable=True),
-    VictronRegister(2702, "ess_max_discharge_pct", "uint16", writable=True),
-    VictronRegister(2703, "ess_grid_setpoint_x100", "int16", 0.01, writable=True),
-    VictronRegister(2704, "ess_max_discharge_power", "uint16", 0.1, writable=True),
-    VictronRegister(2705, "dvcc_max_charge_current", "int16", writable=True),
-    VictronRegister(2706, "ess_max_feed_in_power", "int16", 0.01, writable=True),
-    VictronRegister(2707, "ess_overvoltage_feed_in", "int16", writable=True),
-    VictronRegister(2708, "ess_prevent_feedback", "int16", writable=True),
-    VictronRegister(2709, "ess_feed_in_limiting_active", "int16"),
-    VictronRegister(2710, "dvcc_max_charge_voltage", "uint16", 10, writable=True),
-    VictronRegister(2716, "ess_grid_setpoint_32", "int32", size=2, writable=True),
-    VictronRegister(2900, "ess_batterylife_state", "uint16", writable=True),
-    VictronRegister(2901, "ess_minimum_soc", "uint16", 10, writable=True),
-    VictronRegister(2902, "ess_mode", "uint16", writable=True),
-    VictronRegister(2903, "ess_batterylife_soc_limit", "uint16", 10),
-)
+_SETPOINT = "settings:/Settings/CGwacs/AcPowerSetPoint"
+_OVERRIDE = "hub4:/Overrides/Setpoint"
+#: Victron's default ESS grid setpoint (W).
+VICTRON_DEFAULT_SETPOINT_W = 50.0
+#: Paths that only a battery monitor (BMV, SmartShunt, BMS) gives the system.
+_MONITOR_PATHS = ("/Dc/Battery/Soc", "/Dc/Battery/ConsumedAmphours")
 
 
 class VictronGX(Device):
-    """The GX's ``com.victronenergy.system`` and ESS settings registers (unit 100).
+    """A GX's unit 100 as dbus_modbustcp serves it, from Victron's own table.
 
-    Unmapped addresses in a read range are an illegal-address error, as on a GX,
-    so a reader must split its requests around the gaps.
+    Values live by D-Bus path; a path without a valid value is served as 0
+    (``Mappings::getValue``), a reserved range as 0xFFFF. A read must start on a
+    register of the table and run through consecutive rows (illegal address
+    otherwise); a write to a read-only row is an illegal address, to a path the
+    GX does not have (``/Overrides/Setpoint`` before Venus OS 3.50) a gateway
+    path unavailable. ``firmware`` is the Venus OS version; ``battery`` is
+    ``"monitor"`` (a battery monitor), ``"no_monitor"`` (a Multi, no monitor: no
+    SoC) or ``"none"`` (no battery service: the whole battery block invalid).
     """
 
     name = "victron"
@@ -584,65 +603,93 @@ class VictronGX(Device):
         clock: Callable[[], float],
         serial: str = "c0619ab1d2e3",
         setpoint_timeout_s: float | None = None,
+        firmware: tuple[int, int] = (3, 60),
+        battery: str = "monitor",
     ) -> None:
-        """Build the register table; ``setpoint_timeout_s`` emulates a watchdog."""
+        """Build the table; ``setpoint_timeout_s`` emulates a watchdog."""
         self.model = model
         self.clock = clock
         self.serial = serial
         self.setpoint_timeout_s = setpoint_timeout_s
+        self.firmware = firmware
+        self.battery = battery
         self.last_setpoint_write: float | None = None
         self.by_address: dict[int, tuple[VictronRegister, int]] = {}
         for reg in VICTRON_REGISTERS:
             for i in range(reg.size):
                 self.by_address[reg.address + i] = (reg, i)
-        self.values: dict[str, float] = {
-            "ess_max_charge_pct": 100,
-            "ess_max_discharge_pct": 100,
-            "ess_max_discharge_power": -1,
-            "ess_max_feed_in_power": -1,
-            "ess_overvoltage_feed_in": 1,
-            "ess_prevent_feedback": 0,
-            "ess_feed_in_limiting_active": 0,
-            "dvcc_max_charge_voltage": 56.8,
-            "ess_batterylife_state": 10,
-            "ess_minimum_soc": 10.0,
-            "ess_batterylife_soc_limit": 10.0,
-            "relay1": 0,
-            "relay2": 0,
-            "active_input": 1,
+        #: Settings as the GX keeps them (flash); None = invalid.
+        self.settings: dict[str, float | None] = {
+            _SETPOINT: VICTRON_DEFAULT_SETPOINT_W,
+            "settings:/Settings/CGwacs/MaxChargePercentage": 100,
+            "settings:/Settings/CGwacs/MaxDischargePercentage": 100,
+            "settings:/Settings/CGwacs/MaxDischargePower": -1,
+            "settings:/Settings/CGwacs/MaxFeedInPower": -1,
+            "settings:/Settings/CGwacs/OvervoltageFeedIn": 1,
+            "settings:/Settings/CGwacs/PreventFeedback": 0,
+            "settings:/Settings/SystemSetup/MaxChargeVoltage": 0,
+            "settings:/Settings/SystemSetup/AcInput1": 1,
+            "settings:/Settings/SystemSetup/AcInput2": 0,
+            "settings:/Settings/CGwacs/AcExportLimit": -1,
+            "settings:/Settings/CGwacs/AcInputLimit": -1,
+            "settings:/Settings/CGwacs/AlwaysPeakShave": 0,
+            "settings:/Settings/CGwacs/RunWithoutGridMeter": 0,
+            "settings:/Settings/CGwacs/BatteryLife/State": 10,
+            "settings:/Settings/CGwacs/BatteryLife/MinimumSocLimit": 10.0,
+            "settings:/Settings/CGwacs/BatteryLife/SocLimit": 10.0,
+            "system:/Relay/0/State": 0,
+            "system:/Relay/1/State": 0,
         }
+        #: The volatile ESS override (hub4, Venus OS >= 3.50); None = not set.
+        self.override: float | None = None
+        #: Writes per D-Bus path (flash-backed settings are the ``settings:`` ones).
+        self.path_writes: dict[str, int] = {}
+        self.values: dict[str, float | str | None] = {}
         self.regs: dict[int, int] = {}
         self.refresh()
 
+    @property
+    def has_override(self) -> bool:
+        """Whether this Venus OS has ``/Overrides/Setpoint`` (register 2716)."""
+        return self.firmware >= (3, 50)
+
+    @property
+    def setpoint_in_force(self) -> float:
+        """The grid setpoint the ESS loop follows (override, else the setting)."""
+        if self.override is not None:
+            return self.override
+        return self.settings[_SETPOINT] or 0.0
+
     # -------------------------------------------------------------- encoding
 
-    def _encode(self, reg: VictronRegister, value: float) -> list[int]:
-        # -1 means "no limit" in the GX's settings, whatever the scale
-        raw = -1 if value == -1 and reg.writable else round(value * reg.scale)
-        if reg.type == "int16":
-            raw = max(-32768, min(32767, raw)) & 0xFFFF
-            return [raw]
-        if reg.type == "uint16":
-            return [max(0, min(0xFFFF, raw))]
-        if reg.type == "int32":
-            raw &= 0xFFFFFFFF
-            return [raw >> 16, raw & 0xFFFF]
-        raise ValueError(reg.type)
+    @staticmethod
+    def _encode(reg: VictronRegister, value: float | str | None) -> list[int]:
+        """``Mappings::getValue`` for every register of the row."""
+        if reg.type == "reserved":
+            return [0xFFFF] * reg.size
+        if value is None:
+            return [0] * reg.size  # an invalid D-Bus value is served as 0
+        if reg.type == "string":
+            data = str(value).encode("latin-1")[: 2 * reg.size]
+            data = data.ljust(2 * reg.size, b"\0")
+            return list(struct.unpack(f">{reg.size}H", data))
+        raw = round(float(value) * reg.scale)
+        bits = 16 * reg.size
+        raw &= (1 << bits) - 1
+        return [(raw >> (16 * (reg.size - 1 - i))) & 0xFFFF for i in range(reg.size)]
 
     @staticmethod
-    def _decode(reg: VictronRegister, regs: list[int]) -> float:
-        if reg.type == "int16":
-            v: int = struct.unpack(">h", struct.pack(">H", regs[0]))[0]
-            return v / reg.scale
-        if reg.type == "uint16":
-            return regs[0] / reg.scale
-        if reg.type == "int32":
-            w: int = struct.unpack(">i", struct.pack(">HH", regs[0], regs[1]))[0]
-            return w / reg.scale
-        raise ValueError(reg.type)
+    def _decode(reg: VictronRegister, words: Sequence[int]) -> float:
+        raw = 0
+        for w in words:
+            raw = (raw << 16) | w
+        bits = 16 * reg.size
+        if reg.type.startswith("int") and raw >= 1 << (bits - 1):
+            raw -= 1 << bits
+        return raw / reg.scale
 
     def refresh(self) -> None:
-        """Recompute every register from the model and the stored settings."""
+        """Recompute the D-Bus values from the model and serve them as registers."""
         mdl, c = self.model, self.model.controls
         now = self.clock()
         if (
@@ -650,59 +697,74 @@ class VictronGX(Device):
             and self.last_setpoint_write is not None
             and now - self.last_setpoint_write > self.setpoint_timeout_s
         ):
-            c.ess_grid_setpoint_w = 0.0
+            self.override = None  # volatile: lost, as after a GX reboot
             self.last_setpoint_write = None
-        v = dict(self.values)
-        for i in range(3):
-            v[f"pv_ac_out_l{i + 1}"] = 0
-            v[f"pv_ac_in_l{i + 1}"] = 0
-            v[f"pv_ac_gen_l{i + 1}"] = 0
-            v[f"consumption_l{i + 1}"] = mdl.load_w / 3
-            v[f"grid_l{i + 1}"] = mdl.grid_w / 3
-            v[f"genset_l{i + 1}"] = mdl.generator_w / 3
-        v["battery_voltage"] = mdl.battery_voltage_v
-        v["battery_current"] = mdl.battery_current_a
-        v["battery_power"] = mdl.battery_w
-        v["battery_soc"] = mdl.soc * 100
-        v["battery_state"] = 1 if mdl.battery_w > 0 else 2 if mdl.battery_w < 0 else 0
+        c.ess_grid_setpoint_w = self.setpoint_in_force
+        v: dict[str, float | str | None] = dict(self.settings)
+        major, minor = self.firmware
+        version = (major << 16) | (int(f"{minor:02d}", 16) << 8)
+        v["system:/FirmwareVersion"] = ((version << 8) & 0xFFFF0000) + (version & 0xFF)
+        v["system:/DateAndTime"] = 1_767_225_600 + int(mdl.sim_time_s)
+        v["system:/Serial"] = self.serial
+        for i in range(1, 4):
+            v[f"system:/Ac/PvOnOutput/L{i}/Power"] = None
+            v[f"system:/Ac/PvOnGrid/L{i}/Power"] = None
+            v[f"system:/Ac/PvOnGenset/L{i}/Power"] = None
+            v[f"system:/Ac/Consumption/L{i}/Power"] = mdl.load_w / 3
+            v[f"system:/Ac/Grid/L{i}/Power"] = mdl.grid_w / 3
+            v[f"system:/Ac/Genset/L{i}/Power"] = (
+                mdl.generator_w / 3 if mdl.generator_w else None
+            )
+        v["system:/Ac/ActiveIn/Source"] = 1
+        v["system:/Dc/Pv/Power"] = mdl.pv_w
+        v["system:/Dc/Pv/Current"] = mdl.pv_w / mdl.battery_voltage_v
+        v["system:/Dc/Charger/Power"] = None
+        v["system:/Dc/System/Power"] = None
+        v["system:/Dc/Vebus/Current"] = -mdl.inverter_ac_w / mdl.battery_voltage_v
+        v["system:/Dc/Vebus/Power"] = -mdl.inverter_ac_w
+        v["system:/Dc/Battery/Voltage"] = mdl.battery_voltage_v
+        v["system:/Dc/Battery/Current"] = mdl.battery_current_a
+        v["system:/Dc/Battery/Power"] = mdl.battery_w
+        v["system:/Dc/Battery/Soc"] = mdl.soc * 100
+        v["system:/Dc/Battery/State"] = (
+            1 if mdl.battery_w > 0 else 2 if mdl.battery_w < 0 else 0
+        )
         cap_ah = mdl.params.battery_capacity_wh / mdl.params.battery_nominal_v
-        v["battery_consumed_ah"] = -(1 - mdl.soc) * cap_ah
-        v["battery_time_to_go"] = (
+        v["system:/Dc/Battery/ConsumedAmphours"] = -(1 - mdl.soc) * cap_ah
+        v["system:/Dc/Battery/TimeToGo"] = (
             min(
                 864_000.0,
                 mdl.soc * mdl.params.battery_capacity_wh / -mdl.battery_w * 3600,
             )
             if mdl.battery_w < 0
-            else 0
+            else None
         )
-        v["pv_dc_power"] = mdl.pv_w
-        v["pv_dc_current"] = mdl.pv_w / mdl.battery_voltage_v
-        v["charger_power"] = 0
-        v["dc_system_power"] = 0
-        v["vebus_charge_current"] = -mdl.inverter_ac_w / mdl.battery_voltage_v
-        v["vebus_charge_power"] = -mdl.inverter_ac_w
-        v["ess_grid_setpoint"] = c.ess_grid_setpoint_w
-        v["ess_grid_setpoint_x100"] = c.ess_grid_setpoint_w
-        v["ess_grid_setpoint_32"] = c.ess_grid_setpoint_w
-        v["dvcc_max_charge_current"] = (
+        if self.battery != "monitor":
+            for path in (*_MONITOR_PATHS, "/Dc/Battery/TimeToGo"):
+                v[f"system:{path}"] = None
+        if self.battery == "none":
+            for reg in VICTRON_REGISTERS:
+                if reg.path.startswith("/Dc/Battery/"):
+                    v[reg.name] = None
+        v["system:/Dc/InverterCharger/Current"] = v["system:/Dc/Vebus/Current"]
+        v["system:/Dc/InverterCharger/Power"] = v["system:/Dc/Vebus/Power"]
+        v["settings:/Settings/SystemSetup/MaxChargeCurrent"] = (
             -1 if c.dvcc_max_charge_current_a is None else c.dvcc_max_charge_current_a
         )
-        v["ess_mode"] = c.ess_mode
+        v["settings:/Settings/CGwacs/Hub4Mode"] = c.ess_mode
+        v["hub4:/PvPowerLimiterActive"] = 0
+        v[_OVERRIDE] = self.override
+        self.values = v
         regs: dict[int, int] = {}
         for reg in VICTRON_REGISTERS:
-            if reg.type == "string":
-                data = self.serial.encode()[: 2 * reg.size].ljust(2 * reg.size, b"\0")
-                words = struct.unpack(f">{reg.size}H", data)
-            else:
-                words = tuple(self._encode(reg, v[reg.name]))
-            for i, w in enumerate(words):
+            for i, w in enumerate(self._encode(reg, v.get(reg.name))):
                 regs[reg.address + i] = w
         self.regs = regs
 
     # -------------------------------------------------------------- access
 
     def read(self, address: int, count: int) -> list[int] | int:
-        """Registers, or illegal address if any register is unmapped."""
+        """Registers, or illegal address outside the table (``DataIterator``)."""
         out = []
         for addr in range(address, address + count):
             if addr not in self.regs:
@@ -711,43 +773,49 @@ class VictronGX(Device):
         return out
 
     def write(self, address: int, values: list[int]) -> int | None:
-        """Write whole writable registers; apply them to the model."""
+        """Write whole writable rows; reserved rows inside are skipped."""
         end = address + len(values)
         touched: dict[str, VictronRegister] = {}
         for addr in range(address, end):
             entry = self.by_address.get(addr)
-            if entry is None or not entry[0].writable:
+            if entry is None:
                 return ILLEGAL_ADDRESS
-            touched[entry[0].name] = entry[0]
+            reg = entry[0]
+            if reg.type == "reserved":
+                continue
+            if not reg.writable:
+                return ILLEGAL_ADDRESS  # dbus_modbustcp's PermissionError
+            touched[reg.name] = reg
         new: dict[str, float] = {}
         for reg in touched.values():
             if reg.address < address or reg.address + reg.size > end:
-                return ILLEGAL_ADDRESS  # half of a 32-bit register
+                return ILLEGAL_ADDRESS  # half of a 32-bit register (kept simple)
             words = values[reg.address - address : reg.address - address + reg.size]
             new[reg.name] = self._decode(reg, words)
+        if _OVERRIDE in new and not self.has_override:
+            return GATEWAY_PATH_UNAVAILABLE  # no such path before Venus OS 3.50
         for name, value in new.items():
             if (
-                name == "dvcc_max_charge_current"
+                name == "settings:/Settings/SystemSetup/MaxChargeCurrent"
                 and value != -1
                 and not 0 <= value <= 1000
             ):
                 return ILLEGAL_VALUE
-            if name == "ess_mode" and value not in (1, 2, 3):
+            if name == "settings:/Settings/CGwacs/Hub4Mode" and value not in (1, 2, 3):
                 return ILLEGAL_VALUE
         c = self.model.controls
         for name, value in new.items():
-            if name in {
-                "ess_grid_setpoint",
-                "ess_grid_setpoint_x100",
-                "ess_grid_setpoint_32",
-            }:
-                c.ess_grid_setpoint_w = value
+            self.path_writes[name] = self.path_writes.get(name, 0) + 1
+            if name == _OVERRIDE:
+                self.override = value
                 self.last_setpoint_write = self.clock()
-            elif name == "dvcc_max_charge_current":
+            elif name == "settings:/Settings/SystemSetup/MaxChargeCurrent":
                 c.dvcc_max_charge_current_a = None if value == -1 else value
-            elif name == "ess_mode":
+            elif name == "settings:/Settings/CGwacs/Hub4Mode":
                 c.ess_mode = int(value)
             else:
-                self.values[name] = value
+                self.settings[name] = value
+                if name == _SETPOINT:
+                    self.last_setpoint_write = self.clock()
         self.refresh()
         return None

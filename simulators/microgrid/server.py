@@ -4,10 +4,11 @@ Unit ids on every port:
 
 - 1: SunSpec hybrid inverter (models 1, 103, 160, 124, 802, 701, 702, 704, 714, 203)
 - 2: SunSpec flare-gas genset (models 1, 103)
-- 100: Victron GX (``com.victronenergy.system`` + ESS settings)
+- 100: Victron GX (its unit 100 from Victron's own register table)
 
 Any other unit id is answered with exception 0x0B (gateway target failed to
-respond), as a Modbus-TCP gateway does.
+respond), as a Modbus-TCP gateway does; on a port that is the GX alone
+(``gx_port``) with 0x0A (gateway path unavailable), as a GX does.
 
 Misbehaviours, one unit at a time (:class:`DeviceFaults`, changed at run
 time): silence, connection resets, one exception code for everything (0x02,
@@ -38,6 +39,7 @@ from pymodbus.server import ModbusTcpServer
 from pymodbus.server.requesthandler import ServerRequestHandler
 
 from .devices import (
+    GATEWAY_PATH_UNAVAILABLE,
     INVERTER_MODELS,
     VICTRON_UNIT_ID,
     Device,
@@ -89,12 +91,18 @@ class DeviceFaults:
 class _SiteContext(ModbusServerContext):
     """Datastore that routes each unit id to a simulated device."""
 
-    def __init__(self, site: MicrogridSite) -> None:  # no super(): it is deprecated
+    def __init__(  # no super(): it is deprecated
+        self, site: MicrogridSite, *, gx_only: bool = False
+    ) -> None:
         self.site = site
         self.simdevices = []
         self._devices = {}
+        #: A GX's own port: every other unit id is a D-Bus service it lacks.
+        self.gx_only = gx_only
 
-    def _device(self, device_id: int) -> Device:
+    def _device(self, device_id: int) -> Device | None:
+        if self.gx_only and device_id != VICTRON_UNIT_ID:
+            return None  # dbus_modbustcp: no service at this unit id
         device = self.site.devices.get(device_id)
         if device is None:
             raise NoSuchIdException(f"unit {device_id}")  # type: ignore[no-untyped-call]
@@ -104,6 +112,8 @@ class _SiteContext(ModbusServerContext):
         self, device_id: int, func_code: int, address: int, count: int = 1
     ) -> list[int] | list[bool] | ExcCodes:
         device = self._device(device_id)
+        if device is None:
+            return ExcCodes(GATEWAY_PATH_UNAVAILABLE)
         if func_code not in (3, 4, 6, 16, 23):
             return ExcCodes.ILLEGAL_FUNCTION
         faults = self.site.faults[device_id]
@@ -134,6 +144,8 @@ class _SiteContext(ModbusServerContext):
         values: list[int] | list[bool],
     ) -> ExcCodes | None:
         device = self._device(device_id)
+        if device is None:
+            return ExcCodes(GATEWAY_PATH_UNAVAILABLE)
         if func_code not in (6, 16, 23):
             return ExcCodes.ILLEGAL_FUNCTION
         faults = self.site.faults[device_id]
@@ -146,6 +158,8 @@ class _SiteContext(ModbusServerContext):
         return None if error is None else ExcCodes(error)
 
     def device_ids(self) -> list[int]:
+        if self.gx_only:
+            return list(range(248))
         return list(self.site.devices)
 
 
@@ -225,6 +239,8 @@ class MicrogridSite:
         inverter_chain: Sequence[tuple[int, dict[str, int] | None]] | None = None,
         inverter_lengths: Mapping[int, int] | None = None,
         inverter_terminated: bool = True,
+        victron_firmware: tuple[int, int] = (3, 60),
+        victron_battery: str = "monitor",
     ) -> None:
         """Build model and devices; nothing listens until :meth:`start`.
 
@@ -242,7 +258,11 @@ class MicrogridSite:
         )
         self.generator = Genset(self.model) if with_generator else None
         self.victron = VictronGX(
-            self.model, clock, setpoint_timeout_s=setpoint_timeout_s
+            self.model,
+            clock,
+            setpoint_timeout_s=setpoint_timeout_s,
+            firmware=victron_firmware,
+            battery=victron_battery,
         )
         self.devices: dict[int, Device] = {INVERTER_UNIT_ID: self.inverter}
         if self.generator is not None:
@@ -257,6 +277,8 @@ class MicrogridSite:
         self.host = ""
         self.port = 0
         self.victron_port: int | None = None
+        #: A port that is the GX alone (other unit ids: 0x0A, as on a GX).
+        self.gx_port: int | None = None
         self._servers: list[_SiteServer] = []
         self._tick_task: asyncio.Task[None] | None = None
 
@@ -304,6 +326,7 @@ class MicrogridSite:
         port: int = 0,
         *,
         victron_port: int | None = None,
+        gx_port: int | None = None,
         tick_interval: float | None = 0.5,
     ) -> None:
         """Listen (port 0 picks a free port) and start ticking."""
@@ -317,6 +340,13 @@ class MicrogridSite:
             await extra.serve_forever(background=True)
             self._servers.append(extra)
             self.victron_port = extra.bound_port
+        if gx_port is not None:
+            gx_server = _SiteServer(
+                self, _SiteContext(self, gx_only=True), host, gx_port
+            )
+            await gx_server.serve_forever(background=True)
+            self._servers.append(gx_server)
+            self.gx_port = gx_server.bound_port
         if tick_interval:
             self._tick_task = asyncio.create_task(self._ticker(tick_interval))
 
@@ -346,6 +376,7 @@ async def running_microgrid(
     port: int = 0,
     *,
     victron_port: int | None = None,
+    gx_port: int | None = None,
     time_scale: float = 1.0,
     clock: Callable[[], float] = time.monotonic,
     tick_interval: float | None = 0.5,
@@ -355,6 +386,8 @@ async def running_microgrid(
     inverter_chain: Sequence[tuple[int, dict[str, int] | None]] | None = None,
     inverter_lengths: Mapping[int, int] | None = None,
     inverter_terminated: bool = True,
+    victron_firmware: tuple[int, int] = (3, 60),
+    victron_battery: str = "monitor",
 ) -> AsyncIterator[MicrogridSite]:
     """Run a simulated microgrid for the duration of the ``async with`` block.
 
@@ -372,8 +405,16 @@ async def running_microgrid(
         inverter_chain=inverter_chain,
         inverter_lengths=inverter_lengths,
         inverter_terminated=inverter_terminated,
+        victron_firmware=victron_firmware,
+        victron_battery=victron_battery,
     )
-    await site.start(host, port, victron_port=victron_port, tick_interval=tick_interval)
+    await site.start(
+        host,
+        port,
+        victron_port=victron_port,
+        gx_port=gx_port,
+        tick_interval=tick_interval,
+    )
     try:
         yield site
     finally:

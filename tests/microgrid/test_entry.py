@@ -345,14 +345,29 @@ async def test_victron_gx_entities_and_kept_setpoint(
     assert runtime.keeper is not None
     assert runtime.keeper.active
     assert model.controls.ess_grid_setpoint_w == 800
+    # Venus OS >= 3.50: the override (2716/2717), never the flash-backed 2700
+    setting = "settings:/Settings/CGwacs/AcPowerSetPoint"
+    assert grid.victron.override == 800
+    assert grid.victron.path_writes.get(setting, 0) == 0
     await poll(hass, entry)
     assert float(hass.states.get(setpoint_id).state) == 800
 
+    # 0 W is a setpoint like any other (zero feed-in), held
     await hass.services.async_call(
         "number", "set_value", {"entity_id": setpoint_id, "value": 0}, blocking=True
     )
-    assert not runtime.keeper.active
+    assert runtime.keeper.active
     assert model.controls.ess_grid_setpoint_w == 0
+    # the release button hands control back to the GX's own setting (50 W)
+    release_id = entity_id(hass, "button", f"{GX_SERIAL}_release_ess_grid_setpoint")
+    await hass.services.async_call(
+        "button", "press", {"entity_id": release_id}, blocking=True
+    )
+    assert not runtime.keeper.active
+    assert model.controls.ess_grid_setpoint_w == 50
+    await poll(hass, entry)
+    assert float(hass.states.get(setpoint_id).state) == 50
+    assert grid.victron.path_writes.get(setting, 0) == 0
 
     await hass.services.async_call(
         "number", "set_value", {"entity_id": setpoint_id, "value": -500}, blocking=True

@@ -388,6 +388,8 @@ async def test_device_exceptions_at_setup_are_named(
 ) -> None:
     """The device's own exception, not "neither SunSpec nor a Victron GX"."""
     grid.fault(INV).exception = code
+    # 0x0A sends detection on to a GX's unit 100 (issue 14, 7): none answers
+    grid.fault(VICTRON_UNIT_ID).exception = code
     result = await _form(hass, grid.port)
     assert result["type"] is FlowResultType.FORM
     assert result["errors"] == {"base": error}

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 import math
 
@@ -74,24 +73,48 @@ def test_decoding_conventions() -> None:
     assert snap.rejected == ()
 
 
-def test_not_available_and_absurd_values() -> None:
+def test_absurd_values_are_dropped() -> None:
+    """No sentinels: a GX never serves 0xFFFF/0x7FFF for "not available"."""
     snap = snapshot_from_registers(_regs(r843=0xFFFF, r842=0x7FFF, r840=20000, r844=9))
-    assert snap.battery_soc_pct is None
-    assert snap.battery_power_w is None
+    assert snap.battery_soc_pct is None  # 65535 %
     assert snap.battery_voltage_v is None  # 2000 V on a 48 V bus
     assert snap.battery_state is None
-    assert set(snap.rejected) == {"battery_voltage_v", "battery_state"}
-    snap = snapshot_from_registers(_regs(r840=520, r843=250))
+    assert set(snap.rejected) == {
+        "battery_voltage_v",
+        "battery_state",
+        "battery_soc_pct",
+    }
+    snap = snapshot_from_registers(_regs(r840=520, r843=250, r845=100))
     assert snap.battery_soc_pct is None
     assert snap.rejected == ("battery_soc_pct",)
+    # int16 -1 is -1 W of grid on a phase, not "not available"
+    assert snapshot_from_registers(_regs(r820=0xFFFF)).grid_power_w == -1
 
 
 def test_availability_from_what_the_gx_exposes() -> None:
-    """0 V: no battery service (unknown, not 0 %); an all-0xFFFF block is absent."""
+    """dbus_modbustcp serves an invalid D-Bus value as 0 (Mappings::getValue)."""
+    # no battery service: 0 V -> every battery value unknown, not 0 V / 0 %
     snap = snapshot_from_registers(_regs(r840=0, r843=0, r841=0, r842=0))
     assert snap.battery_voltage_v is None
     assert snap.battery_soc_pct is None
     assert snap.battery_power_w is None
+    assert not snap.battery_present
+    # a Multi without a battery monitor: a DC bus, no SoC (0 %, 0 Ah consumed)
+    snap = snapshot_from_registers(_regs(r840=532, r842=0xFF38, r843=0, r845=0))
+    assert snap.battery_voltage_v == 53.2
+    assert snap.battery_power_w == -200
+    assert snap.battery_soc_pct is None
+    assert snap.battery_present
+    assert not snap.battery_monitor
+    # a monitored battery really at 0 %: it has consumed amp-hours
+    snap = snapshot_from_registers(_regs(r840=470, r843=0, r845=2000))
+    assert snap.battery_soc_pct == 0
+    assert snap.battery_monitor
+    # a single-phase GX serves L2/L3 as 0 W: the total is L1
+    snap = snapshot_from_registers(_regs(r840=520, r843=80, r820=1500, r817=900))
+    assert snap.grid_power_w == 1500
+    assert snap.consumption_w == 900
+    # an all-0xFFFF block is no GX value (reserved ranges are served so)
     snap = snapshot_from_registers(
         {**_regs(r840=520, r843=80), **dict.fromkeys(range(808, 827), 0xFFFF)}
     )
@@ -131,21 +154,22 @@ async def test_snapshot_matches_the_model(site: MicrogridSite, gx: VictronGX) ->
     assert snap.consumption_w == pytest.approx(m.load_w, abs=2)
     assert snap.grid_power_w == pytest.approx(m.grid_w, abs=2)
     assert snap.pv_power_w == 0
-    assert snap.ess_grid_setpoint_w == 0
+    assert snap.ess_grid_setpoint_w == 50  # Victron's default setting
     assert snap.ess_mode == 1
     assert snap.dvcc_max_charge_current_a is None
     assert await gx.read_serial() == "c0619ab1d2e3"
 
 
 async def test_setpoint_writes(site: MicrogridSite, gx: VictronGX) -> None:
+    """Older Venus OS (firmware not read): 2700, int16, read back."""
     c = site.model.controls
-    await gx.set_grid_setpoint(1200)
+    assert await gx.set_grid_setpoint(1200) == 1200
     assert c.ess_grid_setpoint_w == 1200
     site.advance(10)
     assert site.model.grid_w == pytest.approx(1200)
     assert (await gx.read_snapshot()).ess_grid_setpoint_w == 1200
-    await gx.set_grid_setpoint(-45_000)  # beyond int16: the 32-bit register
-    assert c.ess_grid_setpoint_w == -45_000
+    with pytest.raises(OutOfRange):
+        await gx.set_grid_setpoint(-45_000)  # 2700 is int16: refused, not wrapped
     await gx.set_max_charge_current(25)
     assert c.dvcc_max_charge_current_a == 25
     await gx.set_max_charge_current(None)
@@ -182,32 +206,41 @@ async def test_faults(site: MicrogridSite, gx: VictronGX) -> None:
     with pytest.raises(ModbusTimeout):
         await gx.read_snapshot()
     site.clear_faults()
-    site.fault(VICTRON_UNIT_ID).garbage[843] = 0xFFFF
+    site.fault(VICTRON_UNIT_ID).garbage[843] = 0xFFFF  # 65535 %: dropped
     assert (await gx.read_snapshot()).battery_soc_pct is None
     site.clear_faults()
     assert (await gx.read_snapshot()).battery_soc_pct is not None
 
 
-async def test_setpoint_keeper_outlives_a_watchdog(socket_enabled: None) -> None:
-    """With a 0.6 s watchdog on the setpoint, the keeper holds it; without, it lapses."""
+async def test_setpoint_keeper_reasserts_only_what_the_gx_lost(
+    socket_enabled: None,
+) -> None:
+    """No periodic re-send: a poll's read-back that differs is written once again."""
+    now = [0.0]
     async with (
-        running_microgrid(tick_interval=0.05, setpoint_timeout_s=0.6) as site,
+        running_microgrid(tick_interval=None, setpoint_timeout_s=60) as site,
         ModbusTransport("127.0.0.1", site.port, timeout=0.5) as t,
     ):
         gx = VictronGX(t)
-        keeper = SetpointKeeper(gx, interval=0.1)
+        await gx.read_firmware()
+        assert gx.uses_override
+        keeper = SetpointKeeper(gx, interval=30, clock=lambda: now[0])
         await keeper.set(-700)
         assert keeper.active
-        await asyncio.sleep(1.0)
+        assert keeper.read_back == -700
+        writes = site.writes[VICTRON_UNIT_ID]
+        for _ in range(10):  # polls while the GX holds it: nothing written
+            now[0] += 30
+            await keeper.check((await gx.read_snapshot()).ess_grid_setpoint_w)
+        assert site.writes[VICTRON_UNIT_ID] == writes
+        site.victron.override = None  # the GX rebooted: the override is gone
+        site.refresh()
+        await keeper.check((await gx.read_snapshot()).ess_grid_setpoint_w)
+        assert keeper.reasserts == 1
+        assert site.victron.override == -700
         assert site.model.controls.ess_grid_setpoint_w == -700
-        assert keeper.sends >= 5
-        await keeper.stop()
+        await keeper.set(None)  # release: the GX's own setting (2700), not 0
         assert not keeper.active
-        await asyncio.sleep(1.0)
-        assert site.model.controls.ess_grid_setpoint_w == 0  # lapsed
-        await keeper.set(500)
-        await keeper.set(None)  # release writes 0 and stops
-        assert not keeper.active
-        assert site.model.controls.ess_grid_setpoint_w == 0
+        assert site.model.controls.ess_grid_setpoint_w == 50
         with pytest.raises(ValueError):
             SetpointKeeper(gx, interval=0)

@@ -207,7 +207,8 @@ async def test_victron_system_registers(socket_enabled: None) -> None:
             pv = (
                 await client.read_holding_registers(850, count=1, device_id=100)
             ).registers
-            gap = await client.read_holding_registers(826, count=2, device_id=100)
+            reserved = await client.read_holding_registers(826, count=2, device_id=100)
+            gap = await client.read_holding_registers(867, count=1, device_id=100)
             serial = (
                 await client.read_holding_registers(800, count=6, device_id=100)
             ).registers
@@ -225,7 +226,9 @@ async def test_victron_system_registers(socket_enabled: None) -> None:
     assert bat[3] == round(m.soc * 100)  # 843 %
     assert bat[4] == (1 if m.battery_w > 0 else 2 if m.battery_w < 0 else 0)
     assert pv[0] == round(m.pv_w)
-    assert gap.isError()  # 827 is not mapped
+    # 827 is a reserved row of Victron's table: readable, served as 0xFFFF
+    assert reserved.registers == [1, 0xFFFF]
+    assert gap.isError()  # 867 is not in the table at all
     assert gap.exception_code == 2
     assert (
         bytes.fromhex("".join(f"{r:04x}" for r in serial)).rstrip(b"\0")
@@ -241,7 +244,8 @@ async def test_victron_ess_setpoint_and_dvcc_change_behaviour(
         m = site.model
         site.advance(10)
         assert m.pv_w == 0
-        assert m.grid_w == pytest.approx(0, abs=1e-6)  # ESS covers the load
+        # ESS covers the load but for Victron's default setpoint (50 W import)
+        assert m.grid_w == pytest.approx(50, abs=1e-6)
         assert m.battery_w < 0
         client = AsyncModbusTcpClient("127.0.0.1", port=site.port, timeout=2, retries=0)
         await client.connect()
@@ -252,16 +256,17 @@ async def test_victron_ess_setpoint_and_dvcc_change_behaviour(
             site.advance(10)
             assert m.grid_w == pytest.approx(1000)
             assert m.battery_w == pytest.approx(1000 - m.load_w)
-            # negative setpoints as two's complement; read back from 2700 and 2716/17
-            await client.write_register(2700, (-800) & 0xFFFF, device_id=100)
+            # the override (hub4 /Overrides/Setpoint, int32) wins over the
+            # setting and is a path of its own: 2700 keeps the setting
+            await client.write_registers(2716, [0xFFFF, (-800) & 0xFFFF], device_id=100)
             site.advance(10)
             assert m.grid_w == pytest.approx(-800)
             regs = (
-                await client.read_holding_registers(2716, count=2, device_id=100)
+                await client.read_holding_registers(2700, count=1, device_id=100)
             ).registers
-            assert ((regs[0] << 16) | regs[1]) - (1 << 32) == -800
+            assert regs == [1000]
             # DVCC charge current limit
-            await client.write_register(2700, 3000, device_id=100)
+            await client.write_registers(2716, [0, 3000], device_id=100)
             await client.write_register(2705, 10, device_id=100)
             site.advance(10)
             assert 0 < m.battery_w <= 10 * m.battery_voltage_v + 1e-6
@@ -274,6 +279,7 @@ async def test_victron_ess_setpoint_and_dvcc_change_behaviour(
 
 
 async def test_setpoint_watchdog_option(socket_enabled: None) -> None:
+    """The override is volatile: the option drops it (as a GX reboot would)."""
     clock = FakeClock()
     async with running_microgrid(
         tick_interval=None, clock=clock, setpoint_timeout_s=60
@@ -281,7 +287,7 @@ async def test_setpoint_watchdog_option(socket_enabled: None) -> None:
         client = AsyncModbusTcpClient("127.0.0.1", port=site.port, timeout=2, retries=0)
         await client.connect()
         try:
-            await client.write_register(2700, 500, device_id=100)
+            await client.write_registers(2716, [0, 500], device_id=100)
         finally:
             client.close()
         clock.now += 30
@@ -289,7 +295,7 @@ async def test_setpoint_watchdog_option(socket_enabled: None) -> None:
         assert site.model.controls.ess_grid_setpoint_w == 500
         clock.now += 31
         site.tick()
-        assert site.model.controls.ess_grid_setpoint_w == 0
+        assert site.model.controls.ess_grid_setpoint_w == 50  # the GX's setting
 
 
 # ------------------------------------------------------------------ physics

@@ -41,9 +41,9 @@ def _sunspec(runtime: MicrogridRuntime) -> SunSpecDevice:
 
 
 async def _set_setpoint(runtime: MicrogridRuntime, watts: float) -> None:
-    """Keep a non-zero setpoint re-sent; 0 releases it (written once)."""
+    """Hold the setpoint on the GX (0 W is a setpoint like any other)."""
     assert runtime.keeper is not None
-    await runtime.keeper.set(None if watts == 0 else watts)
+    await runtime.keeper.set(watts)
 
 
 @dataclass(frozen=True, kw_only=True)

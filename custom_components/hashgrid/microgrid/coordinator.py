@@ -39,7 +39,7 @@ from .errors import ChainChanged, InvalidValue, MicrogridError
 from .sunspec import SunSpecDevice, SunSpecSnapshot
 from .surplus import BatteryPolicy, ShortfallDetector, Surplus, compute_surplus
 from .transport import ModbusTransport
-from .victron import VictronGX, VictronSnapshot
+from .victron import SetpointKeeper, VictronGX, VictronSnapshot
 
 STORAGE_VERSION = 1
 #: Integrate power into energy only across gaps shorter than this many polls.
@@ -147,8 +147,13 @@ def from_sunspec(snap: SunSpecSnapshot, *, generator: bool) -> MicrogridData:
     )
 
 
-def from_victron(snap: VictronSnapshot) -> MicrogridData:
-    """Map a Victron GX snapshot."""
+def from_victron(snap: VictronSnapshot, *, holding: bool = False) -> MicrogridData:
+    """Map a Victron GX snapshot.
+
+    The ESS grid setpoint shown is the one in force: the register HashGrid
+    writes while it holds a setpoint (``holding``), else the GX's own setting
+    (an unset override at 2716 reads 0 on a GX, which is not in force).
+    """
     max_charge = (
         snap.dvcc_max_charge_current_a * snap.battery_voltage_v
         if snap.dvcc_max_charge_current_a is not None
@@ -171,7 +176,9 @@ def from_victron(snap: VictronSnapshot) -> MicrogridData:
         dc_load_power_w=snap.dc_system_power_w,
         generator_power_w=snap.genset_power_w,
         battery_max_charge_w=max_charge,
-        ess_grid_setpoint_w=snap.ess_grid_setpoint_w,
+        ess_grid_setpoint_w=(
+            snap.ess_grid_setpoint_w if holding else snap.ess_setpoint_setting_w
+        ),
         snapshot=snap,
     )
 
@@ -227,6 +234,8 @@ class MicrogridCoordinator(DataUpdateCoordinator[MicrogridData]):
         unit = int(data[CONF_UNIT_ID])
         self.sunspec: SunSpecDevice | None = None
         self.victron: VictronGX | None = None
+        #: The GX's setpoint keeper (set by the entry's setup).
+        self.keeper: SetpointKeeper | None = None
         if data[CONF_DEVICE] == "victron":
             self.victron = VictronGX(self.transport, unit)
         else:
@@ -312,6 +321,7 @@ class MicrogridCoordinator(DataUpdateCoordinator[MicrogridData]):
     async def _identify(self) -> DetectedDevice:
         transport = self.transport
         if self.victron is not None:
+            await self.victron.read_firmware()
             return DetectedDevice(
                 kind="victron",
                 host=transport.host,
@@ -320,6 +330,7 @@ class MicrogridCoordinator(DataUpdateCoordinator[MicrogridData]):
                 manufacturer="Victron Energy",
                 model="GX",
                 serial=await self.victron.read_serial(),
+                version=self.victron.firmware_text,
             )
         assert self.sunspec is not None
         models = await self.sunspec.scan()
@@ -363,7 +374,11 @@ class MicrogridCoordinator(DataUpdateCoordinator[MicrogridData]):
 
     async def _read(self) -> MicrogridData:
         if self.victron is not None:
-            return self._integrate(from_victron(await self.victron.read_snapshot()))
+            gx_snap = await self.victron.read_snapshot()
+            if self.keeper is not None:
+                await self.keeper.check(gx_snap.ess_grid_setpoint_w)
+            holding = self.keeper is not None and self.keeper.active
+            return self._integrate(from_victron(gx_snap, holding=holding))
         sunspec = self.sunspec
         assert sunspec is not None
         if sunspec.base_address is None:

@@ -6,10 +6,21 @@ import asyncio
 from dataclasses import dataclass
 from typing import Literal
 
-from .errors import IllegalAddress, InvalidValue, MalformedMap, ModbusTimeout
+from .errors import (
+    GatewayPathUnavailable,
+    IllegalAddress,
+    InvalidValue,
+    MalformedMap,
+    ModbusTimeout,
+)
 from .sunspec import SunSpecDevice
 from .transport import ModbusTransport
-from .victron import VictronGX
+from .victron import VICTRON_SYSTEM_UNIT, VictronGX
+
+#: Unit ids tried, in order, when the one entered answers "gateway path
+#: unavailable" (what a GX answers at a unit id without a D-Bus service; its
+#: system service is unit 100, Victron's register list).
+FALLBACK_UNITS: tuple[int, ...] = (VICTRON_SYSTEM_UNIT,)
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,14 +71,17 @@ async def detect_on(transport: ModbusTransport, unit_id: int) -> DetectedDevice:
     gx = VictronGX(transport, unit_id)
     try:
         serial = await gx.read_serial()
+        await gx.read_firmware()
         snapshot = await gx.read_snapshot()
     except IllegalAddress as err:
         raise InvalidValue(
             f"unit {unit_id} at {transport.host}:{transport.port} is neither "
             "SunSpec nor a Victron GX"
         ) from err
+    # A GX serves what it lacks as 0 (a GX without a battery has no battery
+    # values): it is told by its serial (VRM id) and its firmware version.
     if not _is_gx_serial(serial) or (
-        snapshot.battery_voltage_v is None and snapshot.battery_soc_pct is None
+        gx.firmware is None and snapshot.consumption_w is None
     ):
         raise InvalidValue(f"unit {unit_id} does not look like a Victron GX")
     return DetectedDevice(
@@ -78,7 +92,30 @@ async def detect_on(transport: ModbusTransport, unit_id: int) -> DetectedDevice:
         manufacturer="Victron Energy",
         model="GX",
         serial=serial,
+        version=gx.firmware_text,
     )
+
+
+async def detect_units(transport: ModbusTransport, unit_id: int) -> DetectedDevice:
+    """:func:`detect_on` at ``unit_id``; then a GX's unit 100 if that fails.
+
+    On a GX every unit id but those of its services answers "gateway path
+    unavailable" (unit 1 among them), so the GX's system unit is tried before
+    giving up; the first error stands when no fallback answers either.
+    """
+    try:
+        return await detect_on(transport, unit_id)
+    except GatewayPathUnavailable:
+        if unit_id in FALLBACK_UNITS:
+            raise
+        for fallback in FALLBACK_UNITS:
+            try:
+                found = await detect_on(transport, fallback)
+            except GatewayPathUnavailable, InvalidValue, IllegalAddress:
+                continue
+            if found.kind == "victron":
+                return found
+        raise
 
 
 async def detect(
@@ -105,6 +142,6 @@ async def detect(
     async with ModbusTransport(host, port, timeout=request_timeout) as transport:
         try:
             async with asyncio.timeout(deadline):
-                return await detect_on(transport, unit_id)
+                return await detect_units(transport, unit_id)
         except TimeoutError as err:
             raise ModbusTimeout(f"detection took longer than {deadline} s") from err

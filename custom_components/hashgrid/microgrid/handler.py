@@ -10,6 +10,7 @@ from ..const import EntryKind
 from ..kinds import register
 from ..models import HashGridConfigEntry, KindHandler, KindRuntime
 from .binary_sensor import async_setup_binary_sensors
+from .button import async_setup_buttons
 from .const import SETPOINT_RESEND_S
 from .control import async_setup_numbers
 from .coordinator import MicrogridCoordinator
@@ -39,6 +40,7 @@ async def async_setup_microgrid(
         if coordinator.victron is not None
         else None
     )
+    coordinator.keeper = keeper
     runtime = MicrogridRuntime(coordinator=coordinator, keeper=keeper)
 
     async def _on_stop(_: Event) -> None:
@@ -58,6 +60,7 @@ HANDLER = register(
             Platform.SENSOR: async_setup_sensors,
             Platform.BINARY_SENSOR: async_setup_binary_sensors,
             Platform.NUMBER: async_setup_numbers,
+            Platform.BUTTON: async_setup_buttons,
         },
         options_flow=MicrogridOptionsFlow,
     )

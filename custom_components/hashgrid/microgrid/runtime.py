@@ -50,6 +50,10 @@ class MicrogridRuntime(KindRuntime):
                 "setpoint_w": self.keeper.setpoint,
                 "active": self.keeper.active,
                 "sends": self.keeper.sends,
+                "reasserts": self.keeper.reasserts,
+                "read_back_w": self.keeper.read_back,
+                "register": 2716 if self.keeper.gx.uses_override else 2700,
+                "firmware": self.keeper.gx.firmware_text,
                 "failures": self.keeper.failures,
             },
         }
