@@ -91,6 +91,7 @@ class SimulatedVtn:
     trickle: float | None = None
     versions: dict[str, dict[int, objects.Event]] = field(default_factory=dict)
     registrations: int = 0
+    empty_lists: bool = True
     _changed: asyncio.Condition | None = None
     _runner: web.AppRunner | None = None
 
@@ -136,6 +137,23 @@ class SimulatedVtn:
         server.add_handler("on_register_report", self._on_register_report)
         server.app.middlewares.append(self._wire_fault_middleware)
         self._changed = asyncio.Condition()
+        events = server.services["event_service"]
+        request_event = events.request_event
+
+        async def _full_list(payload: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+            """Send an empty list as an empty oadrDistributeEvent (the 2.0b rule:
+            a distribute lists every pending and active event), where openleadr
+            answers a bare oadrResponse that cancels nothing."""
+            result: tuple[str, dict[str, Any]] = await request_event(payload)
+            if (
+                self.empty_lists
+                and result[0] == "oadrResponse"
+                and payload.get("ven_id") in events.events
+            ):
+                return "oadrDistributeEvent", {"events": []}
+            return result
+
+        events.request_event = _full_list
         return server
 
     # --- registration ---------------------------------------------------------------
@@ -420,6 +438,14 @@ class SimulatedVtn:
         events = self.server.events[self.ven_id(ven)]
         events[events.index(self._find(ven, event_id))] = old
         self.server.event_callbacks[event_id] = (old, self._opt_callback(old))
+        self.server.events_updated[self.ven_id(ven)] = True
+
+    def drop_event(self, ven: str, event_id: str) -> None:
+        """Leave an event out of the VEN's list from now on, without cancelling it
+        (an implied cancellation); the list is sent on the next poll."""
+        assert self.server is not None
+        events = self.server.events[self.ven_id(ven)]
+        events.remove(self._find(ven, event_id))
         self.server.events_updated[self.ven_id(ven)] = True
 
     def push(self, ven: str) -> None:

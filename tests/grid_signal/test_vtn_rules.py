@@ -293,3 +293,59 @@ async def test_response_never_required_is_never_answered(
     await poll(hass, entry)
     assert vtn.opts(event_id) == []
     assert coordinator_of(entry).pending_opts == set()
+
+
+async def test_event_left_out_of_the_list_is_cancelled(
+    hass: HomeAssistant,
+    entry: ConfigEntry,
+    vtn: SimulatedVtn,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """A full event list without a known event cancels it, the empty list too."""
+    now = t0()
+    freezer.move_to(now)
+    first = vtn.add_event(VEN_NAME, start=now + timedelta(minutes=1), duration=HOUR)
+    second = vtn.add_event(
+        VEN_NAME, start=now + timedelta(minutes=1), duration=HOUR, level=3
+    )
+    await poll(hass, entry)
+    await move_to(hass, freezer, now + timedelta(minutes=2))
+    assert state(hass, entry, "sensor", "signal_level") == "3"
+
+    vtn.drop_event(VEN_NAME, second)
+    await poll(hass, entry)
+    assert state(hass, entry, "binary_sensor", "event_active") == STATE_ON
+    assert state(hass, entry, "sensor", "signal_level") == "2"
+    dr_event = hass.states.get(eid(hass, entry, "event", "dr_event"))
+    assert dr_event.attributes["event_type"] == "cancelled"
+    assert dr_event.attributes["event_id"] == second
+
+    # The last event: openleadr's client skips the empty list HashGrid heeds.
+    vtn.drop_event(VEN_NAME, first)
+    await poll(hass, entry)
+    assert state(hass, entry, "binary_sensor", "event_active") == STATE_OFF
+    assert state(hass, entry, "sensor", "signal_level") == "0"
+    assert coordinator_of(entry).schedule.get(first).cancelled
+    assert state(hass, entry, "binary_sensor", "vtn_connected") == STATE_ON
+    # A restart keeps them cancelled.
+    assert await hass.config_entries.async_reload(entry.entry_id)
+    await hass.async_block_till_done()
+    assert state(hass, entry, "binary_sensor", "event_active") == STATE_OFF
+
+
+async def test_completed_event_leaving_the_list_is_not_cancelled(
+    hass: HomeAssistant,
+    entry: ConfigEntry,
+    vtn: SimulatedVtn,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """A VTN drops an event it calls completed: HashGrid's clock still ends it."""
+    now = t0()
+    freezer.move_to(now)
+    running = vtn.add_event(VEN_NAME, start=now, duration=HOUR)
+    vtn.wire_faults[running] = {"status": "completed"}
+    await poll(hass, entry)
+    vtn.drop_event(VEN_NAME, running)
+    await poll(hass, entry)
+    await move_to(hass, freezer, now + timedelta(minutes=30))
+    assert state(hass, entry, "binary_sensor", "event_active") == STATE_ON

@@ -43,6 +43,7 @@ from .model import (
     Change,
     DrEvent,
     EventProblem,
+    EventStatus,
     ProblemCode,
     Schedule,
     ScheduledEvent,
@@ -109,6 +110,10 @@ class GridSignalCoordinator(DataUpdateCoordinator[bool]):
         self._change_listeners: list[ChangeListener] = []
         self._unsub_boundary: CALLBACK_TYPE | None = None
         self._was_connected: bool | None = None
+        # While a message is handled, saving, re-arming the timer and
+        # refreshing the entities wait for its end (once per message).
+        self._batching = False
+        self._dirty = False
 
     # --- the store --------------------------------------------------------------
 
@@ -153,6 +158,7 @@ class GridSignalCoordinator(DataUpdateCoordinator[bool]):
         return Ven(
             ven_config(self.config_entry.data, self.ven_id),
             on_event=self._on_event,
+            on_events=self._on_events,
             on_malformed=self._on_malformed,
             power=self._read_power if sensor else None,
         )
@@ -228,9 +234,58 @@ class GridSignalCoordinator(DataUpdateCoordinator[bool]):
     ) -> None:
         for listener in list(self._change_listeners):
             listener(kind, scheduled, problem)
+        if self._batching:
+            self._dirty = True
+        else:
+            self._flush()
+
+    @callback
+    def _flush(self) -> None:
+        self._dirty = False
         self._save()
         self._arm_boundary()
         self.async_update_listeners()
+
+    def _on_events(self, raws: list[Mapping[str, Any]]) -> list[str]:
+        """Handle one full event list: each event, then implied cancellations.
+
+        A distribute lists every pending and active event of this VEN: a known
+        event missing from it was cancelled (OpenADR 2.0b's implied
+        cancellation), unless it is over or the VTN last called it completed.
+        The store, the timer and the entities follow once, at the end.
+        """
+        self._batching = True
+        try:
+            opts = [self._on_event(raw, False) for raw in raws]
+            listed = {
+                str(event_id)
+                for raw in raws
+                if (event_id := (raw.get("event_descriptor") or {}).get("event_id"))
+                is not None
+            }
+            self._imply_cancellations(listed)
+        finally:
+            self._batching = False
+            if self._dirty:
+                self._flush()
+        return opts
+
+    def _imply_cancellations(self, listed: set[str]) -> None:
+        now = dt_util.utcnow()
+        for scheduled in self.schedule.live():
+            if (
+                scheduled.event_id in listed
+                or scheduled.end <= now
+                or scheduled.event.status is EventStatus.COMPLETED
+            ):
+                continue
+            LOGGER.info(
+                "OpenADR event %s is no longer in the VTN's list: cancelled",
+                scheduled.event_id,
+            )
+            cancelled = self.schedule.cancel(scheduled.event_id)
+            if cancelled is not None:
+                self._notify(EVENT_CANCELLED, cancelled)
 
     def _on_event(self, raw: Mapping[str, Any], update: bool) -> str:
         """Handle one event (new or updated); answer optIn or optOut."""

@@ -13,7 +13,7 @@ so that a restart keeps the same offset) and its ramp-up period.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 import hashlib
@@ -546,6 +546,14 @@ class Schedule:
                 return Change.UNCHANGED, scheduled
             return Change.CANCELLED, scheduled
         return (Change.NEW if known is None else Change.MODIFIED), scheduled
+
+    def cancel(self, event_id: str) -> ScheduledEvent | None:
+        """Cancel a known event (an implied cancellation); return it."""
+        known = self.events.get(event_id)
+        if known is None or known.cancelled:
+            return None
+        known.event = replace(known.event, status=EventStatus.CANCELLED)
+        return known
 
     def drop(self, event_id: str) -> ScheduledEvent | None:
         """Forget an event (a modification HashGrid cannot honour)."""

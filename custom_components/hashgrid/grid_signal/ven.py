@@ -46,6 +46,9 @@ LOST_REGISTRATION = frozenset({452, 463})  # invalid id, not registered
 _EVENT_ID = re.compile(rb"<(?:\w+:)?eventID>([^<]*)</(?:\w+:)?eventID>")
 
 type EventHandler = Callable[[Mapping[str, Any], bool], str]
+# Every event of one valid oadrDistributeEvent at once (a full list: an event
+# missing from it is cancelled); returns the opt for each, in order.
+type ListHandler = Callable[[list[Mapping[str, Any]]], list[str]]
 
 
 @cache
@@ -92,6 +95,14 @@ class VenConfig:
     vtn_fingerprint: str | None = None
 
 
+def _over(period: Any) -> bool:
+    """Return True when an active period (as openleadr parses it) has ended."""
+    try:
+        return bool(utils.determine_event_status(period) == "completed")
+    except Exception:  # a start or duration openleadr could not parse
+        return False
+
+
 class _Client(OpenADRClient):  # type: ignore[misc]
     """openleadr's client, with the outcome of each exchange recorded."""
 
@@ -113,6 +124,7 @@ class _Client(OpenADRClient):  # type: ignore[misc]
         self.reachable = False
         self.certificate_mismatch = False
         self.registration_lost = False
+        self.handle_events: ListHandler = lambda events: ["optOut"] * len(events)
         self.add_hook("after_receive_xml", self._remember_raw)
 
     def _remember_raw(self, content: str) -> None:
@@ -177,7 +189,17 @@ class _Client(OpenADRClient):  # type: ignore[misc]
                 code,
             )
             self.registration_lost = True
+        if response_type == "oadrDistributeEvent" and not payload.get("events"):
+            # A full list with no event: everything known is cancelled.
+            # openleadr's poll loop skips an empty list; HashGrid does not.
+            await self._on_event(payload)
         return response_type, payload
+
+    async def sync_events(self) -> None:
+        """Ask for the event list (after registering); an empty list counts."""
+        response_type, payload = await self.request_event()
+        if response_type == "oadrDistributeEvent":
+            await self._on_event(payload)
 
     def _report_malformed(self, raw: bytes) -> None:
         """Hand over what can be read of an invalid oadrDistributeEvent."""
@@ -201,15 +223,11 @@ class _Client(OpenADRClient):  # type: ignore[misc]
         """
         request_id = message.get("request_id")
         responses: list[dict[str, Any]] = []
-        for event in message.get("events") or ():
+        events = [e for e in message.get("events") or () if isinstance(e, Mapping)]
+        opts = self.handle_events(events)
+        for event, opt in zip(events, opts, strict=True):
             descriptor = event.get("event_descriptor") or {}
             event_id = descriptor.get("event_id")
-            handler = (
-                self.on_update_event
-                if event_id in self.responded_events
-                else self.on_event
-            )
-            opt = await utils.await_if_required(handler(event))
             opt = opt if opt in ("optIn", "optOut") else "optOut"
             if descriptor.get("event_status") in ("completed", "cancelled"):
                 self.responded_events.pop(event_id, None)
@@ -217,8 +235,7 @@ class _Client(OpenADRClient):  # type: ignore[misc]
                 self.responded_events[event_id] = opt
             if event.get("response_required", "always") != "always":
                 continue
-            period = event.get("active_period")
-            if period and utils.determine_event_status(period) == "completed":
+            if _over(event.get("active_period")):
                 continue  # openleadr's rule: an event over needs no answer
             signals = event.get("event_signals") or ()
             if isinstance(signals, Mapping):  # one signal, as openleadr may parse it
@@ -290,6 +307,7 @@ class Ven:
         on_event: EventHandler,
         on_malformed: MalformedHandler,
         power: PowerSource | None = None,
+        on_events: ListHandler | None = None,
     ) -> None:
         """Build the client (reads certificate files: run it in an executor).
 
@@ -299,9 +317,9 @@ class Ven:
         _load_message_templates()
         self.config = config
         self._on_event = on_event
+        self._on_events = on_events
         self._client = _Client(config, on_malformed)
-        self._client.add_handler("on_event", self._handle_new)
-        self._client.add_handler("on_update_event", self._handle_update)
+        self._client.handle_events = self._handle_events
         self.telemetry_requested = False
         self.reports_sent = 0
         if power is not None:
@@ -347,11 +365,25 @@ class Ven:
 
     # --- events -------------------------------------------------------------------
 
-    def _handle_new(self, event: Mapping[str, Any]) -> str:
-        return self._decide(event, False)
-
-    def _handle_update(self, event: Mapping[str, Any]) -> str:
-        return self._decide(event, True)
+    def _handle_events(self, events: list[Mapping[str, Any]]) -> list[str]:
+        """Decide every event of one list (the whole list at once if possible)."""
+        if self._on_events is not None:
+            try:
+                opts = self._on_events(events)
+            except Exception:
+                _LOGGER.exception("Handling an OpenADR event list failed; opting out")
+                opts = []
+            if len(opts) == len(events):
+                return opts
+            return ["optOut"] * len(events)
+        return [
+            self._decide(
+                event,
+                (event.get("event_descriptor") or {}).get("event_id")
+                in self._client.responded_events,
+            )
+            for event in events
+        ]
 
     def _decide(self, event: Mapping[str, Any], update: bool) -> str:
         try:
