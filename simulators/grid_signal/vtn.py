@@ -234,6 +234,7 @@ class SimulatedVtn:
         priority: int | None = None,
         wire_level: str | None = None,
         wire_active_duration: str | None = None,
+        targets: list[dict[str, str]] | None = None,
     ) -> str:
         """Add an event with one signal for a VEN; return its id.
 
@@ -244,7 +245,9 @@ class SimulatedVtn:
         outside 0-3 and silently fixes an active period that disagrees with the
         intervals, so a buggy VTN is simulated on the wire: `wire_level`
         replaces every interval payload and `wire_active_duration` the active
-        period's duration (an RFC 5545 duration) in what is sent.
+        period's duration (an RFC 5545 duration) in what is sent. `targets`
+        replaces the event's targets (default: this VEN's id), though the event
+        is sent to this VEN.
         """
         assert self.server is not None
         ven_id = self.ven_id(ven)
@@ -276,7 +279,7 @@ class SimulatedVtn:
                     signal_id=utils.generate_id(),
                 )
             ],
-            targets=[{"ven_id": ven_id}],
+            targets=targets if targets is not None else [{"ven_id": ven_id}],
             response_required=response_required,
             active_period=objects.ActivePeriod(dtstart=start, duration=duration),
         )

@@ -349,3 +349,43 @@ async def test_completed_event_leaving_the_list_is_not_cancelled(
     await poll(hass, entry)
     await move_to(hass, freezer, now + timedelta(minutes=30))
     assert state(hass, entry, "binary_sensor", "event_active") == STATE_ON
+
+
+async def test_event_for_another_ven_is_not_acted_on(
+    hass: HomeAssistant,
+    entry: ConfigEntry,
+    vtn: SimulatedVtn,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """An event whose targets name only other VENs is answered optOut, not acted on."""
+    now = t0()
+    freezer.move_to(now)
+    start = now + timedelta(minutes=1)
+    other = vtn.add_event(
+        VEN_NAME, start=start, duration=HOUR, targets=[{"ven_id": "ven-neighbour"}]
+    )
+    group = vtn.add_event(
+        VEN_NAME,
+        start=start,
+        duration=HOUR,
+        level=1,
+        targets=[{"ven_id": "ven-neighbour"}, {"group_id": "feeder-7"}],
+    )
+    ours = vtn.add_event(
+        VEN_NAME,
+        start=start + HOUR,
+        duration=HOUR,
+        level=3,
+        targets=[{"ven_id": "ven-neighbour"}, {"ven_id": f"ven-{VEN_NAME}"}],
+    )
+    await poll(hass, entry)
+    assert vtn.opts(other) == ["optOut"]
+    assert vtn.opts(group) == ["optIn"]
+    assert vtn.opts(ours) == ["optIn"]
+    assert coordinator_of(entry).schedule.get(other) is None
+    await move_to(hass, freezer, start + timedelta(minutes=1))
+    assert state(hass, entry, "sensor", "signal_level") == "1"
+    active = hass.states.get(eid(hass, entry, "binary_sensor", "event_active"))
+    assert active.attributes["event_id"] == group
+    await move_to(hass, freezer, start + HOUR + timedelta(minutes=1))
+    assert state(hass, entry, "sensor", "signal_level") == "3"

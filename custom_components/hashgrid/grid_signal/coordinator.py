@@ -47,6 +47,7 @@ from .model import (
     ProblemCode,
     Schedule,
     ScheduledEvent,
+    meant_for,
     parse_event,
 )
 from .ven import DEFAULT_POLL, Ven, VenConfig
@@ -292,6 +293,17 @@ class GridSignalCoordinator(DataUpdateCoordinator[bool]):
         result = parse_event(raw)
         if isinstance(result, EventProblem):
             self._reject(result)
+            return OPT_OUT
+        ven_id = self.ven.ven_id if self.ven is not None else self.ven_id
+        if not meant_for(result, ven_id or self.ven_id):
+            LOGGER.info(
+                "OpenADR event %s targets other VENs (%s), not this one (%s): not acted on",
+                result.event_id,
+                ", ".join(result.targets),
+                ven_id,
+            )
+            if (cancelled := self.schedule.cancel(result.event_id)) is not None:
+                self._notify(EVENT_CANCELLED, cancelled)
             return OPT_OUT
         return self._accept(result)
 

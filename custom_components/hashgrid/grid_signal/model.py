@@ -290,6 +290,23 @@ def _targets(raw: Any) -> tuple[str, ...]:
     return tuple(found)
 
 
+def meant_for(event: DrEvent, ven_id: str | None) -> bool:
+    """Return False when the event targets only other VENs (by VEN id).
+
+    A target HashGrid cannot check (a group, a resource, a party) may include
+    this VEN, so an event with one is taken as meant for it; so is an event
+    without targets (the VTN sent it to this VEN).
+    """
+    if not event.targets:
+        return True
+    ven_ids = [
+        t.removeprefix("ven_id=") for t in event.targets if t.startswith("ven_id=")
+    ]
+    if len(ven_ids) < len(event.targets):
+        return True
+    return ven_id is not None and ven_id in ven_ids
+
+
 def parse_event(raw: Mapping[str, Any]) -> DrEvent | EventProblem:
     """Parse and validate one event from openleadr; never raises."""
     event_id = _event_id(raw)
