@@ -51,7 +51,7 @@ async def test_socket_creates_the_entry(hass: HomeAssistant, net: LightningSim) 
         flow_id, {"socket_path": net.rpc_socket}
     )
     assert result["type"] is FlowResultType.CREATE_ENTRY
-    assert result["title"] == "HASHGRID"
+    assert result["title"] == "Lightning node HASHGRID"
     assert result["data"] == {
         "kind": "lightning_node",
         "transport": "socket",

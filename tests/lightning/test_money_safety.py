@@ -432,3 +432,43 @@ async def test_baseline_shows_as_metering_started_not_refused(
     assert state is not None
     assert state.state == "baseline_set"
     assert state.attributes["options"].count("pending") == 1
+
+
+async def test_each_settlement_is_one_readable_logbook_line(
+    hass: HomeAssistant, net: LightningSim
+) -> None:
+    """The logbook's words for the settlement events HashGrid fires (the
+    logbook itself needs the recorder; its describer is what HashGrid adds)."""
+    from homeassistant.core import Event, callback
+
+    from custom_components.hashgrid import logbook
+
+    describers: dict[str, Any] = {}
+    logbook.async_describe_events(
+        hass, lambda domain, name, fn: describers.__setitem__(name, fn)
+    )
+    seen: list[Event] = []
+
+    @callback
+    def _seen(event: Event) -> None:
+        seen.append(event)
+
+    hass.bus.async_listen("hashgrid_settlement", _seen)
+    n1 = net.neighbours[0]
+    set_meter(hass, n1, "0")
+    entry = await add_node(
+        hass, net, "socket", [neighbour_subentry(n1, name="Alice", price=400)]
+    )
+    await call(hass, "settle_neighbour", entry, neighbour="Alice")
+    set_meter(hass, n1, "1.25")
+    await call(hass, "settle_neighbour", entry, neighbour="Alice")
+    set_meter(hass, n1, "1")
+    await call(hass, "settle_neighbour", entry, neighbour="Alice")
+    await hass.async_block_till_done()
+    lines = [describers["hashgrid_settlement"](event) for event in seen]
+    assert [(line["name"], line["message"]) for line in lines] == [
+        ("Alice", "no payment: metering started"),
+        ("Alice", "paid 500 sat for 1.25 kWh, routing fee 1.005 sat"),
+        ("Alice", "no payment: the meter went backwards"),
+    ]
+    assert lines[1]["entity_id"] == "event.alice_settlement"

@@ -76,5 +76,8 @@ UNIT_SATS: Final = "sat"
 
 #: Fired on HA's bus when a settlement is refused for a problem (cap, meter …).
 EVENT_SETTLEMENT_REFUSED: Final = "hashgrid_settlement_refused"
+#: Fired on HA's bus after every settlement attempt (its Outcome: the logbook's
+#: "Alice: paid 500 sat for 1.25 kWh").
+EVENT_SETTLEMENT: Final = "hashgrid_settlement"
 #: Fired on HA's bus for every incoming payment.
 EVENT_PAYMENT_RECEIVED: Final = "hashgrid_payment_received"

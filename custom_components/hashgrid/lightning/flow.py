@@ -168,7 +168,7 @@ class LightningFlowMixin(ConfigFlow):
                 await self.async_set_unique_id(info["id"])
                 self._abort_if_unique_id_configured()
                 return self.async_create_entry(
-                    title=info.get("alias") or "Core Lightning",
+                    title=f"Lightning node {info.get('alias') or info['id'][:12]}",
                     data={CONF_KIND: EntryKind.LIGHTNING_NODE, **data},
                 )
         return self.async_show_form(

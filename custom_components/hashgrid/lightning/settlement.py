@@ -57,6 +57,7 @@ from .const import (
     CONF_OFFER,
     CONF_PRICE,
     CONF_PRICE_ENTITY,
+    EVENT_SETTLEMENT,
     EVENT_SETTLEMENT_REFUSED,
     SUBENTRY_NEIGHBOUR,
     Direction,
@@ -325,6 +326,14 @@ class Settler:
         shown = outcome.reason if outcome.status == "refused" else outcome.status
         self.last_outcome[subentry_id] = (shown or outcome.status, dt_util.utcnow())
         async_dispatcher_send(self.hass, signal_settled(subentry_id), outcome)
+        self.hass.bus.async_fire(
+            EVENT_SETTLEMENT,
+            {
+                "config_entry_id": self.entry_id,
+                "subentry_id": subentry_id,
+                **outcome.as_dict(),
+            },
+        )
         return outcome
 
     async def _settle(self, subentry_id: str, accept_meter_reset: bool) -> Outcome:
