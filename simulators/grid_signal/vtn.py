@@ -235,6 +235,7 @@ class SimulatedVtn:
         wire_level: str | None = None,
         wire_active_duration: str | None = None,
         targets: list[dict[str, str]] | None = None,
+        test_event: bool = False,
     ) -> str:
         """Add an event with one signal for a VEN; return its id.
 
@@ -268,6 +269,7 @@ class SimulatedVtn:
                 modification_number=0,
                 market_context=market_context,
                 priority=priority,
+                test_event=test_event,
                 event_status=enums.EVENT_STATUS.FAR,
                 created_date_time=datetime.now(UTC),
             ),

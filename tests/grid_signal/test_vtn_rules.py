@@ -389,3 +389,45 @@ async def test_event_for_another_ven_is_not_acted_on(
     assert active.attributes["event_id"] == group
     await move_to(hass, freezer, start + HOUR + timedelta(minutes=1))
     assert state(hass, entry, "sensor", "signal_level") == "3"
+
+
+async def test_test_events_are_ignored_unless_asked(
+    hass: HomeAssistant,
+    entry: ConfigEntry,
+    vtn: SimulatedVtn,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """A test event is answered optOut and not in force; the switch makes it count."""
+    now = t0()
+    freezer.move_to(now)
+    switch = eid(hass, entry, "switch", "act_on_test_events")
+    assert hass.states.get(switch).state == STATE_OFF
+    test = vtn.add_event(
+        VEN_NAME, start=now + timedelta(minutes=1), duration=HOUR, test_event=True
+    )
+    await poll(hass, entry)
+    assert vtn.opts(test) == ["optOut"]
+    await move_to(hass, freezer, now + timedelta(minutes=2))
+    assert state(hass, entry, "binary_sensor", "event_active") == STATE_OFF
+    assert state(hass, entry, "sensor", "signal_level") == "0"
+    assert state(hass, entry, "sensor", "next_event_start") == "unknown"
+
+    await hass.services.async_call(
+        "switch", "turn_on", target={"entity_id": switch}, blocking=True
+    )
+    await vtn.wait_for_opt(test, "optIn")
+    assert state(hass, entry, "binary_sensor", "event_active") == STATE_ON
+    assert state(hass, entry, "sensor", "signal_level") == "2"
+    # Kept across a restart.
+    assert await hass.config_entries.async_reload(entry.entry_id)
+    await hass.async_block_till_done()
+    assert hass.states.get(switch).state == STATE_ON
+    assert state(hass, entry, "binary_sensor", "event_active") == STATE_ON
+    await hass.services.async_call(
+        "switch", "turn_off", target={"entity_id": switch}, blocking=True
+    )
+    assert state(hass, entry, "binary_sensor", "event_active") == STATE_OFF
+    opts = vtn.opts(test)
+    assert opts[0] == "optOut"
+    assert opts[1] == "optIn"
+    assert opts[-1] == "optOut"

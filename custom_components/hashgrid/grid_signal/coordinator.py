@@ -126,6 +126,7 @@ class GridSignalCoordinator(DataUpdateCoordinator[bool]):
         seed = stored.get("seed") or secrets.token_hex(16)
         self.schedule = Schedule.from_dict(seed, stored.get("schedule"))
         self.participate = bool(stored.get("participate", True))
+        self.schedule.act_on_test_events = bool(stored.get("act_on_test_events", False))
         self.ven_id = stored.get("ven_id")
         self.pending_opts = set(stored.get("pending_opts", ()))
         self.schedule.prune(dt_util.utcnow())
@@ -138,6 +139,7 @@ class GridSignalCoordinator(DataUpdateCoordinator[bool]):
         return {
             "seed": self.schedule.seed,
             "participate": self.participate,
+            "act_on_test_events": self.schedule.act_on_test_events,
             "ven_id": self.ven_id,
             "pending_opts": sorted(self.pending_opts),
             "schedule": self.schedule.as_dict(),
@@ -317,7 +319,10 @@ class GridSignalCoordinator(DataUpdateCoordinator[bool]):
                 event.event_id,
                 problem.code,
             )
-        change, scheduled = self.schedule.upsert(event, participate=self.participate)
+        participate = self.participate and (
+            self.schedule.act_on_test_events or not event.test_event
+        )
+        change, scheduled = self.schedule.upsert(event, participate=participate)
         if change is not Change.UNCHANGED:
             LOGGER.debug("OpenADR event %s: %s", event.event_id, change)
             self._notify(_CHANGE_EVENT[change], scheduled)
@@ -434,6 +439,27 @@ class GridSignalCoordinator(DataUpdateCoordinator[bool]):
         for scheduled in changed:
             await self._send_opt(scheduled)
 
+    async def async_set_act_on_test_events(self, act: bool) -> None:
+        """Act on test events (testEvent=true) or not; tell the VTN the new opts."""
+        self.schedule.act_on_test_events = act
+        now = dt_util.utcnow()
+        changed: list[ScheduledEvent] = []
+        for scheduled in list(self.schedule.events.values()):
+            if (
+                not scheduled.event.test_event
+                or scheduled.cancelled
+                or scheduled.end <= now
+                or scheduled.opted_out_by_user
+            ):
+                continue
+            opt = OPT_IN if act and self.participate else OPT_OUT
+            if scheduled.opt != opt:
+                self.schedule.set_opt(scheduled.event_id, opt)
+                changed.append(scheduled)
+        self._flush()
+        for scheduled in changed:
+            await self._send_opt(scheduled)
+
     async def _send_opt(self, scheduled: ScheduledEvent) -> bool:
         if not scheduled.event.response_required:
             # responseRequired=never: the 2.0b profile forbids any answer.
@@ -511,6 +537,7 @@ class GridSignalCoordinator(DataUpdateCoordinator[bool]):
         return {
             "connected": self.data,
             "participate": self.participate,
+            "act_on_test_events": self.schedule.act_on_test_events,
             "ven_id": self.ven_id,
             "registration_id": None if ven is None else ven.registration_id,
             "poll_interval_s": None

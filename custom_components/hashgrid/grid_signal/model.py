@@ -527,6 +527,8 @@ class Schedule:
     seed: str
     events: dict[str, ScheduledEvent] = field(default_factory=dict)
     keep_past: timedelta = timedelta(days=7)
+    # Test events (testEvent=true) are kept but never in force unless asked.
+    act_on_test_events: bool = False
 
     def get(self, event_id: str) -> ScheduledEvent | None:
         """Return a known event."""
@@ -583,10 +585,14 @@ class Schedule:
         if by_user:
             scheduled.opted_out_by_user = opt == OPT_OUT
 
+    def acted_on(self, scheduled: ScheduledEvent) -> bool:
+        """Return True unless the event is a test event HashGrid ignores."""
+        return self.act_on_test_events or not scheduled.event.test_event
+
     def live(self) -> list[ScheduledEvent]:
-        """Return the events that are not cancelled, by start."""
+        """Return the events that are not cancelled (nor ignored tests), by start."""
         return sorted(
-            (e for e in self.events.values() if not e.cancelled),
+            (e for e in self.events.values() if not e.cancelled and self.acted_on(e)),
             key=lambda e: (e.start, e.event_id),
         )
 
