@@ -83,7 +83,8 @@ def test_signed_and_string_decoding() -> None:
     )  # absurd sf
 
 
-def test_scale_factor_not_implemented_makes_value_none() -> None:
+def test_scale_factor_not_implemented_reads_unscaled() -> None:
+    """0x8000: unscaled, as pysunspec2 (issue 14, 5); beyond +-10: unknown."""
     layout = layout_model(802, 62)
     assert layout is not None
     regs = [802, 62] + [0] * 62
@@ -92,6 +93,8 @@ def test_scale_factor_not_implemented_makes_value_none() -> None:
     regs[soc_sf.offset] = 0xFFFF  # -1
     assert decode_model(layout, regs)["SoC"] == 50.5
     regs[soc_sf.offset] = 0x8000
+    assert decode_model(layout, regs)["SoC"] == 505
+    regs[soc_sf.offset] = 40
     assert decode_model(layout, regs)["SoC"] is None
 
 
@@ -313,11 +316,15 @@ async def test_garbage_values(site: MicrogridSite, transport: ModbusTransport) -
     # not implemented in 802 and 124: no SoC at all
     faults.garbage[img.address_of(802, "SoC")] = 0xFFFF
     faults.garbage[img.address_of(124, "ChaState")] = 0xFFFF
-    # absurd value: 6000 % SoC would be 60000 raw at sf -1; grid W via sf 0x8000
-    faults.garbage[img.address_of(203, "W_SF")] = 0x8000
+    # a scale factor beyond +-10 is garbage: grid W unknown
+    faults.garbage[img.address_of(203, "W_SF")] = 0x7FFF
     snap = await dev.read_snapshot()
     assert snap.battery_soc_pct is None
     assert snap.grid_power_w is None
+    # an unimplemented one (0x8000) reads unscaled, as pysunspec2 (issue 14, 5)
+    faults.garbage[img.address_of(203, "W_SF")] = 0x8000
+    snap = await dev.read_snapshot()
+    assert snap.grid_power_w == pytest.approx(site.model.grid_w, abs=1)
     faults.garbage.clear()
     faults.garbage[img.address_of(802, "SoC")] = 60000
     snap = await dev.read_snapshot()

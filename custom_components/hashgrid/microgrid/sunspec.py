@@ -73,9 +73,17 @@ SNAPSHOT_MODELS: Final = (
     103,
     102,
     101,
+    113,
+    112,
+    111,
     203,
     201,
     202,
+    204,
+    213,
+    211,
+    212,
+    214,
     802,
     124,
     160,
@@ -170,17 +178,32 @@ def _group_size(group: Mapping[str, Any], *, repeating: bool = True) -> int:
     return size
 
 
-def layout_model(model_id: int, length: int) -> ModelLayout | None:
+def layout_model(
+    model_id: int, length: int, regs: Sequence[int] | None = None
+) -> ModelLayout | None:
     """Lay out ``model_id`` for a model length ``length`` (L, without ID and L).
 
-    Repeating groups (count given by a point, or 0 = "fill the model") get as
-    many repetitions as the length allows. None if the model is unknown.
+    As pysunspec2 does from the official definition: a repeating group counted
+    by a point (``"count": "NPt"``, possibly nested, as a curve's points in
+    705-712) repeats as often as that point says in ``regs`` (the model's
+    registers from its ID); without ``regs``, or for a group of count 0 ("fill
+    the model"), as many times as the length allows. None if the model is
+    unknown.
     """
     definition = _definition(model_id)
     if definition is None:
         return None
     points: dict[str, Point] = {}
     offset = 0
+
+    def counted(prefix: str, count: str) -> int | None:
+        if regs is None:
+            return None
+        point = points.get(prefix + count) or points.get(count)
+        if point is None or point.offset + point.size > len(regs):
+            return None
+        raw = _raw(regs, point.offset, point.size)
+        return None if raw == _UNIMPL.get(point.type) else raw
 
     def lay(group: Mapping[str, Any], prefix: str, remaining_for_repeat: int) -> None:
         nonlocal offset
@@ -203,10 +226,14 @@ def layout_model(model_id: int, length: int) -> ModelLayout | None:
                     lay(sub, f"{prefix}{name}[{i}].", 0)
             elif count is None:
                 lay(sub, f"{prefix}{name}.", 0)
-            else:  # repeating: as many as fit
-                size = _group_size(sub)
-                reps = max(0, remaining_for_repeat) // size if size else 0
-                for i in range(reps):
+            else:
+                reps = counted(prefix, count) if isinstance(count, str) else None
+                if reps is None:  # as many as fit
+                    size = _group_size(sub)
+                    reps = max(0, remaining_for_repeat) // size if size else 0
+                for i in range(min(reps, length + 2)):
+                    if offset >= length + 2:
+                        break
                     lay(sub, f"{prefix}{name}[{i}].", 0)
 
     top = definition["group"]
@@ -215,6 +242,27 @@ def layout_model(model_id: int, length: int) -> ModelLayout | None:
     # a model cut short: its later points do not exist (unknown, never zeros)
     inside = {n: p for n, p in points.items() if p.offset + p.size <= length + 2}
     return ModelLayout(model_id=model_id, length=length, points=inside)
+
+
+@cache
+def _counted_by_points(model_id: int) -> bool:
+    """Whether a repeating group of the model is counted by a point."""
+    definition = _definition(model_id)
+
+    def walk(group: Mapping[str, Any]) -> bool:
+        return any(
+            isinstance(sub.get("count"), str) or walk(sub)
+            for sub in group.get("groups", [])
+        )
+
+    return definition is not None and walk(definition["group"])
+
+
+def layout_for(layout: ModelLayout, regs: Sequence[int]) -> ModelLayout:
+    """``layout`` redone with the counts ``regs`` hold, where points count groups."""
+    if not _counted_by_points(layout.model_id):
+        return layout
+    return layout_model(layout.model_id, layout.length, regs) or layout
 
 
 # --------------------------------------------------------------------------- decoding
@@ -274,8 +322,18 @@ def _sf_point_name(layout: ModelLayout, point: Point) -> str | None:
     return name if name in layout.points else None
 
 
+#: (model, point) whose scale factor was unimplemented, logged once each.
+_UNSCALED_LOGGED: set[tuple[int, str]] = set()
+
+
 def decode_model(layout: ModelLayout, regs: Sequence[int]) -> DecodedModel:
-    """Decode every point of a model (``regs`` starts at its ID register)."""
+    """Decode every point of a model (``regs`` starts at its ID register).
+
+    A point whose scale factor is unimplemented (0x8000) is read unscaled, as
+    pysunspec2 reads it (its ``cvalue`` applies no factor when the factor has
+    no value): devices that leave a factor out mean 10^0. Logged once per
+    point. A factor outside +-10 is garbage: the value is unknown.
+    """
     raw_values: dict[str, int | str | float | None] = {
         name: decode_point(p, regs)
         for name, p in layout.points.items()
@@ -292,6 +350,23 @@ def decode_model(layout: ModelLayout, regs: Sequence[int]) -> DecodedModel:
         else:
             sf_name = _sf_point_name(layout, point)
             sf = raw_values.get(sf_name) if sf_name else None
+            if sf is None and sf_name is not None:
+                sf_point = layout.points[sf_name]
+                if (
+                    sf_point.offset < len(regs)
+                    and regs[sf_point.offset] == _UNIMPL["sunssf"]
+                ):
+                    sf = 0  # unimplemented: unscaled, as pysunspec2
+                    key = (layout.model_id, name)
+                    if key not in _UNSCALED_LOGGED:
+                        _UNSCALED_LOGGED.add(key)
+                        _LOGGER.info(
+                            "SunSpec model %s: %s has no scale factor (%s is "
+                            "0x8000); read unscaled, as pysunspec2 does",
+                            layout.model_id,
+                            name,
+                            sf_name,
+                        )
         out[name] = scale(value, sf) if isinstance(sf, int) else None
     return out
 
@@ -390,10 +465,22 @@ def snapshot_from_models(
     """Build the snapshot from decoded models (first instance of each)."""
     m: dict[int, DecodedModel] = {mid: inst[0] for mid, inst in models.items() if inst}
     empty: DecodedModel = {}
-    inv = m.get(103) or m.get(102) or m.get(101) or m.get(701) or empty
+    inv = (
+        m.get(103)
+        or m.get(102)
+        or m.get(101)
+        or m.get(113)  # the float inverter models (same point names)
+        or m.get(112)
+        or m.get(111)
+        or m.get(701)
+        or empty
+    )
     mppt, storage, battery = m.get(160, empty), m.get(124, empty), m.get(802, empty)
     der_ac, nameplate, ctl = m.get(701, empty), m.get(702, empty), m.get(704, empty)
-    dc, meter = m.get(714, empty), m.get(203) or m.get(201) or m.get(202) or empty
+    dc = m.get(714, empty)
+    meter = next(
+        (m[i] for i in (203, 201, 202, 204, 213, 211, 212, 214) if m.get(i)), empty
+    )
     rejected: list[str] = []
 
     def plausible(name: str, value: float | None, lo: float, hi: float) -> float | None:
@@ -748,7 +835,9 @@ class SunSpecDevice:
                 raise InvalidValue(
                     f"model {info.model_id} moved: found {regs[0]}/{regs[1]} at {info.address}"
                 )
-            out.setdefault(info.model_id, []).append(decode_model(layout, regs))
+            out.setdefault(info.model_id, []).append(
+                decode_model(layout_for(layout, regs), regs)
+            )
         return out
 
     async def read_identity(self) -> Identity:
