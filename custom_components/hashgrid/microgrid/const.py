@@ -34,7 +34,7 @@ REQUEST_TIMEOUT: Final = 3.0
 POLL_DEADLINE: Final = 15.0
 #: Seconds identifying the device (and walking its chain) may take at setup.
 SETUP_DEADLINE: Final = 60.0
-#: Seconds between re-sends of a Victron ESS grid setpoint while it is set.
+#: Least seconds between re-writes of a Victron ESS grid setpoint the GX lost.
 SETPOINT_RESEND_S: Final = 30.0
 #: The ESS grid setpoint range offered (W; > 0 import, < 0 export).
 ESS_SETPOINT_LIMIT_W: Final = 32_000

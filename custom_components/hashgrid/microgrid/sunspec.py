@@ -516,6 +516,9 @@ def snapshot_from_models(
         soc = _num(storage.get("ChaState"))
     bat_w = _num(battery.get("W"))
     if bat_w is not None:
+        # 802 W: "Total power flowing to/from the battery bank" — the official
+        # definition (pysunspec2 1.3.7 model_802.json) gives no sign. Taken as
+        # > 0 discharging (not confirmed from a SunSpec document; issue 14, 6).
         bat_w = -bat_w
     elif ess:
         ess_w = _num(dc.get(f"{ess}.DCW"))
