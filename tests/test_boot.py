@@ -47,7 +47,9 @@ async def test_develop_boots_home_assistant(
             # grid signal.
             assert len(entries) >= 5
             by_title = {e["title"]: e for e in entries}
-            assert by_title["Lightning node HASHGRID"]["num_subentries"] == 2  # neighbours
+            assert (
+                by_title["Lightning node HASHGRID"]["num_subentries"] == 2
+            )  # neighbours
             assert "hashgrid-demo @ 127.0.0.1" in by_title
             # The site reloads as each miner is added; give the last one a moment.
             async with asyncio.timeout(30):
