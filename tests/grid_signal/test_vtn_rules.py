@@ -9,6 +9,7 @@ from freezegun.api import FrozenDateTimeFactory
 from homeassistant.config_entries import ConfigEntry
 from homeassistant.const import STATE_OFF, STATE_ON
 from homeassistant.core import HomeAssistant
+from homeassistant.helpers import issue_registry as ir
 import pytest
 
 from custom_components.hashgrid.const import DOMAIN
@@ -431,3 +432,69 @@ async def test_test_events_are_ignored_unless_asked(
     assert opts[0] == "optOut"
     assert opts[1] == "optIn"
     assert opts[-1] == "optOut"
+
+
+async def test_vtn_clock_ahead_raises_a_repair_issue(
+    hass: HomeAssistant,
+    entry: ConfigEntry,
+    vtn: SimulatedVtn,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """The VTN calls active an event that starts in 3 h here: in force now, an issue."""
+    now = t0()
+    freezer.move_to(now)
+    event_id = vtn.add_event(VEN_NAME, start=now + 3 * HOUR, duration=HOUR, level=3)
+    vtn.wire_faults[event_id] = {"status": "active"}
+    await poll(hass, entry)
+
+    issue = ir.async_get(hass).async_get_issue(
+        DOMAIN, f"grid_signal_clock_skew_{entry.entry_id}"
+    )
+    assert issue is not None
+    assert issue.translation_placeholders["event_id"] == event_id
+    assert issue.translation_placeholders["minutes"] == "180"
+    assert state(hass, entry, "binary_sensor", "event_active") == STATE_ON
+    assert state(hass, entry, "sensor", "signal_level") == "3"
+    assert vtn.opts(event_id) == ["optIn"]
+    # Listed again, unchanged: still the VTN's frame, not shifted twice.
+    vtn.push(VEN_NAME)
+    await poll(hass, entry)
+    await move_to(hass, freezer, now + timedelta(minutes=59))
+    assert state(hass, entry, "binary_sensor", "event_active") == STATE_ON
+    await move_to(hass, freezer, now + timedelta(minutes=61))
+    assert state(hass, entry, "binary_sensor", "event_active") == STATE_OFF
+    await move_to(hass, freezer, now + 3 * HOUR + timedelta(minutes=1))
+    assert state(hass, entry, "binary_sensor", "event_active") == STATE_OFF
+
+    # Statuses that agree with the times clear the issue.
+    del vtn.wire_faults[event_id]
+    vtn.add_event(VEN_NAME, start=now + 5 * HOUR, duration=HOUR)
+    await poll(hass, entry)
+    assert (
+        ir.async_get(hass).async_get_issue(
+            DOMAIN, f"grid_signal_clock_skew_{entry.entry_id}"
+        )
+        is None
+    )
+
+
+async def test_vtn_clock_behind_keeps_the_event(
+    hass: HomeAssistant,
+    entry: ConfigEntry,
+    vtn: SimulatedVtn,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """The VTN calls "far" a running event: still in force here, and an issue."""
+    now = t0()
+    freezer.move_to(now)
+    event_id = vtn.add_event(VEN_NAME, start=now + timedelta(minutes=1), duration=HOUR)
+    vtn.wire_faults[event_id] = {"status": "far"}
+    await move_to(hass, freezer, now + timedelta(minutes=30))
+    await poll(hass, entry)
+    issue = ir.async_get(hass).async_get_issue(
+        DOMAIN, f"grid_signal_clock_skew_{entry.entry_id}"
+    )
+    assert issue.translation_placeholders["direction"] == "behind"
+    assert issue.translation_placeholders["minutes"] == "29"
+    assert state(hass, entry, "binary_sensor", "event_active") == STATE_ON
+    assert vtn.opts(event_id) == ["optIn"]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 import secrets
 from typing import Any
 
@@ -49,6 +49,7 @@ from .model import (
     ScheduledEvent,
     meant_for,
     parse_event,
+    status_skew,
 )
 from .ven import DEFAULT_POLL, Ven, VenConfig
 
@@ -115,6 +116,7 @@ class GridSignalCoordinator(DataUpdateCoordinator[bool]):
         # refreshing the entities wait for its end (once per message).
         self._batching = False
         self._dirty = False
+        self._skew_seen: tuple[str, EventStatus, timedelta] | None = None
 
     # --- the store --------------------------------------------------------------
 
@@ -258,6 +260,7 @@ class GridSignalCoordinator(DataUpdateCoordinator[bool]):
         The store, the timer and the entities follow once, at the end.
         """
         self._batching = True
+        self._skew_seen = None
         try:
             opts = [self._on_event(raw, False) for raw in raws]
             listed = {
@@ -267,6 +270,7 @@ class GridSignalCoordinator(DataUpdateCoordinator[bool]):
                 is not None
             }
             self._imply_cancellations(listed)
+            self._report_skew()
         finally:
             self._batching = False
             if self._dirty:
@@ -323,10 +327,52 @@ class GridSignalCoordinator(DataUpdateCoordinator[bool]):
             self.schedule.act_on_test_events or not event.test_event
         )
         change, scheduled = self.schedule.upsert(event, participate=participate)
+        if (ahead := status_skew(event, dt_util.utcnow())) is not None:
+            self._skew_seen = (event.event_id, event.status, ahead)
+            if (
+                event.status is EventStatus.ACTIVE
+                and ahead > timedelta(0)
+                and not scheduled.skew
+            ):
+                # The VTN says it has started: it is in force from now.
+                LOGGER.warning(
+                    "The OpenADR VTN calls event %s active %s before its start by "
+                    "this clock: following the VTN",
+                    event.event_id,
+                    ahead,
+                )
+                scheduled.skew = ahead
+                if change is Change.UNCHANGED:
+                    change = Change.MODIFIED
         if change is not Change.UNCHANGED:
             LOGGER.debug("OpenADR event %s: %s", event.event_id, change)
             self._notify(_CHANGE_EVENT[change], scheduled)
         return scheduled.opt
+
+    def _report_skew(self) -> None:
+        """Raise (or clear) the clock repair issue after a full list."""
+        issue = f"grid_signal_clock_skew_{self.config_entry.entry_id}"
+        if self._skew_seen is None:
+            ir.async_delete_issue(self.hass, DOMAIN, issue)
+            return
+        event_id, status, ahead = self._skew_seen
+        minutes = round(abs(ahead.total_seconds()) / 60)
+        ir.async_create_issue(
+            self.hass,
+            DOMAIN,
+            issue,
+            is_fixable=False,
+            is_persistent=False,
+            severity=ir.IssueSeverity.WARNING,
+            translation_key="grid_signal_clock_skew",
+            translation_placeholders={
+                "title": self.config_entry.title,
+                "event_id": event_id,
+                "status": status.value,
+                "minutes": str(minutes),
+                "direction": "ahead of" if ahead > timedelta(0) else "behind",
+            },
+        )
 
     def _on_malformed(
         self, events: list[Mapping[str, Any]], event_ids: list[str]

@@ -419,6 +419,39 @@ def validate(event: DrEvent) -> DrEvent | EventProblem:
 # --- the schedule -----------------------------------------------------------------
 
 
+CLOCK_TOLERANCE = timedelta(minutes=2)
+
+
+def status_skew(event: DrEvent, now: datetime) -> timedelta | None:
+    """Return how far the VTN's clock seems apart from now, beyond tolerance.
+
+    The status the VTN sent says where its clock stands: before the ramp-up
+    (far), in it (near), in the active period (active) or after (completed).
+    Positive: the VTN runs ahead; negative: behind; None: they agree.
+    """
+    ramp_start = event.start - event.ramp_up
+    window: tuple[datetime | None, datetime | None]
+    match event.status:
+        case EventStatus.FAR:
+            window = (None, ramp_start)
+        case EventStatus.NEAR:
+            window = (ramp_start, event.start)
+        case EventStatus.ACTIVE:
+            window = (event.start, event.end)
+        case EventStatus.COMPLETED:
+            window = (event.end, None)
+        case _:
+            return None
+    low, high = window
+    if low is not None and now < low:
+        skew = low - now
+    elif high is not None and now > high:
+        skew = high - now
+    else:
+        return None
+    return skew if abs(skew) > CLOCK_TOLERANCE else None
+
+
 def start_offset(seed: str, event: DrEvent) -> timedelta:
     """Return the randomised start offset in [0, startafter], stable per event.
 
@@ -440,6 +473,9 @@ class ScheduledEvent:
     offset: timedelta = timedelta(0)
     opt: str = OPT_IN
     opted_out_by_user: bool = False
+    # How far the VTN's clock runs ahead, once it called the event active
+    # before its start by HashGrid's clock: the event then follows the VTN.
+    skew: timedelta = timedelta(0)
 
     @property
     def event_id(self) -> str:
@@ -454,7 +490,7 @@ class ScheduledEvent:
     @property
     def start(self) -> datetime:
         """Return the randomised start."""
-        return self.event.start + self.offset
+        return self.event.start + self.offset - self.skew
 
     @property
     def end(self) -> datetime:
@@ -488,13 +524,14 @@ class ScheduledEvent:
             return None
         if t < self.start:
             return signal.intervals[0].value
-        return signal.value_at(t - self.offset)
+        return signal.value_at(t - self.offset + self.skew)
 
     def as_dict(self) -> dict[str, Any]:
         """Return a JSON-friendly dict (for HA's Store)."""
         return {
             "event": self.event.as_dict(),
             "offset": self.offset.total_seconds(),
+            "skew": self.skew.total_seconds(),
             "opt": self.opt,
             "opted_out_by_user": self.opted_out_by_user,
         }
@@ -505,6 +542,7 @@ class ScheduledEvent:
         return cls(
             event=DrEvent.from_dict(data["event"]),
             offset=timedelta(seconds=data.get("offset", 0)),
+            skew=timedelta(seconds=data.get("skew", 0)),
             opt=data.get("opt", OPT_IN),
             opted_out_by_user=bool(data.get("opted_out_by_user", False)),
         )
@@ -558,6 +596,7 @@ class Schedule:
             offset=offset,
             opt=OPT_IN if participate and not opted_out else OPT_OUT,
             opted_out_by_user=opted_out,
+            skew=timedelta(0) if known is None else known.skew,
         )
         self.events[event.event_id] = scheduled
         if event.status is EventStatus.CANCELLED:
@@ -647,7 +686,10 @@ class Schedule:
         for scheduled in self.live():
             times.extend((scheduled.ramp_start, scheduled.start, scheduled.end))
             for signal in scheduled.event.signals:
-                times.extend(i.start + scheduled.offset for i in signal.intervals)
+                times.extend(
+                    i.start + scheduled.offset - scheduled.skew
+                    for i in signal.intervals
+                )
         return min((x for x in times if x > t), default=None)
 
     def between(self, start: datetime, end: datetime) -> list[ScheduledEvent]:
