@@ -1183,15 +1183,7 @@ class SimNode:
             description=_str(params, "description") if not xpay else None,
             xpay=xpay,
         )
-        if xpay:
-            return {
-                "payment_preimage": sp.preimage,
-                "failed_parts": 0,
-                "successful_parts": 1,
-                "amount_msat": sp.amount_msat,
-                "amount_sent_msat": sp.amount_sent_msat,
-            }
-        return self._pay_result(sp)
+        return self._xpay_result(sp) if xpay else self._pay_result(sp)
 
     def _maxfee(self, params: dict[str, Any], amount: int, *, xpay: bool) -> int:
         maxfee = _msat(params, "maxfee")
@@ -1202,6 +1194,17 @@ class SimNode:
         percent = float(params.get("maxfeepercent", 0.5))
         exempt = _msat(params, "exemptfee") or 5000
         return max(exempt, int(amount * percent / 100))
+
+    @staticmethod
+    def _xpay_result(sp: SendPay) -> dict[str, Any]:
+        """xpay's (and xkeysend's) answer: no ``payment_hash``."""
+        return {
+            "payment_preimage": sp.preimage,
+            "failed_parts": 0,
+            "successful_parts": 1,
+            "amount_msat": sp.amount_msat,
+            "amount_sent_msat": sp.amount_sent_msat,
+        }
 
     @staticmethod
     def _pay_result(sp: SendPay) -> dict[str, Any]:
@@ -1218,14 +1221,7 @@ class SimNode:
 
     async def rpc_xkeysend(self, params: dict[str, Any]) -> dict[str, Any]:
         """xpay's keysend (v26.06): xpay's answer, without ``payment_hash``."""
-        sp = await self._keysend(params, xpay=True)
-        return {
-            "payment_preimage": sp.preimage,
-            "failed_parts": 0,
-            "successful_parts": 1,
-            "amount_msat": sp.amount_msat,
-            "amount_sent_msat": sp.amount_sent_msat,
-        }
+        return self._xpay_result(await self._keysend(params, xpay=True))
 
     async def rpc_keysend(self, params: dict[str, Any]) -> dict[str, Any]:
         return self._pay_result(await self._keysend(params, xpay=False))

@@ -52,6 +52,22 @@ async def restart(hass: HomeAssistant, entry: ConfigEntry) -> None:
     await hass.async_block_till_done()
 
 
+async def with_alice(
+    hass: HomeAssistant, net: LightningSim, *, baseline: bool = True, **terms: Any
+) -> ConfigEntry:
+    """Our node (socket) with the neighbour Alice, her meter at 0 kWh and, with
+    ``baseline``, her first settlement (which only sets the baseline) done."""
+    n1 = net.neighbours[0]
+    set_meter(hass, n1, "0")
+    entry = await add_node(
+        hass, net, "socket", [neighbour_subentry(n1, name="Alice", **terms)]
+    )
+    if baseline:
+        out = await call(hass, "settle_neighbour", entry, neighbour="Alice")
+        assert out["reason"] == "baseline_set"
+    return entry
+
+
 def store_key(entry: ConfigEntry) -> str:
     return f"{DOMAIN}.lightning.{entry.entry_id}"
 
@@ -67,12 +83,8 @@ async def test_reload_during_a_slow_fetchinvoice_pays_once(
     is 10,000 sat: paid once, recorded once, whatever the timing."""
     monkeypatch.setattr(ledger, "UNKNOWN_GRACE_S", 300.0)  # production's
     n1 = net.neighbours[0]
-    set_meter(hass, n1, "0")
-    entry = await add_node(
-        hass, net, "socket", [neighbour_subentry(n1, name="Alice", price=1000)]
-    )
+    entry = await with_alice(hass, net, price=1000)
     sid = next(iter(entry.subentries))
-    await call(hass, "settle_neighbour", entry, neighbour="Alice")  # baseline
     set_meter(hass, n1, "10")
     net.faults.fetchinvoice_latency_s = 0.5
     settling = asyncio.ensure_future(
@@ -106,11 +118,7 @@ async def test_unknown_outcome_stays_pending_until_the_node_knows(
     record stays pending (nothing new is paid) until the grace has passed."""
     monkeypatch.setattr(ledger, "UNKNOWN_GRACE_S", 300.0)
     n1 = net.neighbours[0]
-    set_meter(hass, n1, "0")
-    entry = await add_node(
-        hass, net, "socket", [neighbour_subentry(n1, name="Alice", price=1000)]
-    )
-    await call(hass, "settle_neighbour", entry, neighbour="Alice")
+    entry = await with_alice(hass, net, price=1000)
     set_meter(hass, n1, "2")
     net.faults.fetchinvoice_latency_s = 0.3
     settling = asyncio.ensure_future(
@@ -136,16 +144,9 @@ async def test_daily_cap_holds_after_a_thousand_failures_and_a_restart(
     hass: HomeAssistant, net: LightningSim
 ) -> None:
     n1 = net.neighbours[0]
-    set_meter(hass, n1, "0")
-    entry = await add_node(
-        hass,
-        net,
-        "socket",
-        [neighbour_subentry(n1, name="Alice", price=100, cap_per_day_sats=1000)],
-    )
+    entry = await with_alice(hass, net, price=100, cap_per_day_sats=1000)
     sid = next(iter(entry.subentries))
     settler = runtime(entry).settler
-    await settler.async_settle(sid)
     set_meter(hass, n1, "9")  # 900 sat
     assert (await settler.async_settle(sid)).status == "paid"
     set_meter(hass, n1, "18")  # another 900 sat: over the cap of 1000
@@ -176,11 +177,7 @@ async def test_lost_ledger_pays_nothing_until_a_new_one_is_confirmed(
     damage: str,
 ) -> None:
     n1 = net.neighbours[0]
-    set_meter(hass, n1, "0")
-    entry = await add_node(
-        hass, net, "socket", [neighbour_subentry(n1, name="Alice", price=1000)]
-    )
-    await call(hass, "settle_neighbour", entry, neighbour="Alice")
+    entry = await with_alice(hass, net, price=1000)
     set_meter(hass, n1, "1")
     first = await call(hass, "settle_neighbour", entry, neighbour="Alice")
     assert first["status"] == "paid"
@@ -285,11 +282,7 @@ async def test_hostile_meter_is_refused(
     hass: HomeAssistant, net: LightningSim, meter: str, unit: str
 ) -> None:
     n1 = net.neighbours[0]
-    set_meter(hass, n1, "0")
-    entry = await add_node(
-        hass, net, "socket", [neighbour_subentry(n1, name="Alice", price=100)]
-    )
-    await call(hass, "settle_neighbour", entry, neighbour="Alice")
+    entry = await with_alice(hass, net, price=100)
     hass.states.async_set(
         "sensor.meter_" + n1.name.replace("-", "_"),
         meter,
@@ -354,14 +347,7 @@ async def test_older_node_without_xkeysend_is_paid_by_keysend(
 
     monkeypatch.delitem(node.PARAMS, "xkeysend")  # a node before v26.06
     n1 = net.neighbours[0]
-    set_meter(hass, n1, "0")
-    entry = await add_node(
-        hass,
-        net,
-        "socket",
-        [neighbour_subentry(n1, name="Alice", price=100, keysend=True)],
-    )
-    await call(hass, "settle_neighbour", entry, neighbour="Alice")
+    entry = await with_alice(hass, net, price=100, keysend=True)
     set_meter(hass, n1, "3")
     out = await call(hass, "settle_neighbour", entry, neighbour="Alice")
     assert out["status"] == "paid"
@@ -455,11 +441,7 @@ async def test_each_settlement_is_one_readable_logbook_line(
 
     hass.bus.async_listen("hashgrid_settlement", _seen)
     n1 = net.neighbours[0]
-    set_meter(hass, n1, "0")
-    entry = await add_node(
-        hass, net, "socket", [neighbour_subentry(n1, name="Alice", price=400)]
-    )
-    await call(hass, "settle_neighbour", entry, neighbour="Alice")
+    entry = await with_alice(hass, net, price=400)
     set_meter(hass, n1, "1.25")
     await call(hass, "settle_neighbour", entry, neighbour="Alice")
     set_meter(hass, n1, "1")
