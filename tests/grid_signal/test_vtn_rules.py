@@ -8,7 +8,7 @@ from datetime import timedelta
 from freezegun.api import FrozenDateTimeFactory
 from homeassistant.config_entries import ConfigEntry
 from homeassistant.const import STATE_OFF, STATE_ON
-from homeassistant.core import HomeAssistant
+from homeassistant.core import Event, HomeAssistant, callback
 from homeassistant.helpers import issue_registry as ir
 import pytest
 
@@ -498,3 +498,52 @@ async def test_vtn_clock_behind_keeps_the_event(
     assert issue.translation_placeholders["minutes"] == "29"
     assert state(hass, entry, "binary_sensor", "event_active") == STATE_ON
     assert vtn.opts(event_id) == ["optIn"]
+
+
+async def test_flapping_event_is_damped(
+    hass: HomeAssistant,
+    entry: ConfigEntry,
+    vtn: SimulatedVtn,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """Cancelled and restored on every poll: in force throughout, one repair issue."""
+    now = t0()
+    freezer.move_to(now)
+    event_id = vtn.add_event(VEN_NAME, start=now + timedelta(minutes=1), duration=HOUR)
+    await poll(hass, entry)
+    await move_to(hass, freezer, now + timedelta(minutes=2))
+    active = eid(hass, entry, "binary_sensor", "event_active")
+    assert hass.states.get(active).state == STATE_ON
+    changes: list[str] = []
+
+    @callback
+    def _changed(event: Event) -> None:
+        if event.data["entity_id"] == active and event.data["new_state"]:
+            changes.append(event.data["new_state"].state)
+
+    hass.bus.async_listen("state_changed", _changed)
+    minute = now + timedelta(minutes=2)
+    for n in range(10):
+        if n % 2 == 0:
+            vtn.wire_faults[event_id] = {"status": "cancelled"}
+        else:
+            vtn.wire_faults.pop(event_id)
+        vtn.push(VEN_NAME)
+        minute += timedelta(seconds=10)
+        await move_to(hass, freezer, minute)
+        await poll(hass, entry)
+    # The first cancellation was honoured; once restored, no more stops.
+    assert changes == [STATE_OFF, STATE_ON]
+    assert hass.states.get(active).state == STATE_ON
+    issue_id = f"grid_signal_flapping_{entry.entry_id}_{event_id}"
+    assert ir.async_get(hass).async_get_issue(DOMAIN, issue_id) is not None
+
+    # A cancellation that holds takes effect after the damping time.
+    vtn.wire_faults[event_id] = {"status": "cancelled"}
+    vtn.push(VEN_NAME)
+    await poll(hass, entry)
+    await move_to(hass, freezer, minute + timedelta(minutes=14))
+    assert hass.states.get(active).state == STATE_ON
+    await move_to(hass, freezer, minute + timedelta(minutes=15, seconds=1))
+    assert hass.states.get(active).state == STATE_OFF
+    assert coordinator_of(entry).schedule.get(event_id).cancelled

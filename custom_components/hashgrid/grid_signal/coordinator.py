@@ -38,6 +38,7 @@ from .const import (
     STORAGE_VERSION,
 )
 from .model import (
+    FLAP_HOLD,
     OPT_IN,
     OPT_OUT,
     Change,
@@ -290,7 +291,7 @@ class GridSignalCoordinator(DataUpdateCoordinator[bool]):
                 "OpenADR event %s is no longer in the VTN's list: cancelled",
                 scheduled.event_id,
             )
-            cancelled = self.schedule.cancel(scheduled.event_id)
+            cancelled = self.schedule.cancel(scheduled.event_id, now)
             if cancelled is not None:
                 self._notify(EVENT_CANCELLED, cancelled)
 
@@ -326,7 +327,13 @@ class GridSignalCoordinator(DataUpdateCoordinator[bool]):
         participate = self.participate and (
             self.schedule.act_on_test_events or not event.test_event
         )
-        change, scheduled = self.schedule.upsert(event, participate=participate)
+        known = self.schedule.get(event.event_id)
+        flaps = 0 if known is None else known.flaps
+        change, scheduled = self.schedule.upsert(
+            event, participate=participate, now=dt_util.utcnow()
+        )
+        if scheduled.flaps > flaps:
+            self._report_flapping(scheduled)
         if (ahead := status_skew(event, dt_util.utcnow())) is not None:
             self._skew_seen = (event.event_id, event.status, ahead)
             if (
@@ -348,6 +355,30 @@ class GridSignalCoordinator(DataUpdateCoordinator[bool]):
             LOGGER.debug("OpenADR event %s: %s", event.event_id, change)
             self._notify(_CHANGE_EVENT[change], scheduled)
         return scheduled.opt
+
+    def _report_flapping(self, scheduled: ScheduledEvent) -> None:
+        """The VTN brought back a cancelled event: damp it, raise an issue."""
+        LOGGER.warning(
+            "The OpenADR VTN brought event %s back after cancelling it (%s times): "
+            "its cancellations now take effect only after holding for %s",
+            scheduled.event_id,
+            scheduled.flaps,
+            FLAP_HOLD,
+        )
+        ir.async_create_issue(
+            self.hass,
+            DOMAIN,
+            f"grid_signal_flapping_{self.config_entry.entry_id}_{scheduled.event_id}",
+            is_fixable=False,
+            is_persistent=False,
+            severity=ir.IssueSeverity.WARNING,
+            translation_key="grid_signal_flapping",
+            translation_placeholders={
+                "title": self.config_entry.title,
+                "event_id": scheduled.event_id,
+                "minutes": str(round(FLAP_HOLD.total_seconds() / 60)),
+            },
+        )
 
     def _report_skew(self) -> None:
         """Raise (or clear) the clock repair issue after a full list."""
@@ -570,6 +601,11 @@ class GridSignalCoordinator(DataUpdateCoordinator[bool]):
     @callback
     def _on_boundary(self, _now: datetime) -> None:
         self._unsub_boundary = None
+        for scheduled in self.schedule.settle(dt_util.utcnow()):
+            LOGGER.info("OpenADR event %s: cancelled (held)", scheduled.event_id)
+            for listener in list(self._change_listeners):
+                listener(EVENT_CANCELLED, scheduled, None)
+            self._save()
         self.async_update_listeners()
         self._arm_boundary()
 

@@ -420,6 +420,8 @@ def validate(event: DrEvent) -> DrEvent | EventProblem:
 
 
 CLOCK_TOLERANCE = timedelta(minutes=2)
+# A flapping event's cancellation takes effect once it held this long.
+FLAP_HOLD = timedelta(minutes=15)
 
 
 def status_skew(event: DrEvent, now: datetime) -> timedelta | None:
@@ -476,6 +478,11 @@ class ScheduledEvent:
     # How far the VTN's clock runs ahead, once it called the event active
     # before its start by HashGrid's clock: the event then follows the VTN.
     skew: timedelta = timedelta(0)
+    # Damping: how often the VTN brought the event back after cancelling it,
+    # and a cancellation of such a flapping event, held until `cancel_at`.
+    flaps: int = 0
+    pending_cancel: DrEvent | None = None
+    cancel_at: datetime | None = None
 
     @property
     def event_id(self) -> str:
@@ -509,7 +516,9 @@ class ScheduledEvent:
 
     def in_force(self, t: datetime) -> bool:
         """Return True from the ramp-up's start to the end (unless cancelled)."""
-        return not self.cancelled and self.ramp_start <= t < self.end
+        if self.cancelled or (self.cancel_at is not None and t >= self.cancel_at):
+            return False
+        return self.ramp_start <= t < self.end
 
     def phase(self, t: datetime) -> str | None:
         """Return `ramp_up` or `active` while in force, else None."""
@@ -532,6 +541,11 @@ class ScheduledEvent:
             "event": self.event.as_dict(),
             "offset": self.offset.total_seconds(),
             "skew": self.skew.total_seconds(),
+            "flaps": self.flaps,
+            "pending_cancel": None
+            if self.pending_cancel is None
+            else self.pending_cancel.as_dict(),
+            "cancel_at": None if self.cancel_at is None else self.cancel_at.isoformat(),
             "opt": self.opt,
             "opted_out_by_user": self.opted_out_by_user,
         }
@@ -543,6 +557,13 @@ class ScheduledEvent:
             event=DrEvent.from_dict(data["event"]),
             offset=timedelta(seconds=data.get("offset", 0)),
             skew=timedelta(seconds=data.get("skew", 0)),
+            flaps=int(data.get("flaps", 0)),
+            pending_cancel=None
+            if data.get("pending_cancel") is None
+            else DrEvent.from_dict(data["pending_cancel"]),
+            cancel_at=None
+            if data.get("cancel_at") is None
+            else datetime.fromisoformat(data["cancel_at"]),
             opt=data.get("opt", OPT_IN),
             opted_out_by_user=bool(data.get("opted_out_by_user", False)),
         )
@@ -573,16 +594,37 @@ class Schedule:
         return self.events.get(event_id)
 
     def upsert(
-        self, event: DrEvent, *, participate: bool
+        self, event: DrEvent, *, participate: bool, now: datetime | None = None
     ) -> tuple[Change, ScheduledEvent]:
-        """Add or update an event; return what changed and the scheduled event."""
+        """Add or update an event; return what changed and the scheduled event.
+
+        An event the VTN brought back after cancelling it is flapping: its next
+        cancellations take effect only once they held for FLAP_HOLD (`now` on).
+        """
         known = self.events.get(event.event_id)
-        if known is not None and (
-            known.event == event
-            or event.modification_number < known.event.modification_number
-        ):
-            # An older modification arriving late never replaces a newer one.
-            return Change.UNCHANGED, known
+        cancelling = event.status is EventStatus.CANCELLED
+        flaps = 0
+        if known is not None:
+            newest = known.pending_cancel or known.event
+            if (
+                event == newest
+                or event.modification_number < newest.modification_number
+            ):
+                # An older modification arriving late never replaces a newer one.
+                return Change.UNCHANGED, known
+            flaps = known.flaps
+            if known.pending_cancel is not None and not cancelling:
+                known.pending_cancel = known.cancel_at = None
+                known.flaps += 1
+                if event == known.event:
+                    return Change.UNCHANGED, known
+                flaps = known.flaps
+            elif cancelling and not known.cancelled and known.flaps and now:
+                known.pending_cancel = event
+                known.cancel_at = now + FLAP_HOLD
+                return Change.UNCHANGED, known
+            elif known.cancelled and not cancelling:
+                flaps += 1
         opted_out = known is not None and known.opted_out_by_user
         offset = start_offset(self.seed, event)
         if (
@@ -597,6 +639,7 @@ class Schedule:
             opt=OPT_IN if participate and not opted_out else OPT_OUT,
             opted_out_by_user=opted_out,
             skew=timedelta(0) if known is None else known.skew,
+            flaps=flaps,
         )
         self.events[event.event_id] = scheduled
         if event.status is EventStatus.CANCELLED:
@@ -605,13 +648,34 @@ class Schedule:
             return Change.CANCELLED, scheduled
         return (Change.NEW if known is None else Change.MODIFIED), scheduled
 
-    def cancel(self, event_id: str) -> ScheduledEvent | None:
-        """Cancel a known event (an implied cancellation); return it."""
+    def cancel(
+        self, event_id: str, now: datetime | None = None
+    ) -> ScheduledEvent | None:
+        """Cancel a known event (an implied cancellation); return it if done now."""
         known = self.events.get(event_id)
-        if known is None or known.cancelled:
+        if known is None or known.cancelled or known.pending_cancel is not None:
             return None
-        known.event = replace(known.event, status=EventStatus.CANCELLED)
+        cancelled = replace(known.event, status=EventStatus.CANCELLED)
+        if known.flaps and now is not None:
+            known.pending_cancel = cancelled
+            known.cancel_at = now + FLAP_HOLD
+            return None
+        known.event = cancelled
         return known
+
+    def settle(self, t: datetime) -> list[ScheduledEvent]:
+        """Let the held cancellations due by t take effect; return those events."""
+        done: list[ScheduledEvent] = []
+        for scheduled in self.events.values():
+            if (
+                scheduled.pending_cancel is not None
+                and scheduled.cancel_at is not None
+                and scheduled.cancel_at <= t
+            ):
+                scheduled.event = scheduled.pending_cancel
+                scheduled.pending_cancel = scheduled.cancel_at = None
+                done.append(scheduled)
+        return done
 
     def drop(self, event_id: str) -> ScheduledEvent | None:
         """Forget an event (a modification HashGrid cannot honour)."""
@@ -685,6 +749,8 @@ class Schedule:
         times: list[datetime] = []
         for scheduled in self.live():
             times.extend((scheduled.ramp_start, scheduled.start, scheduled.end))
+            if scheduled.cancel_at is not None:
+                times.append(scheduled.cancel_at)
             for signal in scheduled.event.signals:
                 times.extend(
                     i.start + scheduled.offset - scheduled.skew
