@@ -35,7 +35,8 @@ async def test_a_thousand_events_in_one_message(
         stdin=asyncio.subprocess.PIPE,
         stdout=asyncio.subprocess.PIPE,
     )
-    assert process.stdin is not None and process.stdout is not None
+    assert process.stdin is not None
+    assert process.stdout is not None
     try:
         async with asyncio.timeout(30):
             assert (await process.stdout.readline()).strip() == b"ready"
