@@ -92,6 +92,7 @@ class SimulatedVtn:
     versions: dict[str, dict[int, objects.Event]] = field(default_factory=dict)
     registrations: int = 0
     empty_lists: bool = True
+    junk: bytes | None = None
     _changed: asyncio.Condition | None = None
     _runner: web.AppRunner | None = None
 
@@ -306,6 +307,18 @@ class SimulatedVtn:
     async def _wire_fault_middleware(
         self, request: web.Request, handler: Any
     ) -> web.StreamResponse:
+        if self.junk is not None:  # a broken VTN or a proxy's error page
+            await request.read()
+            # Chunked, without a length: the VEN only knows the size by reading.
+            stream = web.StreamResponse()
+            stream.content_type = "application/xml"
+            stream.enable_chunked_encoding()
+            await stream.prepare(request)
+            with contextlib.suppress(ConnectionError):
+                for at in range(0, len(self.junk), 1 << 20):
+                    await stream.write(self.junk[at : at + (1 << 20)])
+                await stream.write_eof()
+            return stream
         if self.lost and not request.path.endswith("/EiRegisterParty"):
             body = await request.text()
             found = re.search(r"<(?:\w+:)?venID>([^<]*)</", body)

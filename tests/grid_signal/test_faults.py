@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 import logging
+import tracemalloc
 
 from freezegun.api import FrozenDateTimeFactory
 from homeassistant.config_entries import ConfigEntry
@@ -20,6 +21,7 @@ from syrupy.assertion import SnapshotAssertion
 
 from custom_components.hashgrid.const import DOMAIN
 from custom_components.hashgrid.grid_signal.coordinator import issue_id
+from custom_components.hashgrid.grid_signal.ven import MAX_RESPONSE_BYTES
 from simulators.grid_signal import SimulatedVtn
 
 from .conftest import (
@@ -182,3 +184,32 @@ async def test_entity_registry_snapshot(
         for e in entries
     )
     assert rows == snapshot
+
+
+async def test_junk_and_huge_answers_are_not_connected(
+    hass: HomeAssistant, entry: ConfigEntry, vtn: SimulatedVtn
+) -> None:
+    """Junk mentioning oadrPayload is no VTN; a 64 MiB answer is cut off early."""
+    vtn.junk = b"<html>502 Bad Gateway: oadrPayload expected</html>"
+    await poll(hass, entry)
+    assert state(hass, entry, "binary_sensor", "vtn_connected") == STATE_OFF
+
+    header = (
+        b'<?xml version="1.0" encoding="utf-8"?>\n'
+        b'<oadr:oadrPayload xmlns:oadr="http://openadr.org/oadr-2.0b/2012/07">'
+    )
+    vtn.junk = header + b" " * (64 * 1024 * 1024)
+    tracemalloc.start()
+    try:
+        await poll(hass, entry)
+        _size, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert state(hass, entry, "binary_sensor", "vtn_connected") == STATE_OFF
+    print(f"peak while polling a 64 MiB answer: {peak / 2**20:.1f} MiB")
+    # Read up to the cap, not the whole 64 MiB (the VTN's copy predates this).
+    assert peak < MAX_RESPONSE_BYTES * 2, peak
+
+    vtn.junk = None
+    await poll(hass, entry)
+    assert state(hass, entry, "binary_sensor", "vtn_connected") == STATE_ON

@@ -22,6 +22,7 @@ import ssl
 from typing import Any, cast
 
 import aiohttp
+from lxml import etree
 from openleadr import OpenADRClient, enums, errors, objects, utils
 from openleadr.messaging import (
     TEMPLATES,
@@ -42,7 +43,10 @@ MAX_POLL = timedelta(hours=24)
 # A poll (with the registration, event answers and reports it brings) as a
 # whole: aiohttp's read timeout alone lets a VTN that trickles bytes hold it.
 POLL_DEADLINE_S = 20.0
-LOST_REGISTRATION = frozenset({452, 463})  # invalid id, not registered
+LOST_REGISTRATION = frozenset({452, 463})
+# An answer larger than this is not read further (a message of 1,000 events
+# is about 2 MiB).
+MAX_RESPONSE_BYTES = 16 * 1024 * 1024  # invalid id, not registered
 _EVENT_ID = re.compile(rb"<(?:\w+:)?eventID>([^<]*)</(?:\w+:)?eventID>")
 
 type EventHandler = Callable[[Mapping[str, Any], bool], str]
@@ -93,6 +97,22 @@ class VenConfig:
     client_key: str | None = None
     ca_file: str | None = None
     vtn_fingerprint: str | None = None
+
+
+class _TooLarge(Exception):
+    """The VTN's answer exceeds MAX_RESPONSE_BYTES."""
+
+
+def _is_openadr(raw: bytes) -> bool:
+    """Return True if raw is well-formed XML whose root is an oadrPayload."""
+    parser = etree.XMLParser(
+        resolve_entities=False, no_network=True, huge_tree=False, recover=False
+    )
+    try:
+        root = etree.fromstring(raw, parser)
+    except etree.XMLSyntaxError, ValueError:
+        return False
+    return bool(etree.QName(root).localname == "oadrPayload")
 
 
 def _over(period: Any) -> bool:
@@ -153,25 +173,76 @@ class _Client(OpenADRClient):  # type: ignore[misc]
             timeout=aiohttp.ClientTimeout(sock_connect=5, sock_read=10),
         )
 
+    async def _read(self, service: str, message: Any) -> bytes | None:
+        """POST a message; return the answer (None: no usable answer).
+
+        openleadr reads any answer whole; HashGrid stops at MAX_RESPONSE_BYTES.
+        """
+        await self._ensure_client_session()
+        assert self.client_session is not None
+        url = f"{self.vtn_url}/{service}"
+        try:
+            await self._execute_hooks("before_send_xml", utils.ensure_str(message))
+            async with self.client_session.post(url, data=message) as response:
+                if (response.content_length or 0) > MAX_RESPONSE_BYTES:
+                    raise _TooLarge(response.content_length)
+                chunks: list[bytes] = []
+                size = 0
+                async for chunk in response.content.iter_chunked(1 << 16):
+                    size += len(chunk)
+                    if size > MAX_RESPONSE_BYTES:
+                        raise _TooLarge(size)
+                    chunks.append(chunk)
+                content = b"".join(chunks)
+                await self._execute_hooks("after_receive_xml", content)
+                if response.status != 200:
+                    _LOGGER.warning(
+                        "The OpenADR VTN answered %s with HTTP %s", url, response.status
+                    )
+                    return None
+        except _TooLarge as err:
+            _LOGGER.warning(
+                "The OpenADR VTN's answer to %s is larger than %s bytes (%s): ignored",
+                url,
+                MAX_RESPONSE_BYTES,
+                err.args[0],
+            )
+            return None
+        except aiohttp.ClientError, OSError, ValueError:
+            _LOGGER.debug("No answer from the OpenADR VTN at %s", url, exc_info=True)
+            return None
+        return content
+
     async def _perform_request(
         self, service: str, message: Any
     ) -> tuple[str | None, dict[str, Any]]:
         self.raw = None
-        result = await super()._perform_request(service, message)
-        if not result:  # openleadr returns None for an empty body
-            result = (None, {})
+        content = await self._read(service, message)
+        result: tuple[str | None, dict[str, Any]] = (None, {})
+        if content:
+            try:
+                tree = validate_xml_schema(content)
+                if self.vtn_fingerprint:
+                    validate_xml_signature(tree, cert_fingerprint=self.vtn_fingerprint)
+                result = cast(tuple[str, dict[str, Any]], parse_message(content))
+            except Exception as err:  # invalid, unsigned or unreadable
+                _LOGGER.debug("The VTN's message is not usable: %s", err)
+            else:
+                code = (result[1].get("response") or {}).get("response_code")
+                if code is not None and code != 200:
+                    _LOGGER.warning("The OpenADR VTN answered %s", code)
         raw = self.raw
         if result[0] is not None:
             self.reachable = True
             self.certificate_mismatch = False
-        elif raw is not None and b"oadrPayload" in raw:
+        elif raw is not None and _is_openadr(raw):
             self.reachable = True
             self.certificate_mismatch = self._signature_fails(raw)
             if b"oadrDistributeEvent" in raw and not self.certificate_mismatch:
                 self._report_malformed(raw)
         else:
             self.reachable = False
-        return cast(tuple[str | None, dict[str, Any]], result)
+        return result
 
     async def poll(self) -> tuple[str | None, dict[str, Any]]:
         """Poll once; note when the VTN says this VEN is not registered.
