@@ -21,6 +21,7 @@ from pytest_homeassistant_custom_component.components.diagnostics import (
 from syrupy.assertion import SnapshotAssertion
 
 from custom_components.hashgrid.const import DOMAIN
+from custom_components.hashgrid.microgrid import coordinator as coordinator_module
 from custom_components.hashgrid.microgrid.runtime import microgrid_runtime
 from simulators.microgrid import (
     GENERATOR_UNIT_ID,
@@ -376,6 +377,32 @@ async def test_victron_gx_entities_and_kept_setpoint(
     assert await hass.config_entries.async_unload(entry.entry_id)
     assert not runtime.keeper.active  # stopped at unload
     assert not runtime.coordinator.transport.connected
+
+
+async def test_gx_energy_is_not_guessed_across_an_outage(
+    hass: HomeAssistant, grid: MicrogridSite, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Polls that fail for longer than the gap limit add no energy for the gap."""
+    # 3 polls (15 s) in production; 1 s here, so that real time can pass it
+    monkeypatch.setattr(coordinator_module, "MAX_GAP_POLLS", 0.2)
+    entry = await add_entry(
+        hass, grid, unit_id=VICTRON_UNIT_ID, device="victron", serial=GX_SERIAL
+    )
+    pv_energy = entity_id(hass, "sensor", f"{GX_SERIAL}_pv_energy")
+    assert grid.model.pv_w > 1000  # noon: a gap of seconds is worth energy
+    await poll(hass, entry)
+    before = float(hass.states.get(pv_energy).state)
+
+    grid.fault(VICTRON_UNIT_ID).exception = 0x04  # the GX fails for a while
+    await poll(hass, entry)
+    assert hass.states.get(pv_energy).state == STATE_UNAVAILABLE
+    await asyncio.sleep(1.5)
+    grid.clear_faults()
+    await poll(hass, entry)
+    # back, with the energy it had: the outage's energy is not invented
+    assert float(hass.states.get(pv_energy).state) == before
+    await poll(hass, entry)  # then it counts again
+    assert float(hass.states.get(pv_energy).state) > before
 
 
 async def test_genset_is_a_generator(hass: HomeAssistant, grid: MicrogridSite) -> None:

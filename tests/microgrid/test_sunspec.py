@@ -19,16 +19,14 @@ from custom_components.hashgrid.microgrid.errors import (
     ModbusTimeout,
     OutOfRange,
 )
-from custom_components.hashgrid.microgrid.sunspec import (
-    Point,
-    SunSpecDevice,
+from custom_components.hashgrid.microgrid.sunspec import SunSpecDevice, plan_reads
+from custom_components.hashgrid.microgrid.sunspec_codec import (
     decode_model,
     decode_point,
     encode_value,
-    layout_model,
-    plan_reads,
     scale,
 )
+from custom_components.hashgrid.microgrid.sunspec_layout import Point, layout_model
 from custom_components.hashgrid.microgrid.transport import ModbusTransport
 from simulators.microgrid import INVERTER_UNIT_ID, MicrogridSite, running_microgrid
 

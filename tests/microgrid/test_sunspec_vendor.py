@@ -20,11 +20,9 @@ import sunspec2
 import sunspec2.device as ssdev
 from sunspec2.file.client import FileClientDevice
 
-from custom_components.hashgrid.microgrid.sunspec import (
-    decode_model,
-    layout_model,
-    snapshot_from_models,
-)
+from custom_components.hashgrid.microgrid.sunspec_codec import decode_model
+from custom_components.hashgrid.microgrid.sunspec_layout import layout_model
+from custom_components.hashgrid.microgrid.sunspec_snapshot import snapshot_from_models
 
 DEVICE_1547 = os.path.join(
     os.path.dirname(sunspec2.__file__), "tests", "test_data", "device_1547.json"

@@ -137,15 +137,44 @@ def test_shortfall_needs_the_condition_to_last() -> None:
 
 
 def test_noise_around_the_threshold_does_not_flap() -> None:
+    """Noise never flips the flag; a real shortfall and recovery flip it once each.
+
+    While on, a surplus above the threshold but inside the hysteresis band keeps
+    it on (a detector without the band turns off there); a detector that never
+    turns on fails here.
+    """
     rng = random.Random(1)
     d = ShortfallDetector(0, on_delay_s=30, off_delay_s=30, hysteresis_w=100)
-    changes = 0
-    state = False
-    for i in range(10_000):  # 10 000 s of +-400 W noise around the threshold, 1 Hz
-        if d.update(rng.uniform(-400, 400), float(i)) != state:
-            changes += 1
-            state = d.active
-    assert changes == 0
+    no_band = ShortfallDetector(0, on_delay_s=30, off_delay_s=30)
+    changes: list[tuple[float, bool]] = []
+    now = 0
+
+    def run(seconds: int, low: float, high: float) -> None:
+        """One sample a second, uniformly between ``low`` and ``high`` W."""
+        nonlocal now
+        for _ in range(seconds):
+            surplus = rng.uniform(low, high)
+            before = d.active
+            if d.update(surplus, now) != before:
+                changes.append((now, d.active))
+            no_band.update(surplus, now)
+            now += 1
+
+    run(5_000, -400, 400)  # noise around the threshold: stays off
+    assert changes == []
+    run(60, -400, -1)  # a real shortfall: on once it has lasted 30 s
+    assert len(changes) == 1
+    on_at, on = changes[0]
+    assert on
+    assert 5_000 <= on_at <= 5_030
+    run(5_000, -400, 400)  # noise again: stays on
+    run(600, 1, 99)  # above the threshold, inside the band: stays on
+    assert changes == [(on_at, True)]
+    assert d.active
+    assert not no_band.active  # without the band this surplus ends the shortfall
+    run(60, 100, 400)  # recovered past the band: off once it has lasted 30 s
+    assert changes == [(on_at, True), (10_690, False)]
+    assert d.changed_at == 10_690
 
 
 def test_time_must_not_go_backwards() -> None:

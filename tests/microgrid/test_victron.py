@@ -170,12 +170,6 @@ async def test_setpoint_writes(site: MicrogridSite, gx: VictronGX) -> None:
     assert (await gx.read_snapshot()).ess_grid_setpoint_w == 1200
     with pytest.raises(OutOfRange):
         await gx.set_grid_setpoint(-45_000)  # 2700 is int16: refused, not wrapped
-    await gx.set_max_charge_current(25)
-    assert c.dvcc_max_charge_current_a == 25
-    await gx.set_max_charge_current(None)
-    assert c.dvcc_max_charge_current_a is None
-    await gx.set_ess_mode(3)
-    assert c.ess_mode == 3
 
 
 @pytest.mark.parametrize(
@@ -183,9 +177,6 @@ async def test_setpoint_writes(site: MicrogridSite, gx: VictronGX) -> None:
     [
         lambda gx: gx.set_grid_setpoint(math.nan),
         lambda gx: gx.set_grid_setpoint(3e9),
-        lambda gx: gx.set_max_charge_current(-5),
-        lambda gx: gx.set_max_charge_current(math.inf),
-        lambda gx: gx.set_ess_mode(0),
     ],
 )
 async def test_out_of_range_writes_write_nothing(

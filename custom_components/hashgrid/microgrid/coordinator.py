@@ -33,10 +33,11 @@ from .const import (
     DEFAULT_OPTIONS,
     SCAN_INTERVAL,
 )
-from .counters import IncreasingTotals
+from .counters import IncreasingTotals, PowerIntegrator
 from .detect import DetectedDevice
 from .errors import ChainChanged, InvalidValue, MicrogridError
-from .sunspec import SunSpecDevice, SunSpecSnapshot
+from .sunspec import SunSpecDevice
+from .sunspec_snapshot import SunSpecSnapshot
 from .surplus import BatteryPolicy, ShortfallDetector, Surplus, compute_surplus
 from .transport import ModbusTransport
 from .victron import SetpointKeeper, VictronGX, VictronSnapshot
@@ -242,8 +243,9 @@ class MicrogridCoordinator(DataUpdateCoordinator[MicrogridData]):
             self.sunspec = SunSpecDevice(self.transport, unit)
         self.device: DetectedDevice | None = None
         self.totals = IncreasingTotals(f"{DOMAIN} microgrid {entry.title}")
-        self.energy_kwh: dict[str, float] = dict.fromkeys(_INTEGRATED, 0.0)
-        self._read_at: float | None = None
+        self.integrator = PowerIntegrator(
+            _INTEGRATED, MAX_GAP_POLLS * SCAN_INTERVAL.total_seconds()
+        )
         self._store: Store[dict[str, Any]] = Store(
             hass, STORAGE_VERSION, f"{DOMAIN}.microgrid.{entry.entry_id}"
         )
@@ -259,12 +261,13 @@ class MicrogridCoordinator(DataUpdateCoordinator[MicrogridData]):
     async def async_load_energy(self) -> None:
         """Restore the integrated energy counters (a Victron GX's)."""
         stored = await self._store.async_load() or {}
+        energy = self.integrator.energy_kwh
         for key, kwh in stored.get("energy_kwh", {}).items():
-            if key in self.energy_kwh:
-                self.energy_kwh[key] = float(kwh)
+            if key in energy:
+                energy[key] = float(kwh)
 
     def _energy_data(self) -> dict[str, Any]:
-        return {"energy_kwh": dict(self.energy_kwh)}
+        return {"energy_kwh": dict(self.integrator.energy_kwh)}
 
     async def async_save_energy(self) -> None:
         """Write the integrated counters now (at unload)."""
@@ -272,23 +275,16 @@ class MicrogridCoordinator(DataUpdateCoordinator[MicrogridData]):
             await self._store.async_save(self._energy_data())
 
     def _integrate(self, data: MicrogridData) -> MicrogridData:
-        """Add the energy since the last poll (trapezoid) when the gap is short."""
-        now = self.hass.loop.time()
-        previous, since = self.data, self._read_at
-        self._read_at = now
-        dt = None if since is None else now - since
-        max_gap = MAX_GAP_POLLS * SCAN_INTERVAL.total_seconds()
-        fields: dict[str, float | None] = {}
-        for key, (field, power) in _INTEGRATED.items():
-            watts = power(data)
-            if watts is None:
-                continue
-            before = None if previous is None else power(previous)
-            if before is not None and dt is not None and 0 < dt <= max_gap:
-                self.energy_kwh[key] += (before + watts) / 2 * dt / 3.6e6
-            fields[field] = round(self.energy_kwh[key], 6)
+        """Add the energy since the last poll (see :class:`.counters.PowerIntegrator`)."""
+        kwh = self.integrator.add(
+            {key: power(data) for key, (_, power) in _INTEGRATED.items()},
+            self.hass.loop.time(),
+        )
         self._store.async_delay_save(self._energy_data, 30)
-        return replace(data, **fields)  # type: ignore[arg-type]
+        return replace(
+            data,
+            **{_INTEGRATED[key][0]: value for key, value in kwh.items()},  # type: ignore[arg-type]
+        )
 
     @property
     def is_generator(self) -> bool:
@@ -444,4 +440,4 @@ class MicrogridCoordinator(DataUpdateCoordinator[MicrogridData]):
     async def async_close(self) -> None:
         """Close the connection."""
         await self.transport.close()
-        self._read_at = None
+        self.integrator.restart()

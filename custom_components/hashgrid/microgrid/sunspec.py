@@ -1,4 +1,4 @@
-"""SunSpec Modbus reader/writer (no Home Assistant imports).
+"""SunSpec Modbus device client: scan, read, write (no Home Assistant imports).
 
 - :meth:`SunSpecDevice.scan` finds the "SunS" marker (bases 40000, 0, 50000) and
   walks the model chain up to the end model (ID 0xFFFF). A header read that
@@ -9,40 +9,26 @@
   :class:`~.errors.MalformedMap`.
 - :meth:`SunSpecDevice.read_models` reads the models present in as few requests
   as the map allows: one contiguous span, cut into reads of at most 125
-  registers, never cutting a multi-register point in two.
-- Points are laid out from the official SunSpec model definitions shipped by
-  ``pysunspec2`` (JSON), decoded with their scale factors applied exactly
-  (``int x 10**sf`` through :class:`~decimal.Decimal`), and SunSpec's
-  "not implemented" values become ``None``. A point exists only within the
-  model's declared length: a model cut short has its later points unknown.
-- :meth:`SunSpecDevice.read_snapshot` returns the quantities HashGrid uses. It
-  reads only the first instance of the models it maps, within a register
-  budget (:data:`MAX_SNAPSHOT_REGISTERS`; models beyond it are left out, said
-  once at the scan), and checks that the chain still ends where the scan found
-  its end (:class:`~.errors.ChainChanged` when it looks different: scan again).
+  registers, never cutting a multi-register point in two. Models are laid out
+  by :mod:`.sunspec_layout` and decoded by :mod:`.sunspec_codec`.
+- :meth:`SunSpecDevice.read_snapshot` returns the quantities HashGrid uses
+  (:mod:`.sunspec_snapshot`). It reads only the first instance of the models
+  it maps, within a register budget (:data:`MAX_SNAPSHOT_REGISTERS`; models
+  beyond it are left out, said once at the scan), and checks that the chain
+  still ends where the scan found its end (:class:`~.errors.ChainChanged`
+  when it looks different: scan again).
   The ``set_*`` methods write limits, refusing out-of-range values with
   :class:`~.errors.OutOfRange` before anything is written.
-
-Sign conventions of :class:`SunSpecSnapshot` (HashGrid's): battery power > 0
-charging, grid power > 0 importing, AC power > 0 inverter delivering to AC.
-SunSpec model 802 reports battery power > 0 when discharging (the DER
-convention, as in 701/704), so it is negated here; a 203 meter at the grid
-connection reports > 0 importing.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
-from decimal import Decimal
-from functools import cache
-import importlib.resources
-import json
+from dataclasses import dataclass
 import logging
 import math
-import struct
-from typing import Any, Final
+from typing import Final
 
 from .errors import (
     ChainChanged,
@@ -53,6 +39,14 @@ from .errors import (
     ModbusDeviceError,
     ModbusTimeout,
     OutOfRange,
+)
+from .sunspec_codec import DecodedModel, decode_model, encode_value
+from .sunspec_layout import ModelLayout, layout_for, layout_model, sf_point_name
+from .sunspec_snapshot import (
+    SNAPSHOT_MODELS,
+    SunSpecSnapshot,
+    num,
+    snapshot_from_models,
 )
 from .transport import ADDRESS_SPACE, MAX_READ_REGISTERS, ModbusTransport
 
@@ -68,329 +62,6 @@ SCAN_ATTEMPTS: Final = 3
 #: Most registers one snapshot reads (16 reads of 125; a hybrid inverter's
 #: models take ~700).
 MAX_SNAPSHOT_REGISTERS: Final = 2000
-#: The models a snapshot maps, most needed first (the budget drops the last).
-SNAPSHOT_MODELS: Final = (
-    103,
-    102,
-    101,
-    113,
-    112,
-    111,
-    203,
-    201,
-    202,
-    204,
-    213,
-    211,
-    212,
-    214,
-    802,
-    124,
-    160,
-    714,
-    701,
-    702,
-    704,
-)
-
-type PointValue = int | float | str | None
-type DecodedModel = dict[str, PointValue]
-
-_UNIMPL: Final[dict[str, int]] = {
-    "int16": 0x8000,
-    "sunssf": 0x8000,
-    "uint16": 0xFFFF,
-    "count": 0xFFFF,
-    "enum16": 0xFFFF,
-    "bitfield16": 0xFFFF,
-    "int32": 0x80000000,
-    "uint32": 0xFFFFFFFF,
-    "enum32": 0xFFFFFFFF,
-    "bitfield32": 0xFFFFFFFF,
-    "int64": 0x8000000000000000,
-    "uint64": 0xFFFFFFFFFFFFFFFF,
-}
-#: Accumulators: 0 is "not implemented" (SunSpec); all-ones is seen in practice.
-_ACC_UNIMPL: Final[dict[str, frozenset[int]]] = {
-    "acc16": frozenset({0, 0xFFFF}),
-    "acc32": frozenset({0, 0xFFFFFFFF}),
-    "acc64": frozenset({0, 0xFFFFFFFFFFFFFFFF}),
-}
-_SIGNED: Final = frozenset({"int16", "sunssf", "int32", "int64"})
-_SF_LIMIT: Final = 10
-
-
-# --------------------------------------------------------------------------- layout
-
-
-@cache
-def _definition(model_id: int) -> dict[str, Any] | None:
-    """The official JSON definition of a model, or None if pysunspec2 has none."""
-    path = (
-        importlib.resources.files("sunspec2")
-        / "models"
-        / "json"
-        / f"model_{model_id}.json"
-    )
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError, OSError:
-        return None
-    loaded: dict[str, Any] = json.loads(text)
-    return loaded
-
-
-@dataclass(frozen=True, slots=True)
-class Point:
-    """One point of a laid-out model."""
-
-    name: str
-    type: str
-    size: int
-    offset: int  # registers from the model's ID register
-    sf: str | int | None
-    writable: bool
-
-
-@dataclass(frozen=True, slots=True)
-class ModelLayout:
-    """Point offsets of one model instance of a given length."""
-
-    model_id: int
-    length: int
-    points: Mapping[str, Point]
-
-    def multi_register_interiors(self) -> Iterable[int]:
-        """Offsets that lie inside a multi-register point (a read must not cut there)."""
-        for point in self.points.values():
-            yield from range(point.offset + 1, point.offset + point.size)
-
-
-def _group_size(group: Mapping[str, Any], *, repeating: bool = True) -> int:
-    """Registers of a group; ``repeating=False`` leaves out variable-count groups."""
-    size = sum(int(p["size"]) for p in group.get("points", []))
-    for sub in group.get("groups", []):
-        count = sub.get("count")
-        if isinstance(count, int) and count > 0:
-            size += _group_size(sub) * count
-        elif count is None or repeating:
-            size += _group_size(sub)
-    return size
-
-
-def layout_model(
-    model_id: int, length: int, regs: Sequence[int] | None = None
-) -> ModelLayout | None:
-    """Lay out ``model_id`` for a model length ``length`` (L, without ID and L).
-
-    As pysunspec2 does from the official definition: a repeating group counted
-    by a point (``"count": "NPt"``, possibly nested, as a curve's points in
-    705-712) repeats as often as that point says in ``regs`` (the model's
-    registers from its ID); without ``regs``, or for a group of count 0 ("fill
-    the model"), as many times as the length allows. None if the model is
-    unknown.
-    """
-    definition = _definition(model_id)
-    if definition is None:
-        return None
-    points: dict[str, Point] = {}
-    offset = 0
-
-    def counted(prefix: str, count: str) -> int | None:
-        if regs is None:
-            return None
-        point = points.get(prefix + count) or points.get(count)
-        if point is None or point.offset + point.size > len(regs):
-            return None
-        raw = _raw(regs, point.offset, point.size)
-        return None if raw == _UNIMPL.get(point.type) else raw
-
-    def lay(group: Mapping[str, Any], prefix: str, remaining_for_repeat: int) -> None:
-        nonlocal offset
-        for p in group.get("points", []):
-            name = prefix + str(p["name"])
-            points[name] = Point(
-                name=name,
-                type=str(p["type"]),
-                size=int(p["size"]),
-                offset=offset,
-                sf=p.get("sf"),
-                writable=p.get("access") == "RW",
-            )
-            offset += int(p["size"])
-        for sub in group.get("groups", []):
-            count = sub.get("count")
-            name = str(sub["name"])
-            if isinstance(count, int) and count > 0:
-                for i in range(count):
-                    lay(sub, f"{prefix}{name}[{i}].", 0)
-            elif count is None:
-                lay(sub, f"{prefix}{name}.", 0)
-            else:
-                reps = counted(prefix, count) if isinstance(count, str) else None
-                if reps is None:  # as many as fit
-                    size = _group_size(sub)
-                    reps = max(0, remaining_for_repeat) // size if size else 0
-                for i in range(min(reps, length + 2)):
-                    if offset >= length + 2:
-                        break
-                    lay(sub, f"{prefix}{name}[{i}].", 0)
-
-    top = definition["group"]
-    fixed = _group_size(top, repeating=False)
-    lay(top, "", length + 2 - fixed)
-    # a model cut short: its later points do not exist (unknown, never zeros)
-    inside = {n: p for n, p in points.items() if p.offset + p.size <= length + 2}
-    return ModelLayout(model_id=model_id, length=length, points=inside)
-
-
-@cache
-def _counted_by_points(model_id: int) -> bool:
-    """Whether a repeating group of the model is counted by a point."""
-    definition = _definition(model_id)
-
-    def walk(group: Mapping[str, Any]) -> bool:
-        return any(
-            isinstance(sub.get("count"), str) or walk(sub)
-            for sub in group.get("groups", [])
-        )
-
-    return definition is not None and walk(definition["group"])
-
-
-def layout_for(layout: ModelLayout, regs: Sequence[int]) -> ModelLayout:
-    """``layout`` redone with the counts ``regs`` hold, where points count groups."""
-    if not _counted_by_points(layout.model_id):
-        return layout
-    return layout_model(layout.model_id, layout.length, regs) or layout
-
-
-# --------------------------------------------------------------------------- decoding
-
-
-def _raw(regs: Sequence[int], offset: int, size: int) -> int:
-    value = 0
-    for reg in regs[offset : offset + size]:
-        value = (value << 16) | reg
-    return value
-
-
-def decode_point(point: Point, regs: Sequence[int]) -> int | str | float | None:
-    """Decode one point's raw value (before scale factors); None = not implemented."""
-    t = point.type
-    if len(regs) < point.offset + point.size:
-        return None  # beyond the registers read: unknown, never zero
-    if t == "string":
-        data = struct.pack(
-            f">{point.size}H", *regs[point.offset : point.offset + point.size]
-        )
-        text = data.split(b"\0", 1)[0].decode("utf-8", errors="replace").strip()
-        return text or None
-    raw = _raw(regs, point.offset, point.size)
-    if t == "float32":
-        value = struct.unpack(">f", raw.to_bytes(4, "big"))[0]
-        return None if math.isnan(value) else float(value)
-    if t in _ACC_UNIMPL:
-        return None if raw in _ACC_UNIMPL[t] else raw
-    if t == "pad":
-        return None
-    if t in _UNIMPL and raw == _UNIMPL[t]:
-        return None
-    if t in _SIGNED:
-        bits = 16 * point.size
-        if raw >= 1 << (bits - 1):
-            raw -= 1 << bits
-        if t == "sunssf" and not -_SF_LIMIT <= raw <= _SF_LIMIT:
-            return None
-    return raw
-
-
-def scale(raw: int, sf: int) -> float:
-    """``raw x 10**sf`` exactly (Decimal), then the nearest float."""
-    if sf >= 0:
-        return float(raw * 10**sf)
-    return float(Decimal(raw).scaleb(sf))
-
-
-def _sf_point_name(layout: ModelLayout, point: Point) -> str | None:
-    if not isinstance(point.sf, str):
-        return None
-    if point.sf in layout.points:
-        return point.sf
-    prefix = point.name.rsplit(".", 1)[0] + "." if "." in point.name else ""
-    name = prefix + point.sf
-    return name if name in layout.points else None
-
-
-#: (model, point) whose scale factor was unimplemented, logged once each.
-_UNSCALED_LOGGED: set[tuple[int, str]] = set()
-
-
-def decode_model(layout: ModelLayout, regs: Sequence[int]) -> DecodedModel:
-    """Decode every point of a model (``regs`` starts at its ID register).
-
-    A point whose scale factor is unimplemented (0x8000) is read unscaled, as
-    pysunspec2 reads it (its ``cvalue`` applies no factor when the factor has
-    no value): devices that leave a factor out mean 10^0. Logged once per
-    point. A factor outside +-10 is garbage: the value is unknown.
-    """
-    raw_values: dict[str, int | str | float | None] = {
-        name: decode_point(p, regs)
-        for name, p in layout.points.items()
-        if p.type != "pad"
-    }
-    out: DecodedModel = {}
-    for name, value in raw_values.items():
-        point = layout.points[name]
-        if point.sf is None or value is None or not isinstance(value, int):
-            out[name] = value
-            continue
-        if isinstance(point.sf, int):
-            sf: int | str | float | None = point.sf
-        else:
-            sf_name = _sf_point_name(layout, point)
-            sf = raw_values.get(sf_name) if sf_name else None
-            if sf is None and sf_name is not None:
-                sf_point = layout.points[sf_name]
-                if (
-                    sf_point.offset < len(regs)
-                    and regs[sf_point.offset] == _UNIMPL["sunssf"]
-                ):
-                    sf = 0  # unimplemented: unscaled, as pysunspec2
-                    key = (layout.model_id, name)
-                    if key not in _UNSCALED_LOGGED:
-                        _UNSCALED_LOGGED.add(key)
-                        _LOGGER.info(
-                            "SunSpec model %s: %s has no scale factor (%s is "
-                            "0x8000); read unscaled, as pysunspec2 does",
-                            layout.model_id,
-                            name,
-                            sf_name,
-                        )
-        out[name] = scale(value, sf) if isinstance(sf, int) else None
-    return out
-
-
-def encode_value(point: Point, value: float, sf: int) -> list[int]:
-    """Registers for ``value`` (engineering units) at scale factor ``sf``.
-
-    Raises :class:`OutOfRange` if the scaled value does not fit the point's type
-    (the type's "not implemented" value is never produced).
-    """
-    raw_dec = (Decimal(repr(float(value))).scaleb(-sf)).to_integral_value()
-    raw = int(raw_dec)
-    bits = 16 * point.size
-    if point.type in _SIGNED:
-        lo, hi = -(1 << (bits - 1)) + 1, (1 << (bits - 1)) - 1
-    else:
-        lo, hi = 0, (1 << bits) - 2
-    if not lo <= raw <= hi:
-        raise OutOfRange(f"{point.name}={value} does not fit {point.type} at sf {sf}")
-    raw &= (1 << bits) - 1
-    return [(raw >> (16 * (point.size - 1 - i))) & 0xFFFF for i in range(point.size)]
-
-
-# --------------------------------------------------------------------------- results
 
 
 @dataclass(frozen=True, slots=True)
@@ -416,186 +87,6 @@ class Identity:
     options: str | None
     version: str | None
     serial: str | None
-
-
-@dataclass(frozen=True, slots=True)
-class SunSpecSnapshot:
-    """What HashGrid reads from a SunSpec hybrid inverter (None = not available)."""
-
-    ac_power_w: float | None = None
-    ac_energy_wh: float | None = None
-    pv_power_w: float | None = None
-    pv_energy_wh: float | None = None
-    battery_soc_pct: float | None = None
-    battery_power_w: float | None = None  # > 0 charging
-    battery_charged_wh: float | None = None
-    battery_discharged_wh: float | None = None
-    dc_bus_voltage_v: float | None = None
-    grid_power_w: float | None = None  # > 0 importing
-    grid_import_wh: float | None = None
-    grid_export_wh: float | None = None
-    max_power_w: float | None = None  # 702 WMax
-    export_limit_w: float | None = None  # 704 WMaxLimPct x WMax; None = no limit
-    export_limit_enabled: bool = False
-    max_charge_w: float | None = None  # effective storage charge limit (124)
-    max_discharge_w: float | None = None
-    battery_max_charge_w: float | None = None  # what the battery can take (802/124)
-    battery_max_discharge_w: float | None = None
-    models: tuple[int, ...] = ()
-    #: Fields whose device value was implausible and was dropped.
-    rejected: tuple[str, ...] = field(default=())
-
-
-def _num(value: PointValue) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    return float(value)
-
-
-def _sum(values: Iterable[PointValue]) -> float | None:
-    nums = [_num(v) for v in values]
-    if not nums or any(n is None for n in nums):
-        return None
-    return float(sum(n for n in nums if n is not None))
-
-
-def snapshot_from_models(
-    models: Mapping[int, Sequence[DecodedModel]],
-) -> SunSpecSnapshot:
-    """Build the snapshot from decoded models (first instance of each)."""
-    m: dict[int, DecodedModel] = {mid: inst[0] for mid, inst in models.items() if inst}
-    empty: DecodedModel = {}
-    inv = (
-        m.get(103)
-        or m.get(102)
-        or m.get(101)
-        or m.get(113)  # the float inverter models (same point names)
-        or m.get(112)
-        or m.get(111)
-        or m.get(701)
-        or empty
-    )
-    mppt, storage, battery = m.get(160, empty), m.get(124, empty), m.get(802, empty)
-    der_ac, nameplate, ctl = m.get(701, empty), m.get(702, empty), m.get(704, empty)
-    dc = m.get(714, empty)
-    meter = next(
-        (m[i] for i in (203, 201, 202, 204, 213, 211, 212, 214) if m.get(i)), empty
-    )
-    rejected: list[str] = []
-
-    def plausible(name: str, value: float | None, lo: float, hi: float) -> float | None:
-        if value is None:
-            return None
-        if not lo <= value <= hi:
-            rejected.append(name)
-            return None
-        return value
-
-    ac_w = _num(inv.get("W"))
-    if ac_w is None:
-        ac_w = _num(der_ac.get("W"))
-    ac_wh = _num(inv.get("WH"))
-    if ac_wh is None:
-        ac_wh = _num(der_ac.get("TotWhInj"))
-
-    n_mod = sum(1 for k in mppt if k.endswith(".DCW"))
-    pv_w = _sum(mppt.get(f"module[{i}].DCW") for i in range(n_mod)) if n_mod else None
-    pv_wh = _sum(mppt.get(f"module[{i}].DCWH") for i in range(n_mod)) if n_mod else None
-
-    # DC ports (714): PV and ESS ports by type
-    ports = sorted({k.split("]", 1)[0] + "]" for k in dc if k.startswith("Prt[")})
-    ess = next((p for p in ports if dc.get(f"{p}.PrtTyp") == 1), None)
-    pv_port = next((p for p in ports if dc.get(f"{p}.PrtTyp") == 0), None)
-    if pv_w is None and pv_port:
-        pv_w = _num(dc.get(f"{pv_port}.DCW"))
-    if pv_wh is None and pv_port:
-        pv_wh = _num(dc.get(f"{pv_port}.DCWhInj"))
-
-    soc = _num(battery.get("SoC"))
-    if soc is None:
-        soc = _num(storage.get("ChaState"))
-    bat_w = _num(battery.get("W"))
-    if bat_w is not None:
-        # 802 W: "Total power flowing to/from the battery bank" — the official
-        # definition (pysunspec2 1.3.7 model_802.json) gives no sign. Taken as
-        # > 0 discharging (not confirmed from a SunSpec document; issue 14, 6).
-        bat_w = -bat_w
-    elif ess:
-        ess_w = _num(dc.get(f"{ess}.DCW"))
-        bat_w = None if ess_w is None else -ess_w
-    dc_v = _num(battery.get("V"))
-    if dc_v is None and ess:
-        dc_v = _num(dc.get(f"{ess}.DCV"))
-    if dc_v is None:
-        dc_v = _num(storage.get("InBatV"))
-
-    wmax = _num(nameplate.get("WMax"))
-    if wmax is None:
-        wmax = _num(nameplate.get("WMaxRtg"))
-    enabled = ctl.get("WMaxLimPctEna") == 1
-    pct = _num(ctl.get("WMaxLimPct"))
-    limit = (
-        wmax * pct / 100.0 if enabled and wmax is not None and pct is not None else None
-    )
-
-    wcha = _num(storage.get("WChaMax"))
-    mod = storage.get("StorCtl_Mod")
-    mod_bits = mod if isinstance(mod, int) else 0
-    in_rte, out_rte = _num(storage.get("InWRte")), _num(storage.get("OutWRte"))
-    max_chg = max_dis = None
-    if wcha is not None:
-        max_chg = wcha * in_rte / 100.0 if mod_bits & 1 and in_rte is not None else wcha
-        max_dis = (
-            wcha * out_rte / 100.0 if mod_bits & 2 and out_rte is not None else wcha
-        )
-    bat_max_chg = _num(battery.get("WChaRteMax"))
-    bat_max_dis = _num(battery.get("WDisChaRteMax"))
-
-    hard = 1e7  # 10 MW: anything beyond is garbage for a site like this
-    return SunSpecSnapshot(
-        ac_power_w=plausible("ac_power_w", ac_w, -hard, hard),
-        ac_energy_wh=plausible("ac_energy_wh", ac_wh, 0, 1e13),
-        pv_power_w=plausible("pv_power_w", pv_w, 0, hard),
-        pv_energy_wh=plausible("pv_energy_wh", pv_wh, 0, 1e13),
-        battery_soc_pct=plausible("battery_soc_pct", soc, 0, 100),
-        battery_power_w=plausible("battery_power_w", bat_w, -hard, hard),
-        battery_charged_wh=plausible(
-            "battery_charged_wh",
-            _num(dc.get(f"{ess}.DCWhAbs")) if ess else None,
-            0,
-            1e13,
-        ),
-        battery_discharged_wh=plausible(
-            "battery_discharged_wh",
-            _num(dc.get(f"{ess}.DCWhInj")) if ess else None,
-            0,
-            1e13,
-        ),
-        dc_bus_voltage_v=plausible("dc_bus_voltage_v", dc_v, 0, 1500),
-        grid_power_w=plausible("grid_power_w", _num(meter.get("W")), -hard, hard),
-        grid_import_wh=plausible(
-            "grid_import_wh", _num(meter.get("TotWhImp")), 0, 1e13
-        ),
-        grid_export_wh=plausible(
-            "grid_export_wh", _num(meter.get("TotWhExp")), 0, 1e13
-        ),
-        max_power_w=plausible("max_power_w", wmax, 0, hard),
-        export_limit_w=plausible("export_limit_w", limit, 0, hard),
-        export_limit_enabled=enabled,
-        max_charge_w=plausible("max_charge_w", max_chg, 0, hard),
-        max_discharge_w=plausible("max_discharge_w", max_dis, 0, hard),
-        battery_max_charge_w=plausible(
-            "battery_max_charge_w", bat_max_chg or wcha, 0, hard
-        ),
-        battery_max_discharge_w=plausible(
-            "battery_max_discharge_w", bat_max_dis or wcha, 0, hard
-        ),
-        models=tuple(sorted(models)),
-        rejected=tuple(rejected),
-    )
-
-
-# --------------------------------------------------------------------------- device
 
 
 def plan_reads(
@@ -924,7 +415,7 @@ class SunSpecDevice:
             return p.sf
         if p.sf is None:
             return 0
-        sf_name = _sf_point_name(layout, p)
+        sf_name = sf_point_name(layout, p)
         raw_sf = decoded.get(sf_name) if sf_name else None
         if not isinstance(raw_sf, int):
             raise InvalidValue(f"scale factor of {point} not available")
@@ -943,7 +434,7 @@ class SunSpecDevice:
         """Limit the inverter's AC output (704 WMaxLimPct of 702 WMax); None lifts it."""
         info702, _, nameplate = await self._fresh(702)
         _ = info702
-        wmax = _num(nameplate.get("WMax")) or _num(nameplate.get("WMaxRtg"))
+        wmax = num(nameplate.get("WMax")) or num(nameplate.get("WMaxRtg"))
         info, layout, ctl = await self._fresh(704)
         if "WMaxLimPct" not in layout.points or "WMaxLimPctEna" not in layout.points:
             raise InvalidValue("704 has no WMaxLimPct")
@@ -970,7 +461,7 @@ class SunSpecDevice:
         if watts is None:
             await self._write_points(info, layout, {"StorCtl_Mod": [mod_bits & ~bit]})
             return
-        wcha = _num(storage.get("WChaMax"))
+        wcha = num(storage.get("WChaMax"))
         self._check_watts(watts, wcha, what)
         assert wcha is not None
         if wcha <= 0:

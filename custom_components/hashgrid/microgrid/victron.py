@@ -64,8 +64,6 @@ OVERRIDE_BLOCK: Final = (2716, 2)
 
 REG_ESS_SETPOINT: Final = 2700
 REG_ESS_SETPOINT_32: Final = 2716
-REG_DVCC_MAX_CHARGE_CURRENT: Final = 2705
-REG_ESS_MODE: Final = 2902
 REG_SERIAL: Final = 800
 REG_FIRMWARE: Final = 834
 #: The first Venus OS with the 32-bit setpoint override at 2716/2717.
@@ -73,12 +71,6 @@ OVERRIDE_FIRMWARE: Final = (3, 50)
 #: Victron's default ESS grid setpoint (W): what a release returns to when the
 #: GX's own setting is unknown.
 DEFAULT_SETPOINT_W: Final = 50.0
-
-ESS_MODES: Final = {
-    1: "with_phase_compensation",
-    2: "without_phase_compensation",
-    3: "external",
-}
 
 
 @dataclass(frozen=True, slots=True)
@@ -354,25 +346,6 @@ class VictronGX:
         """The GX's own (flash-backed) grid setpoint setting, 2700."""
         (raw,) = await self.transport.read_registers(self.unit_id, REG_ESS_SETPOINT, 1)
         return _s16({REG_ESS_SETPOINT: raw}, REG_ESS_SETPOINT)
-
-    async def set_max_charge_current(self, amps: float | None) -> None:
-        """DVCC maximum charge current (2705, A); None removes the limit (-1)."""
-        if amps is None:
-            await self.transport.write_registers(
-                self.unit_id, REG_DVCC_MAX_CHARGE_CURRENT, [0xFFFF]
-            )
-            return
-        if not math.isfinite(amps) or not 0 <= amps <= 32_767:
-            raise OutOfRange(f"max charge current {amps} A outside 0..32767")
-        await self.transport.write_registers(
-            self.unit_id, REG_DVCC_MAX_CHARGE_CURRENT, [round(amps)]
-        )
-
-    async def set_ess_mode(self, mode: int) -> None:
-        """ESS mode (2902): 1/2 = optimised with/without phase compensation, 3 = external."""
-        if mode not in ESS_MODES:
-            raise OutOfRange(f"ESS mode {mode} not one of {sorted(ESS_MODES)}")
-        await self.transport.write_registers(self.unit_id, REG_ESS_MODE, [mode])
 
 
 class SetpointKeeper:
