@@ -46,8 +46,6 @@ MINUTES_30 = timedelta(minutes=30)
         ({"wire_level": "7"}, "out_of_range", True),
         # The active period is shorter than the signal's interval.
         ({"wire_active_duration": "PT5M"}, "contradictory", True),
-        # An open-ended event.
-        ({"wire_active_duration": "PT0S"}, "no_duration", True),
     ],
 )
 async def test_bad_event_raises_a_repair_issue(

@@ -79,7 +79,6 @@ def valid(raw: dict[str, Any]) -> DrEvent:
             ProblemCode.MALFORMED,
         ),
         ({"nothing": "here"}, ProblemCode.MALFORMED),
-        (raw_event(duration=timedelta(0)), ProblemCode.NO_DURATION),
         (raw_event(duration=None), ProblemCode.NO_DURATION),
         (raw_event(duration=-M), ProblemCode.CONTRADICTORY),
         (
@@ -203,3 +202,27 @@ def test_store_round_trip_and_prune() -> None:
     assert Schedule.from_dict("ven", {"events": [{"bad": 1}]}).events == {}
     assert restored.prune(T + timedelta(days=8)) == ["e1"]
     assert OPT_IN != OPT_OUT
+
+
+def test_open_ended_event_lasts_until_cancelled() -> None:
+    """Duration 0: in force until cancelled, the last level held."""
+    event = valid(
+        raw_event(
+            duration=timedelta(0),
+            intervals=[{"duration": 30 * M, "signal_payload": 3.0}],
+        )
+    )
+    assert event.open_ended
+    schedule = Schedule(seed="s")
+    schedule.upsert(event, participate=True)
+    later = T + timedelta(days=400)
+    assert schedule.in_force(later) is not None
+    assert schedule.value_at(SignalKind.LEVEL, later) == 3.0
+    stored = Schedule.from_dict("s", schedule.as_dict())
+    assert stored.in_force(later) is not None
+    cancelled = valid(
+        raw_event(status="cancelled", modification=1, duration=timedelta(0))
+    )
+    schedule.upsert(cancelled, participate=True)
+    assert schedule.in_force(later) is None
+    assert schedule.prune(later) == ["e1"]

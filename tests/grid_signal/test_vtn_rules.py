@@ -547,3 +547,41 @@ async def test_flapping_event_is_damped(
     await move_to(hass, freezer, minute + timedelta(minutes=15, seconds=1))
     assert hass.states.get(active).state == STATE_OFF
     assert coordinator_of(entry).schedule.get(event_id).cancelled
+
+
+async def test_open_ended_event_until_cancelled(
+    hass: HomeAssistant,
+    entry: ConfigEntry,
+    vtn: SimulatedVtn,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """An event of duration 0 is in force until the VTN cancels it."""
+    now = t0()
+    freezer.move_to(now)
+    event_id = vtn.add_event(
+        VEN_NAME,
+        start=now + timedelta(minutes=1),
+        duration=timedelta(days=30),
+        level=3,
+        # openleadr's server "fixes" the active period from the intervals.
+        wire_active_duration="PT0S",
+    )
+    await poll(hass, entry)
+    assert vtn.opts(event_id) == ["optIn"]
+    assert not ir.async_get(hass).async_get_issue(
+        DOMAIN, f"grid_signal_bad_event_{entry.entry_id}_{event_id}"
+    )
+    for later in (timedelta(minutes=2), 5 * HOUR, timedelta(days=3)):
+        await move_to(hass, freezer, now + later)
+        active = hass.states.get(eid(hass, entry, "binary_sensor", "event_active"))
+        assert active.state == STATE_ON
+        assert active.attributes["end"] is None
+        assert state(hass, entry, "sensor", "signal_level") == "3"
+    assert await hass.config_entries.async_reload(entry.entry_id)
+    await hass.async_block_till_done()
+    assert state(hass, entry, "binary_sensor", "event_active") == STATE_ON
+
+    vtn.cancel_event(VEN_NAME, event_id)
+    await poll(hass, entry)
+    assert state(hass, entry, "binary_sensor", "event_active") == STATE_OFF
+    assert state(hass, entry, "sensor", "signal_level") == "0"

@@ -35,7 +35,7 @@ def _active_attributes(c: GridSignalCoordinator) -> Mapping[str, Any]:
         "event_id": scheduled.event_id,
         "phase": scheduled.phase(now),
         "start": scheduled.start.isoformat(),
-        "end": scheduled.end.isoformat(),
+        "end": None if scheduled.event.open_ended else scheduled.end.isoformat(),
         "level": scheduled.value_at(SignalKind.LEVEL, now),
         "modification_number": scheduled.event.modification_number,
         "market_context": scheduled.event.market_context,

@@ -36,6 +36,8 @@ def calendar_event(scheduled: ScheduledEvent) -> CalendarEvent:
     ]
     if event.market_context:
         lines.append(f"Program: {event.market_context}")
+    if event.open_ended:
+        lines.append("Open-ended: in force until the VTN cancels it")
     if event.ramp_up:
         lines.append(f"Ramp-up: {event.ramp_up}")
     if scheduled.offset:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from datetime import datetime, timedelta
 import secrets
 from typing import Any
@@ -315,6 +316,9 @@ class GridSignalCoordinator(DataUpdateCoordinator[bool]):
         return self._accept(result)
 
     def _accept(self, event: DrEvent) -> str:
+        if event.open_ended and event.status is EventStatus.COMPLETED:
+            # An event active until cancelled ends when the VTN ends it.
+            event = replace(event, status=EventStatus.CANCELLED)
         if (problem := self.problems.pop(event.event_id, None)) is not None:
             ir.async_delete_issue(
                 self.hass, DOMAIN, issue_id(self.config_entry.entry_id, event.event_id)

@@ -31,7 +31,7 @@ def event_data(
             "event_id": scheduled.event_id,
             "modification_number": event.modification_number,
             "start": scheduled.start.isoformat(),
-            "end": scheduled.end.isoformat(),
+            "end": None if event.open_ended else scheduled.end.isoformat(),
             "ramp_up_s": event.ramp_up.total_seconds(),
             "level": None if level is None else level.intervals[0].value,
             "opt": scheduled.opt,

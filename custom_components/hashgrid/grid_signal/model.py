@@ -23,6 +23,8 @@ import random
 from typing import Any
 
 SIMPLE_LEVELS = (0, 1, 2, 3)
+# How long an open-ended event (duration 0: until cancelled) counts as lasting.
+OPEN_ENDED = timedelta(days=36500)
 OPT_IN = "optIn"
 OPT_OUT = "optOut"
 
@@ -135,9 +137,19 @@ class DrEvent:
     response_required: bool = True
 
     @property
+    def open_ended(self) -> bool:
+        """Return True for an event active until cancelled (duration 0)."""
+        return self.duration == timedelta(0)
+
+    @property
+    def length(self) -> timedelta:
+        """Return the duration (OPEN_ENDED for an open-ended event)."""
+        return OPEN_ENDED if self.open_ended else self.duration
+
+    @property
     def end(self) -> datetime:
-        """Return the end of the active period."""
-        return self.start + self.duration
+        """Return the end of the active period (far away if open-ended)."""
+        return self.start + self.length
 
     def signal(self, kind: SignalKind) -> Signal | None:
         """Return the event's first signal of a kind."""
@@ -290,6 +302,17 @@ def _targets(raw: Any) -> tuple[str, ...]:
     return tuple(found)
 
 
+def _open_last(signal: Signal, end: datetime) -> Signal:
+    last = max(signal.intervals, key=lambda i: i.start)
+    if last.start >= end:
+        return signal
+    opened = Interval(last.start, end - last.start, last.value)
+    return replace(
+        signal,
+        intervals=tuple(opened if i is last else i for i in signal.intervals),
+    )
+
+
 def meant_for(event: DrEvent, ven_id: str | None) -> bool:
     """Return False when the event targets only other VENs (by VEN id).
 
@@ -333,6 +356,10 @@ def _parse(raw: Mapping[str, Any], event_id: str | None) -> DrEvent | EventProbl
         ) from err
     period = _get(raw, "active_period")
     start = _datetime(_get(period, "dtstart"), "active period start")
+    if _opt(period, "duration") is None and status is not EventStatus.CANCELLED:
+        return EventProblem(
+            ProblemCode.NO_DURATION, event_id, "the active period has no duration"
+        )
     duration = _duration(_opt(period, "duration"), "active period duration")
     start_after = _duration(
         _opt(period, "tolerance", "tolerate", "startafter"), "tolerance"
@@ -344,6 +371,10 @@ def _parse(raw: Mapping[str, Any], event_id: str | None) -> DrEvent | EventProbl
     )
     if not signals:
         raise _Malformed("the event has no signals")
+    if duration == timedelta(0):
+        # Open-ended: active until cancelled; each signal's last interval
+        # holds until then.
+        signals = tuple(_open_last(s, start + OPEN_ENDED) for s in signals)
     event = DrEvent(
         event_id=event_id,
         modification_number=modification,
@@ -381,11 +412,6 @@ def validate(event: DrEvent) -> DrEvent | EventProblem:
     if event.duration < timedelta(0):
         return problem(
             ProblemCode.CONTRADICTORY, f"negative duration: {event.duration}"
-        )
-    if event.duration == timedelta(0):
-        return problem(
-            ProblemCode.NO_DURATION,
-            "the active period has no duration (open-ended events are not supported)",
         )
     for signal in event.signals:
         for interval in signal.intervals:
@@ -431,6 +457,8 @@ def status_skew(event: DrEvent, now: datetime) -> timedelta | None:
     (far), in it (near), in the active period (active) or after (completed).
     Positive: the VTN runs ahead; negative: behind; None: they agree.
     """
+    if event.open_ended and event.status is EventStatus.COMPLETED:
+        return None  # the VTN ended it: HashGrid ends it too
     ramp_start = event.start - event.ramp_up
     window: tuple[datetime | None, datetime | None]
     match event.status:
@@ -502,7 +530,7 @@ class ScheduledEvent:
     @property
     def end(self) -> datetime:
         """Return the randomised end (the duration is kept)."""
-        return self.start + self.event.duration
+        return self.start + self.event.length
 
     @property
     def ramp_start(self) -> datetime:
@@ -767,7 +795,9 @@ class Schedule:
         old = [
             event_id
             for event_id, e in self.events.items()
-            if e.end + self.keep_past < t
+            if (e.start if e.cancelled and e.event.open_ended else e.end)
+            + self.keep_past
+            < t
         ]
         for event_id in old:
             del self.events[event_id]
