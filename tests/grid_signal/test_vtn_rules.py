@@ -585,3 +585,43 @@ async def test_open_ended_event_until_cancelled(
     await poll(hass, entry)
     assert state(hass, entry, "binary_sensor", "event_active") == STATE_OFF
     assert state(hass, entry, "sensor", "signal_level") == "0"
+
+
+async def test_load_control_setpoint_and_capacity_are_shown(
+    hass: HomeAssistant,
+    entry: ConfigEntry,
+    vtn: SimulatedVtn,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """x-loadControlSetpoint and x-loadControlCapacity each get a sensor."""
+    now = t0()
+    freezer.move_to(now)
+    start = now + timedelta(minutes=1)
+    capacity = vtn.add_event(
+        VEN_NAME,
+        start=start,
+        duration=timedelta(minutes=20),
+        signal_name="LOAD_CONTROL",
+        signal_type="x-loadControlCapacity",
+        intervals=[(timedelta(minutes=10), 0.5), (timedelta(minutes=10), 0.25)],
+    )
+    setpoint = vtn.add_event(
+        VEN_NAME,
+        start=start,
+        duration=timedelta(minutes=20),
+        signal_name="LOAD_CONTROL",
+        signal_type="x-loadControlSetpoint",
+        level=120,
+    )
+    await poll(hass, entry)
+    assert vtn.opts(capacity) == ["optIn"]
+    assert vtn.opts(setpoint) == ["optIn"]
+    await move_to(hass, freezer, start + timedelta(minutes=1))
+    assert float(state(hass, entry, "sensor", "load_capacity")) == 0.5
+    assert float(state(hass, entry, "sensor", "load_setpoint")) == 120
+    assert state(hass, entry, "binary_sensor", "event_active") == STATE_ON
+    await move_to(hass, freezer, start + timedelta(minutes=11))
+    assert float(state(hass, entry, "sensor", "load_capacity")) == 0.25
+    await move_to(hass, freezer, start + timedelta(minutes=21))
+    assert state(hass, entry, "sensor", "load_capacity") == "unknown"
+    assert state(hass, entry, "sensor", "load_setpoint") == "unknown"

@@ -46,6 +46,8 @@ class SignalKind(StrEnum):
     LEVEL = "level"
     PRICE = "price"
     SETPOINT = "setpoint"
+    LOAD_SETPOINT = "load_setpoint"  # x-loadControlSetpoint
+    LOAD_CAPACITY = "load_capacity"  # x-loadControlCapacity
     OTHER = "other"
 
 
@@ -100,7 +102,11 @@ class Signal:
 
     @property
     def kind(self) -> SignalKind:
-        """Return what the payload means: level, price, setpoint or other."""
+        """Return what the payload means: level, price, setpoint, load control…"""
+        if self.type == "x-loadControlSetpoint":
+            return SignalKind.LOAD_SETPOINT
+        if self.type == "x-loadControlCapacity":
+            return SignalKind.LOAD_CAPACITY
         if self.name == "SIMPLE" or self.type == "level":
             return SignalKind.LEVEL
         if self.type.startswith("price") or self.name == "ELECTRICITY_PRICE":

@@ -1,4 +1,5 @@
-"""Sensors of a grid signal entry: signal level, price, setpoint, next event start."""
+"""Sensors of a grid signal entry: signal level, price, setpoints, load capacity,
+next event start."""
 
 from __future__ import annotations
 
@@ -56,6 +57,18 @@ SENSORS: tuple[GridSignalSensorEntityDescription, ...] = (
         translation_key="signal_setpoint",
         value_fn=lambda c: c.schedule.value_at(SignalKind.SETPOINT, c.now()),
         exists_fn=lambda c: SignalKind.SETPOINT in c.schedule.kinds(),
+    ),
+    GridSignalSensorEntityDescription(
+        key="load_setpoint",
+        translation_key="load_setpoint",
+        value_fn=lambda c: c.schedule.value_at(SignalKind.LOAD_SETPOINT, c.now()),
+        exists_fn=lambda c: SignalKind.LOAD_SETPOINT in c.schedule.kinds(),
+    ),
+    GridSignalSensorEntityDescription(
+        key="load_capacity",
+        translation_key="load_capacity",
+        value_fn=lambda c: c.schedule.value_at(SignalKind.LOAD_CAPACITY, c.now()),
+        exists_fn=lambda c: SignalKind.LOAD_CAPACITY in c.schedule.kinds(),
     ),
     GridSignalSensorEntityDescription(
         key="next_event_start",
