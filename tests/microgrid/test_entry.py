@@ -154,6 +154,22 @@ async def test_entity_registry_snapshot(
         for e in er.async_entries_for_config_entry(registry, entry.entry_id)
     )
     assert rows == snapshot
+    # devices are named as their products (not by the entries' titles), never
+    # by an address
+    devices = dr.async_get(hass)
+    names = sorted(
+        str(d.name)
+        for entry in entries
+        for d in dr.async_entries_for_config_entry(devices, entry.entry_id)
+    )
+    assert names == [
+        "HashGrid Sim HG-FlareGen-3K",
+        "HashGrid Sim HG-Hybrid-6K",
+        "Victron GX",
+    ]
+    friendly = [hass.states.get(row[0]).attributes["friendly_name"] for row in rows]
+    assert "Victron GX Battery power" in friendly
+    assert not [n for n in names + friendly if "127.0.0.1" in n or str(grid.port) in n]
 
 
 async def test_export_limit_write_reaches_the_device(
@@ -259,7 +275,8 @@ async def test_surplus_and_shortfall_follow_the_model(
     assert float(hass.states.get(surplus_id).state) == pytest.approx(pv - load)
     assert pv - load > 0
     assert hass.states.get(shortfall_id).state == STATE_OFF
-    assert hass.states.get(shortfall_id).attributes["device_class"] == "problem"
+    # not a "Problem": its states are named "Short of power" / "Enough power"
+    assert "device_class" not in hass.states.get(shortfall_id).attributes
 
     grid.advance(10 * 3600)  # 22:00: no sun
     await poll(hass, inverter)

@@ -9,9 +9,15 @@ from typing import Any
 from homeassistant import config_entries
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
+from homeassistant.helpers import device_registry as dr
 import pytest
 
 from custom_components.hashgrid.const import DOMAIN
+from custom_components.hashgrid.microgrid.detect import (
+    DetectedDevice,
+    device_name,
+    entry_title,
+)
 from simulators.microgrid import (
     GENERATOR_UNIT_ID,
     VICTRON_UNIT_ID,
@@ -19,7 +25,7 @@ from simulators.microgrid import (
     running_microgrid,
 )
 
-from .conftest import GX_SERIAL, INVERTER_SERIAL, unload_all
+from .conftest import GENSET_SERIAL, GX_SERIAL, INVERTER_SERIAL, unload_all
 
 
 @pytest.fixture(autouse=True)
@@ -65,7 +71,7 @@ async def test_detects_sunspec_and_creates_the_entry(
 
     result = await hass.config_entries.flow.async_configure(flow_id, {})
     assert result["type"] is FlowResultType.CREATE_ENTRY
-    assert result["title"] == "HashGrid Sim HG-Hybrid-6K"
+    assert result["title"] == "SunSpec inverter HashGrid Sim HG-Hybrid-6K"
     assert result["data"] == {
         "kind": "microgrid",
         "host": "127.0.0.1",
@@ -96,10 +102,61 @@ async def test_detects_a_victron_gx(hass: HomeAssistant, grid: MicrogridSite) ->
     assert result["description_placeholders"]["serial"] == GX_SERIAL
     result = await hass.config_entries.flow.async_configure(flow_id, {})
     assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert result["title"] == f"Victron GX {GX_SERIAL}"
     assert result["data"]["device"] == "victron"
     assert result["data"]["unit_id"] == VICTRON_UNIT_ID
     await hass.async_block_till_done()
     assert result["result"].state is config_entries.ConfigEntryState.LOADED
+
+
+async def test_a_genset_is_titled_as_a_generator(
+    hass: HomeAssistant, grid: MicrogridSite
+) -> None:
+    """A SunSpec device with AC output only: a generator; its device is its product."""
+    flow_id = await _form(hass)
+    result = await _submit(hass, flow_id, grid.port, GENERATOR_UNIT_ID)
+    result = await hass.config_entries.flow.async_configure(flow_id, {})
+    assert result["title"] == "SunSpec generator HashGrid Sim HG-FlareGen-3K"
+    await hass.async_block_till_done()
+    device = dr.async_get(hass).async_get_device_by_identifier(
+        (DOMAIN, GENSET_SERIAL), result["result"].entry_id
+    )
+    assert device is not None
+    assert device.name == "HashGrid Sim HG-FlareGen-3K"
+
+
+@pytest.mark.parametrize(
+    ("found", "title", "name"),
+    [
+        (
+            DetectedDevice(
+                "victron", "10.0.0.7", 502, 100, "Victron Energy", "GX", None
+            ),
+            "Victron GX",
+            "Victron GX",
+        ),
+        (
+            DetectedDevice(
+                "sunspec", "10.0.0.7", 502, 1, None, None, "SN1", models=(1, 103, 160)
+            ),
+            "SunSpec inverter SN1",
+            "SunSpec inverter",
+        ),
+        (
+            DetectedDevice(
+                "sunspec", "10.0.0.7", 502, 1, None, None, None, models=(1, 103)
+            ),
+            "SunSpec generator",
+            "SunSpec generator",
+        ),
+    ],
+)
+def test_names_without_a_product_never_use_the_address(
+    found: DetectedDevice, title: str, name: str
+) -> None:
+    """A device that names no product or serial is called by its kind, not its IP."""
+    assert entry_title(found) == title
+    assert device_name(found) == name
 
 
 def _free_port() -> int:
@@ -193,6 +250,7 @@ async def test_reconfigure_keeps_the_device(
         assert result["type"] is FlowResultType.ABORT
         assert result["reason"] == "wrong_device"
         assert entry.data["unit_id"] == 1
+        assert entry.title == "SunSpec inverter HashGrid Sim HG-Hybrid-6K"  # kept
         await unload_all(hass)
 
 

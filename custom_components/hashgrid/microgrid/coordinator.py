@@ -34,7 +34,7 @@ from .const import (
     SCAN_INTERVAL,
 )
 from .counters import IncreasingTotals, PowerIntegrator
-from .detect import DetectedDevice
+from .detect import DetectedDevice, is_generator
 from .errors import ChainChanged, InvalidValue, MicrogridError
 from .sunspec import SunSpecDevice
 from .sunspec_snapshot import SunSpecSnapshot
@@ -45,10 +45,6 @@ from .victron import SetpointKeeper, VictronGX, VictronSnapshot
 STORAGE_VERSION = 1
 #: Integrate power into energy only across gaps shorter than this many polls.
 MAX_GAP_POLLS = 3
-
-#: SunSpec models of a device with a DC side or a grid meter; a SunSpec device
-#: with none of them (only AC output, e.g. models 1 + 103) is taken as a genset.
-_INVERTER_MODELS = frozenset({124, 160, 203, 714, 802})
 
 
 def _kwh(wh: float | None) -> float | None:
@@ -289,10 +285,9 @@ class MicrogridCoordinator(DataUpdateCoordinator[MicrogridData]):
     @property
     def is_generator(self) -> bool:
         """Whether the device is a SunSpec genset (AC output only)."""
-        if self.sunspec is None or not self.sunspec.models:
+        if self.sunspec is None:
             return False
-        ids = {m.model_id for m in self.sunspec.models}
-        return not ids & _INVERTER_MODELS
+        return is_generator(tuple(m.model_id for m in self.sunspec.models))
 
     async def _async_setup(self) -> None:
         """Identify the device once (and scan a SunSpec device's models)."""

@@ -40,6 +40,44 @@ class DetectedDevice:
     base_address: int | None = None
 
 
+#: SunSpec models of a device with a DC side or a grid meter; a SunSpec device
+#: with none of them (only AC output, e.g. models 1 + 103) is taken as a genset.
+_INVERTER_MODELS = frozenset({124, 160, 203, 714, 802})
+
+
+def is_generator(model_ids: tuple[int, ...]) -> bool:
+    """Whether a SunSpec device with these models is a genset (AC output only)."""
+    return bool(model_ids) and not set(model_ids) & _INVERTER_MODELS
+
+
+def device_name(device: DetectedDevice) -> str:
+    """The product, as a person names it: "Victron GX", "<make> <model>".
+
+    Never an address (it changes, and nobody says it).
+    """
+    if device.kind == "victron":
+        return "Victron GX"
+    product = " ".join(p for p in (device.manufacturer, device.model) if p)
+    if product:
+        return product
+    return "SunSpec generator" if is_generator(device.models) else "SunSpec inverter"
+
+
+def entry_title(device: DetectedDevice) -> str:
+    """The entry's title: what kind of device it is, and which one.
+
+    "Victron GX <serial>" (its VRM portal id), "SunSpec inverter <make>
+    <model>", "SunSpec generator <make> <model>" (the serial when the device
+    names no product).
+    """
+    if device.kind == "victron":
+        return f"Victron GX {device.serial}" if device.serial else "Victron GX"
+    kind = "SunSpec generator" if is_generator(device.models) else "SunSpec inverter"
+    product = " ".join(p for p in (device.manufacturer, device.model) if p)
+    which = product or device.serial
+    return f"{kind} {which}" if which else kind
+
+
 def _is_gx_serial(serial: str | None) -> bool:
     """A GX's register 800: its VRM portal id, printable ASCII (its MAC in hex)."""
     return bool(serial) and all(32 < ord(c) < 127 for c in serial or "")

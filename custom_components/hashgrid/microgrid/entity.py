@@ -8,6 +8,7 @@ from homeassistant.helpers.update_coordinator import CoordinatorEntity
 
 from ..const import DOMAIN
 from .coordinator import MicrogridCoordinator
+from .detect import device_name
 
 
 def device_uid(coordinator: MicrogridCoordinator) -> str:
@@ -17,10 +18,13 @@ def device_uid(coordinator: MicrogridCoordinator) -> str:
 
 
 def microgrid_device_info(coordinator: MicrogridCoordinator) -> DeviceInfo:
-    """Return the physical device behind the entry."""
-    entry = coordinator.config_entry
-    info = DeviceInfo(identifiers={(DOMAIN, device_uid(coordinator))}, name=entry.title)
-    if (device := coordinator.device) is not None:
+    """Return the physical device behind the entry, named as its product."""
+    device = coordinator.device
+    info = DeviceInfo(
+        identifiers={(DOMAIN, device_uid(coordinator))},
+        name=coordinator.config_entry.title if device is None else device_name(device),
+    )
+    if device is not None:
         if device.manufacturer:
             info["manufacturer"] = device.manufacturer
         if device.model:

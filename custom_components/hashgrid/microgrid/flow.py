@@ -30,7 +30,7 @@ from .const import (
     DEFAULT_PORT,
     DEFAULT_UNIT_ID,
 )
-from .detect import DetectedDevice, detect
+from .detect import DetectedDevice, detect, entry_title
 from .errors import (
     CannotConnect,
     DeviceBusy,
@@ -177,9 +177,8 @@ class MicrogridFlowMixin(ConfigFlow):
         found = self._microgrid_found
         assert found is not None
         if user_input is not None:
-            title = " ".join(p for p in (found.manufacturer, found.model) if p)
             return self.async_create_entry(
-                title=title or _KIND_LABELS[found.kind],
+                title=entry_title(found),
                 data={CONF_KIND: EntryKind.MICROGRID, **_entry_data(found)},
                 options=dict(DEFAULT_OPTIONS),
             )
