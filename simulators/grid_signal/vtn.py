@@ -18,7 +18,7 @@ from collections.abc import AsyncIterator
 import contextlib
 import copy
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 import logging
 import re
 import socket
@@ -47,6 +47,18 @@ def free_port(host: str = "127.0.0.1") -> int:
         sock.bind((host, 0))
         port: int = sock.getsockname()[1]
         return port
+
+
+def _with_offset(utc: str, offset: str) -> str:
+    """Write a time ending in Z with an offset instead (the same instant), or
+    with none at all when offset is "none" (a VTN's local time)."""
+    when = datetime.fromisoformat(utc)
+    if offset == "none":
+        return when.replace(tzinfo=None).isoformat()
+    sign = -1 if offset.startswith("-") else 1
+    hours, minutes = offset.lstrip("+-").split(":")
+    zone = timezone(sign * timedelta(hours=int(hours), minutes=int(minutes)))
+    return when.astimezone(zone).isoformat()
 
 
 @dataclass(frozen=True)
@@ -384,6 +396,14 @@ class SimulatedVtn:
                     part = re.sub(
                         r"(<ei:eventStatus>)[^<]*",
                         lambda m: m.group(1) + status,
+                        part,
+                    )
+                if offset := faults.get("offset"):
+                    part = re.sub(
+                        r"(<(?:xcal:)?date-time>)([^<]*Z)(<)",
+                        lambda m: (
+                            m.group(1) + _with_offset(m.group(2), offset) + m.group(3)
+                        ),
                         part,
                     )
                 if duration := faults.get("active_duration"):

@@ -625,3 +625,37 @@ async def test_load_control_setpoint_and_capacity_are_shown(
     await move_to(hass, freezer, start + timedelta(minutes=21))
     assert state(hass, entry, "sensor", "load_capacity") == "unknown"
     assert state(hass, entry, "sensor", "load_setpoint") == "unknown"
+
+
+async def test_times_with_an_offset_are_converted(
+    hass: HomeAssistant,
+    entry: ConfigEntry,
+    vtn: SimulatedVtn,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """+02:00 times (openleadr reads only Z) are the same instant; no zone: refused."""
+    now = t0()
+    freezer.move_to(now)
+    start = now + timedelta(minutes=10)
+    event_id = vtn.add_event(VEN_NAME, start=start, duration=HOUR, level=3)
+    vtn.wire_faults[event_id] = {"offset": "+02:00"}
+    await poll(hass, entry)
+    assert vtn.opts(event_id) == ["optIn"]
+    scheduled = coordinator_of(entry).schedule.get(event_id)
+    assert scheduled is not None
+    assert scheduled.start == start
+    await move_to(hass, freezer, start - timedelta(seconds=1))
+    assert state(hass, entry, "binary_sensor", "event_active") == STATE_OFF
+    await move_to(hass, freezer, start)
+    assert state(hass, entry, "binary_sensor", "event_active") == STATE_ON
+    assert state(hass, entry, "sensor", "signal_level") == "3"
+
+    local = vtn.add_event(VEN_NAME, start=start + 2 * HOUR, duration=HOUR)
+    vtn.wire_faults[local] = {"offset": "none"}
+    await poll(hass, entry)
+    issue = ir.async_get(hass).async_get_issue(
+        DOMAIN, f"grid_signal_bad_event_{entry.entry_id}_{local}"
+    )
+    assert issue is not None
+    assert "has no time zone" in issue.translation_placeholders["detail"]
+    assert vtn.opts(local) == ["optOut"]

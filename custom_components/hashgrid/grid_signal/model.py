@@ -247,6 +247,22 @@ def _opt(raw: Any, *path: str) -> Any:
 
 
 def _datetime(value: Any, what: str) -> datetime:
+    """Return a UTC date-time; one with an offset (+02:00) is converted.
+
+    openleadr reads only times ending in Z and hands any other over as text.
+    A time with no zone at all is refused: it is not one instant.
+    """
+    if isinstance(value, str):
+        try:
+            parsed = datetime.fromisoformat(value.strip())
+        except ValueError as err:
+            raise _Malformed(f"{what} is not a date-time: {value!r}") from err
+        if parsed.tzinfo is None:
+            raise _Malformed(
+                f"{what} {value!r} has no time zone (OpenADR times end in Z "
+                "or carry an offset such as +02:00)"
+            )
+        return parsed.astimezone(UTC)
     if not isinstance(value, datetime):
         raise _Malformed(f"{what} is not a date-time: {value!r}")
     return value if value.tzinfo is not None else value.replace(tzinfo=UTC)

@@ -103,13 +103,34 @@ class _TooLarge(Exception):
     """The VTN's answer exceeds MAX_RESPONSE_BYTES."""
 
 
-def _is_openadr(raw: bytes) -> bool:
-    """Return True if raw is well-formed XML whose root is an oadrPayload."""
+_OFFSET_TIME = re.compile(
+    rb"(<(?:\w+:)?date-time>\s*)"
+    rb"(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?[+-]\d{2}:\d{2})(\s*<)"
+)
+
+
+def _to_utc(match: re.Match[bytes]) -> bytes:
+    try:
+        when = datetime.fromisoformat(match.group(2).decode()).astimezone(UTC)
+    except ValueError:
+        return match.group(0)
+    text = when.strftime("%Y-%m-%dT%H:%M:%S")
+    if when.microsecond:
+        text += f".{when.microsecond:06d}"
+    return match.group(1) + text.encode() + b"Z" + match.group(3)
+
+
+def _parse_xml(raw: bytes) -> Any:
     parser = etree.XMLParser(
         resolve_entities=False, no_network=True, huge_tree=False, recover=False
     )
+    return etree.fromstring(raw, parser)
+
+
+def _is_openadr(raw: bytes) -> bool:
+    """Return True if raw is well-formed XML whose root is an oadrPayload."""
     try:
-        root = etree.fromstring(raw, parser)
+        root = _parse_xml(raw)
     except etree.XMLSyntaxError, ValueError:
         return False
     return bool(etree.QName(root).localname == "oadrPayload")
@@ -144,6 +165,7 @@ class _Client(OpenADRClient):  # type: ignore[misc]
         self.reachable = False
         self.certificate_mismatch = False
         self.registration_lost = False
+        self._warned_offsets = False
         self.handle_events: ListHandler = lambda events: ["optOut"] * len(events)
         self.add_hook("after_receive_xml", self._remember_raw)
 
@@ -213,6 +235,32 @@ class _Client(OpenADRClient):  # type: ignore[misc]
             return None
         return content
 
+    def _utc_times(self, content: bytes) -> tuple[bytes, bool]:
+        """Write times with an offset (+02:00) in UTC; return (content, verified).
+
+        OpenADR 2.0b's schema accepts only times in UTC (Z) and openleadr reads
+        only those; a time with an offset is still one instant, so it is
+        converted. A signed message is verified as sent first (the signature
+        covers the original text); one that fails is left for the usual check.
+        """
+        if not _OFFSET_TIME.search(content):
+            return content, False
+        if self.vtn_fingerprint:
+            try:
+                validate_xml_signature(
+                    _parse_xml(content), cert_fingerprint=self.vtn_fingerprint
+                )
+            except Exception:  # the usual check reports it
+                return content, False
+        if not self._warned_offsets:
+            self._warned_offsets = True
+            _LOGGER.warning(
+                "The OpenADR VTN %s sends times with a UTC offset, which OpenADR "
+                "2.0b does not allow; HashGrid converts them to UTC",
+                self.vtn_url,
+            )
+        return _OFFSET_TIME.sub(_to_utc, content), bool(self.vtn_fingerprint)
+
     async def _perform_request(
         self, service: str, message: Any
     ) -> tuple[str | None, dict[str, Any]]:
@@ -221,8 +269,9 @@ class _Client(OpenADRClient):  # type: ignore[misc]
         result: tuple[str | None, dict[str, Any]] = (None, {})
         if content:
             try:
+                content, verified = self._utc_times(content)
                 tree = validate_xml_schema(content)
-                if self.vtn_fingerprint:
+                if self.vtn_fingerprint and not verified:
                     validate_xml_signature(tree, cert_fingerprint=self.vtn_fingerprint)
                 result = cast(tuple[str, dict[str, Any]], parse_message(content))
             except Exception as err:  # invalid, unsigned or unreadable
