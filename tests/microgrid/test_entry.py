@@ -422,6 +422,19 @@ async def test_gx_energy_is_not_guessed_across_an_outage(
     assert float(hass.states.get(pv_energy).state) > before
 
 
+async def test_a_full_battery_at_rest_shows_0_w(
+    hass: HomeAssistant, inverter: ConfigEntry, grid: MicrogridSite
+) -> None:
+    """A battery at rest is "0 W", not "-0 W" (802's sign is negated)."""
+    grid.model.soc = 1.0  # full at noon: it takes nothing
+    grid.advance(5)
+    await poll(hass, inverter)
+    assert grid.model.battery_w == 0
+    shown = state(hass, "sensor", inv("battery_power"))
+    assert float(shown) == 0
+    assert not shown.startswith("-")
+
+
 async def test_genset_is_a_generator(hass: HomeAssistant, grid: MicrogridSite) -> None:
     """A SunSpec device with only AC output is a generator: power and energy."""
     entry = await add_entry(

@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import AsyncIterator
 import math
 import socket
+from typing import Any
 
 from hypothesis import given, settings, strategies as st
 import pytest
@@ -27,6 +28,7 @@ from custom_components.hashgrid.microgrid.sunspec_codec import (
     scale,
 )
 from custom_components.hashgrid.microgrid.sunspec_layout import Point, layout_model
+from custom_components.hashgrid.microgrid.sunspec_snapshot import snapshot_from_models
 from custom_components.hashgrid.microgrid.transport import ModbusTransport
 from simulators.microgrid import INVERTER_UNIT_ID, MicrogridSite, running_microgrid
 
@@ -416,3 +418,21 @@ async def test_concurrent_requests_share_one_connection(
     results = await asyncio.gather(*(dev.read_snapshot() for _ in range(5)))
     assert all(r.pv_power_w == results[0].pv_power_w for r in results)
     assert transport.connects == 1
+
+
+@pytest.mark.parametrize(
+    "models",
+    [
+        {802: [{"W": 0}]},  # negated: 802's W is > 0 discharging
+        {802: [{"W": -0.0}]},  # a float model's negative zero
+        {714: [{"Prt[0].PrtTyp": 1, "Prt[0].DCW": 0}]},  # an ESS port at rest
+    ],
+)
+def test_a_battery_at_rest_is_0_w_never_minus_0(
+    models: dict[int, list[dict[str, Any]]],
+) -> None:
+    """0 W negated is -0.0 in Python, which Home Assistant shows as "-0 W"."""
+    power = snapshot_from_models(models).battery_power_w
+    assert power is not None
+    assert power == 0
+    assert math.copysign(1, power) == 1

@@ -181,11 +181,11 @@ def from_victron(snap: VictronSnapshot, *, holding: bool = False) -> MicrogridDa
 
 
 def _positive(value: float | None) -> float | None:
-    return None if value is None else max(value, 0.0)
+    return None if value is None else max(value, 0.0) + 0.0  # never -0.0
 
 
 def _negative(value: float | None) -> float | None:
-    return None if value is None else max(-value, 0.0)
+    return None if value is None else max(0.0 - value, 0.0)
 
 
 #: Energy counters a Victron GX does not keep (its system registers tell power

@@ -72,7 +72,7 @@ class SunSpecSnapshot:
 def num(value: PointValue) -> float | None:
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
-    return float(value)
+    return float(value) + 0.0  # a float model's -0.0 is 0 W, never "-0 W"
 
 
 def _sum(values: Iterable[PointValue]) -> float | None:
@@ -142,10 +142,10 @@ def snapshot_from_models(
         # 802 W: "Total power flowing to/from the battery bank" — the official
         # definition (pysunspec2 1.3.7 model_802.json) gives no sign. Taken as
         # > 0 discharging (not confirmed from a SunSpec document; issue 14, 6).
-        bat_w = -bat_w
+        bat_w = 0.0 - bat_w  # 0 W stays 0 W (-0.0 would show as "-0 W")
     elif ess:
         ess_w = num(dc.get(f"{ess}.DCW"))
-        bat_w = None if ess_w is None else -ess_w
+        bat_w = None if ess_w is None else 0.0 - ess_w
     dc_v = num(battery.get("V"))
     if dc_v is None and ess:
         dc_v = num(dc.get(f"{ess}.DCV"))
