@@ -16,7 +16,7 @@ from typing import Any
 
 from simulators.grid_signal import SimulatedVtn, running_vtn
 from simulators.lightning import running_lightning
-from simulators.microgrid import running_microgrid
+from simulators.microgrid import ModelParams, running_microgrid
 from simulators.miner import running_fleet
 
 _LOGGER = logging.getLogger(__name__)
@@ -27,6 +27,17 @@ MINER_FIRMWARES = ("luxos", "antminer", "bitaxe")
 DAY_TIME_SCALE = 144.0
 # Fixed ports, so the entries stay valid from one run of the demo to the next.
 # (the Victron GX listens on the next port).
+# The GX's system: a workshop with a smaller roof and battery and its own load.
+WORKSHOP = ModelParams(
+    pv_peak_w=3_000.0,
+    battery_capacity_wh=5_000.0,
+    battery_max_charge_w=2_500.0,
+    battery_max_discharge_w=2_500.0,
+    house_base_w=150.0,
+    house_peak_w=600.0,
+    seed=2,
+    initial_soc=0.7,
+)
 SUNSPEC_PORT = 15020
 VTN_PORT = 15080
 VEN_NAME = "hashgrid-demo"
@@ -293,11 +304,19 @@ async def running_demo_site(
             running_fleet(MINER_COUNT, base_address, MINER_FIRMWARES)
         )
         await stack.enter_async_context(
+            running_microgrid("127.0.0.1", modbus_port, time_scale=DAY_TIME_SCALE)
+        )
+        # The Victron GX is a system of its own (the workshop's), not a second
+        # view of the hybrid inverter's site: one site seen twice would count
+        # the same sun, battery and grid twice.
+        await stack.enter_async_context(
             running_microgrid(
                 "127.0.0.1",
-                modbus_port,
-                victron_port=modbus_port + 1,
+                0,
+                gx_port=modbus_port + 1,
                 time_scale=DAY_TIME_SCALE,
+                params=WORKSHOP,
+                with_generator=False,
             )
         )
         lightning_dir = _lightning_dir(modbus_port)
@@ -328,8 +347,8 @@ async def running_demo_site(
             summary=(
                 f"{len(hosts)} miners ({', '.join(MINER_FIRMWARES)}) on "
                 f"{hosts[0]}…{hosts[-1]}; SunSpec hybrid inverter on "
-                f"127.0.0.1:{modbus_port}, Victron GX on 127.0.0.1:{modbus_port + 1} "
-                "(a day every 10 minutes); Lightning node HASHGRID on "
+                f"127.0.0.1:{modbus_port}, the workshop's Victron GX on "
+                f"127.0.0.1:{modbus_port + 1} (a day every 10 minutes); Lightning node HASHGRID on "
                 f"{net.rpc_socket} with two neighbours; OpenADR VTN at {vtn.url}"
             )
         )

@@ -2,6 +2,9 @@
 
 One AC bus with the house load, the grid connection and (optionally) a genset;
 behind a hybrid inverter a DC bus with PV (two MPPT strings) and a battery.
+Loads simulated elsewhere (the demo's miners) join the AC load through
+:attr:`MicrogridModel.external_loads`: what they draw is in ``load_w``, so the
+inverter and its meter report it.
 
 Sign conventions used throughout the model (Victron's, which are also HashGrid's):
 
@@ -112,6 +115,9 @@ class MicrogridModel:
         self.generator_w = 0.0
         self.inverter_ac_w = 0.0
         self.curtailed_w = 0.0
+        #: Loads simulated elsewhere (e.g. miners), each read every step, W.
+        self.external_loads: list[Callable[[], float]] = []
+        self.external_load_w = 0.0
         self.steps = 0
         self._solve(0.0)
 
@@ -186,7 +192,8 @@ class MicrogridModel:
         p, c = self.params, self.controls
         tod = self.time_of_day_s
         self.pv_available_w = self._pv_clear_sky(tod) * self._cloud
-        self.load_w = self._house_load(tod) + self._appliance_w
+        self.external_load_w = sum(max(0.0, load()) for load in self.external_loads)
+        self.load_w = self._house_load(tod) + self._appliance_w + self.external_load_w
         self.generator_w = p.generator_rated_w if c.generator_running else 0.0
 
         # battery limits from nameplate, storage controls, DVCC and SoC

@@ -241,13 +241,19 @@ class MicrogridSite:
         inverter_terminated: bool = True,
         victron_firmware: tuple[int, int] = (3, 60),
         victron_battery: str = "monitor",
+        external_load: Callable[[], float] | None = None,
     ) -> None:
         """Build model and devices; nothing listens until :meth:`start`.
+
+        ``external_load`` (W, read every step) joins the site's AC load: loads
+        simulated elsewhere, such as the demo's miners.
 
         ``inverter_chain``, ``inverter_lengths`` and ``inverter_terminated``
         shape the inverter's SunSpec map (see :class:`HybridInverter`).
         """
         self.model = MicrogridModel(params)
+        if external_load is not None:
+            self.model.external_loads.append(external_load)
         self.clock = clock
         self.model_clock = ModelClock(self.model, clock, time_scale)
         self.inverter = HybridInverter(
@@ -388,6 +394,7 @@ async def running_microgrid(
     inverter_terminated: bool = True,
     victron_firmware: tuple[int, int] = (3, 60),
     victron_battery: str = "monitor",
+    external_load: Callable[[], float] | None = None,
 ) -> AsyncIterator[MicrogridSite]:
     """Run a simulated microgrid for the duration of the ``async with`` block.
 
@@ -407,6 +414,7 @@ async def running_microgrid(
         inverter_terminated=inverter_terminated,
         victron_firmware=victron_firmware,
         victron_battery=victron_battery,
+        external_load=external_load,
     )
     await site.start(
         host,

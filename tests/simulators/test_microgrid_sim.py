@@ -336,6 +336,36 @@ def test_energy_balance_over_two_days() -> None:
     assert saw_import
 
 
+async def test_an_external_load_is_part_of_the_site_load(
+    socket_enabled: None,
+) -> None:
+    """Miners simulated elsewhere draw from the site: the GX's consumption and the
+    inverter's grid meter include them, and the balance still adds up."""
+    miners_w = [0.0]
+    async with running_microgrid(
+        tick_interval=None, external_load=lambda: miners_w[0]
+    ) as site:
+        m = site.model
+        site.advance(5)
+        house = m.load_w
+        miners_w[0] = 4000.0
+        site.advance(5)
+        assert m.external_load_w == 4000
+        assert m.load_w == pytest.approx(house + 4000, abs=300)  # + appliance noise
+        assert abs(m.balance_error_w()) < 1e-6
+        client = AsyncModbusTcpClient("127.0.0.1", port=site.port, timeout=2, retries=0)
+        await client.connect()
+        try:
+            consumption = (
+                await client.read_holding_registers(817, count=3, device_id=100)
+            ).registers
+        finally:
+            client.close()
+        assert sum(consumption) == pytest.approx(m.load_w, abs=2)
+        sources = m.pv_w + m.generator_w + m.grid_w
+        assert sources == pytest.approx(m.load_w + m.battery_w)
+
+
 def vars_of(m: MicrogridModel) -> dict[str, float]:
     k = m.counters
     return {
