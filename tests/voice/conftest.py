@@ -73,7 +73,7 @@ async def microgrid(
     assist: None,
     grid: MicrogridSite,  # noqa: F811
 ) -> AsyncIterator[ConfigEntry]:
-    """The SunSpec hybrid inverter ("Hybrid") with its surplus sensor."""
+    """The SunSpec hybrid inverter (entry "Hybrid") with its surplus sensor."""
     yield await add_entry(hass, grid)
     await unload_all(hass)
 

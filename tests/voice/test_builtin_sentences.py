@@ -81,7 +81,11 @@ async def test_what_is_the_surplus_power(
     """'what is the surplus power' (HassGetState) answers with the sensor's value."""
     sensor = entity_id(hass, "sensor", "HGSIM-INV-0001_surplus_power")
     assert async_should_expose(hass, "conversation", sensor)
-    assert _aliases(hass, sensor) == ["Hybrid Surplus power", "Surplus power"]
+    # The device is named after the product (never its address).
+    assert _aliases(hass, sensor) == [
+        "HashGrid Sim HG-Hybrid-6K Surplus power",
+        "Surplus power",
+    ]
     state = hass.states.get(sensor)
     assert state is not None
     value = state.state  # a number at noon, not unknown
