@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 import math
 from typing import Any
@@ -27,8 +28,11 @@ from ..const import DOMAIN
 from ..models import HashGridConfigEntry
 from .client import MinerClient, MinerInfo
 from .coordinator import MinerSlot
+from .curtailment import Curtailer, MinerOutcome, source_text, until_text
 from .entity import MinerEntity, SiteEntity
 from .errors import MinerError
+from .limits import SOURCE_MANUAL
+from .planner import Action
 from .runtime import site_runtime
 
 
@@ -70,9 +74,41 @@ async def _command(
 
 # --- miner controls ---------------------------------------------------------
 
+# After a restart, wait this long before holding the limits again.
+RESTART_ENFORCE_DELAY_S = 60.0
+
+
+def _check(slot: MinerSlot, outcome: MinerOutcome) -> None:
+    """A miner that did not obey its own control: a translated error."""
+    if outcome.success:
+        return
+    raise HomeAssistantError(
+        translation_domain=DOMAIN,
+        translation_key="miner_command_failed",
+        translation_placeholders={
+            "miner": slot.subentry.title,
+            "action": outcome.action,
+            "error": outcome.error or "",
+        },
+    )
+
+
+async def _through_curtailer(
+    entity: MinerEntity, action: Action, power_w: float | None = None
+) -> None:
+    """A miner's own control: through the site's curtailer (limits, read-back)."""
+    slot = entity.slot
+    await _command(slot, action, _nothing)
+    curtailer = site_runtime(entity.coordinator.config_entry).curtailer
+    _check(slot, await curtailer.async_command_miner(slot, action, power_w))
+
+
+async def _nothing(_client: MinerClient) -> bool:
+    return True
+
 
 class MinerMiningSwitch(MinerEntity, SwitchEntity):
-    """Mining on/off for a firmware that can stop."""
+    """Mining on/off for a firmware that can stop (through the curtailer)."""
 
     follows_state_read = True
 
@@ -82,18 +118,19 @@ class MinerMiningSwitch(MinerEntity, SwitchEntity):
         return None if self.slot.reading is None else self.slot.reading.is_mining
 
     async def async_turn_on(self, **kwargs: Any) -> None:
-        """Resume mining."""
-        await _command(self.slot, "resume", lambda c: c.resume())
-        await self.coordinator.async_request_refresh()
+        """Resume mining, if the site's limits leave room for it."""
+        target = self.slot.power_target_w
+        if self.slot.info is None or not self.slot.info.can_set_power:
+            target = None
+        await _through_curtailer(self, "resume", target)
 
     async def async_turn_off(self, **kwargs: Any) -> None:
         """Stop mining (the miner sleeps)."""
-        await _command(self.slot, "stop", lambda c: c.stop())
-        await self.coordinator.async_request_refresh()
+        await _through_curtailer(self, "stop")
 
 
 class MinerPowerTargetNumber(MinerEntity, NumberEntity):
-    """The firmware's power target, within its range."""
+    """The firmware's power target, within its range and the site's limits."""
 
     _attr_device_class = NumberDeviceClass.POWER
     _attr_native_unit_of_measurement = UnitOfPower.WATT
@@ -115,12 +152,17 @@ class MinerPowerTargetNumber(MinerEntity, NumberEntity):
         return reading.power_target_w or self.slot.power_target_w
 
     async def async_set_native_value(self, value: float) -> None:
-        """Set the power target."""
-        await _command(
-            self.slot, "set_power_target", lambda c: c.set_power_target(value)
-        )
-        self.slot.power_target_w = value
-        await self.coordinator.async_request_refresh()
+        """Set the power target (a stopped miner keeps it for its resume)."""
+        reading = self.slot.reading
+        if reading is not None and not reading.is_mining:
+            # Stopped: only the target changes (it starts nothing).
+            await _command(
+                self.slot, "set_power_target", lambda c: c.set_power_target(value)
+            )
+            self.slot.power_target_w = value
+            await self.coordinator.async_poll_miner(self.slot, state_only=True)
+            return
+        await _through_curtailer(self, "set_power", value)
 
 
 class MinerRestartButton(MinerEntity, ButtonEntity):
@@ -130,34 +172,69 @@ class MinerRestartButton(MinerEntity, ButtonEntity):
     _attr_entity_category = EntityCategory.CONFIG
 
     async def async_press(self) -> None:
-        """Restart it."""
-        await _command(self.slot, "restart", lambda c: c.restart())
+        """Restart it (in the curtailer's turn); the limits are enforced after."""
+        curtailer = site_runtime(self.coordinator.config_entry).curtailer
+        async with self.coordinator.commanding:
+            await _command(self.slot, "restart", lambda c: c.restart())
+        if curtailer.budget().limited:
+            self.coordinator.config_entry.async_create_background_task(
+                self.hass,
+                _enforce_later(curtailer),
+                "hashgrid_enforce_after_restart",
+            )
+
+
+async def _enforce_later(curtailer: Curtailer) -> None:
+    """After a restart (which may resume mining), hold the limits again."""
+    await asyncio.sleep(RESTART_ENFORCE_DELAY_S)
+    await curtailer.async_enforce()
 
 
 # --- site controls ----------------------------------------------------------
 
 
 class SiteMiningSwitch(SiteEntity, SwitchEntity):
-    """Mining for the whole site: off curtails every miner, on restores them."""
+    """Mining for the whole site: off sets the manual limit to 0, on clears it.
+
+    On while the effective budget lets miners run; it stays off (and says
+    why) when another limit still holds the site at 0.
+    """
 
     @property
     def is_on(self) -> bool:
-        """Return True unless the site is fully curtailed."""
+        """Return True unless a limit holds the site at 0."""
         return self.coordinator.budget_w > 0
 
     async def async_turn_on(self, **kwargs: Any) -> None:
-        """Restore every miner (staggered)."""
-        await site_runtime(self.coordinator.config_entry).curtailer.async_set_budget(
-            math.inf
-        )
+        """Clear the manual limit; restore up to the next binding limit."""
+        curtailer = site_runtime(self.coordinator.config_entry).curtailer
+        await curtailer.async_clear_limit(SOURCE_MANUAL)
+        budget = curtailer.budget()
+        if budget.limited and budget.power_w <= 0:
+            assert budget.limit is not None
+            raise HomeAssistantError(
+                translation_domain=DOMAIN,
+                translation_key="site_limit_binds",
+                translation_placeholders={
+                    "site": self.coordinator.config_entry.title,
+                    "source": source_text(budget.binding),
+                    "until": until_text(budget.limit),
+                },
+            )
 
     async def async_turn_off(self, **kwargs: Any) -> None:
-        """Curtail every miner at once."""
-        await site_runtime(self.coordinator.config_entry).curtailer.async_set_budget(0)
+        """Set the manual limit to 0: every miner that can stop stops at once."""
+        await site_runtime(self.coordinator.config_entry).curtailer.async_set_limit(
+            SOURCE_MANUAL, 0
+        )
 
 
 class SitePowerBudgetNumber(SiteEntity, NumberEntity):
-    """The site's power budget in kW; the maximum means unlimited."""
+    """The site's manual limit in kW; the maximum means no manual limit.
+
+    Setting it sets the manual limit (like `hashgrid.set_power_budget`); the
+    other sources' limits still hold (see the Effective budget sensor).
+    """
 
     _attr_device_class = NumberDeviceClass.POWER
     _attr_native_unit_of_measurement = UnitOfPower.KILO_WATT
@@ -172,12 +249,14 @@ class SitePowerBudgetNumber(SiteEntity, NumberEntity):
 
     @property
     def native_value(self) -> float:
-        """Return the budget (the maximum while unlimited)."""
-        budget = self.coordinator.budget_w
-        return self.native_max_value if math.isinf(budget) else budget / 1000
+        """Return the manual limit (the maximum while there is none)."""
+        manual = self.coordinator.limits.get(SOURCE_MANUAL)
+        if manual is None:
+            return self.native_max_value
+        return min(manual.power_w / 1000, self.native_max_value)
 
     async def async_set_native_value(self, value: float) -> None:
-        """Set the budget: curtail or restore to fit it."""
+        """Set the manual limit (the maximum clears it)."""
         budget_w = math.inf if value >= self.native_max_value else value * 1000
         await site_runtime(self.coordinator.config_entry).curtailer.async_set_budget(
             budget_w

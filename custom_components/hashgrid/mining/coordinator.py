@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Sequence
+from contextlib import suppress
 from dataclasses import dataclass, field, replace
 import math
 import time
@@ -16,6 +17,7 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers import issue_registry as ir
 from homeassistant.helpers.storage import Store
 from homeassistant.helpers.update_coordinator import DataUpdateCoordinator
+from homeassistant.util import dt as dt_util
 
 from ..const import DOMAIN, LOGGER
 from ..models import HashGridConfigEntry
@@ -38,6 +40,7 @@ from .const import (
     SUBENTRY_MINER,
 )
 from .errors import AuthRequired, InvalidAuth, MinerError, WrongMiner
+from .limits import SOURCE_MANUAL, SiteLimits
 from .planner import MinerState, with_user_limits
 
 STORAGE_VERSION = 1
@@ -54,6 +57,10 @@ IDENTIFY_CONCURRENCY = 50
 POLL_CONCURRENCY = 16
 COMMAND_CONCURRENCY = 16
 TYPICAL_J_PER_TH = 21.0
+# A miner that reports no power and was never seen hashing (or has no
+# configured maximum) is counted at an S19/S21-class draw: planning it too
+# high only keeps it off longer, planning it too low would mine past a limit.
+UNKNOWN_MINER_POWER_W = 3600.0
 
 
 async def run_in_lanes[T](
@@ -145,6 +152,28 @@ class MinerSlot:
             self.peak_power_w = reading.hashrate_ths * TYPICAL_J_PER_TH
         return self.peak_power_w
 
+    def power_estimated(self) -> bool:
+        """Return True when the miner reports no power (HashGrid estimates it)."""
+        return self.reading is not None and self.reading.power_w is None
+
+    def drawn_power_w(self) -> float:
+        """Return what the miner draws now: read, else estimated (0 unread).
+
+        A miner that reports no power counts at its hashrate times a typical
+        efficiency while hashing (else its highest estimate, else a class
+        default), and at the idle draw while stopped.
+        """
+        reading = self.reading
+        if reading is None:
+            return 0.0
+        if reading.power_w is not None:
+            return reading.power_w
+        if not reading.is_mining:
+            return IDLE_POWER_W
+        if reading.hashrate_ths:
+            return reading.hashrate_ths * TYPICAL_J_PER_TH
+        return self.estimated_power_w() or UNKNOWN_MINER_POWER_W
+
     @property
     def available(self) -> bool:
         """Return True when the last poll succeeded."""
@@ -198,7 +227,11 @@ class MinerSlot:
         if info is None or reading is None:
             return self._unreachable_state()
         max_w = max(
-            info.max_power_w or info.nominal_power_w or self.estimated_power_w(),
+            info.max_power_w
+            or info.nominal_power_w
+            or self.estimated_power_w()
+            or _watts(data.get(CONF_MAX_POWER))
+            or UNKNOWN_MINER_POWER_W,
             IDLE_POWER_W,
         )
         state = MinerState(
@@ -247,6 +280,9 @@ class SiteData:
     unavailable: int
     # The fleet's combined maximum power, as the planner counts it.
     max_power_w: float = 0.0
+    # What of the total is estimated (miners that report no power), and how many.
+    estimated_power_w: float = 0.0
+    estimated_miners: int = 0
     miners: dict[str, MinerReading | None] = field(default_factory=dict)
 
 
@@ -275,8 +311,9 @@ class MiningSiteCoordinator(DataUpdateCoordinator[SiteData]):
         self._polling = asyncio.Semaphore(POLL_CONCURRENCY)
         self._session: aiohttp.ClientSession | None = None
         self.commanding = asyncio.Semaphore(COMMAND_CONCURRENCY)
-        # The site's power budget (W; inf = unlimited), kept across restarts.
-        self.budget_w: float = math.inf
+        # The site's limits, by source, kept across restarts (the curtailer
+        # composes and enforces them).
+        self.limits = SiteLimits()
         self._store: Store[dict[str, Any]] = Store(
             hass, STORAGE_VERSION, f"{DOMAIN}.mining.{entry.entry_id}"
         )
@@ -285,11 +322,18 @@ class MiningSiteCoordinator(DataUpdateCoordinator[SiteData]):
         """Restore the energy counters and budget (kept across restarts)."""
         stored = await self._store.async_load() or {}
         self.site_energy_kwh = float(stored.get("site_kwh", 0.0))
-        if (budget := stored.get("budget_w")) is not None:
-            self.budget_w = float(budget)
+        self.limits = SiteLimits.from_dict(stored)
+        if "limits" not in stored and (budget := stored.get("budget_w")) is not None:
+            # Stored before limits: the one budget was a person's (manual).
+            with suppress(TypeError, ValueError):
+                self.limits.set(SOURCE_MANUAL, float(budget))
         for sub_id, kwh in stored.get("miners", {}).items():
             if sub_id in self.slots:
                 self.slots[sub_id].energy_kwh = float(kwh)
+        peaks = stored.get("peaks")
+        for sub_id, peak in (peaks if isinstance(peaks, dict) else {}).items():
+            if sub_id in self.slots:
+                self.slots[sub_id].peak_power_w = _watts(peak)
         for sub_id, known in stored.get("identities", {}).items():
             if sub_id in self.slots and isinstance(known, dict):
                 identity = Identity(
@@ -301,15 +345,25 @@ class MiningSiteCoordinator(DataUpdateCoordinator[SiteData]):
 
     def _energy_data(self) -> dict[str, Any]:
         return {
-            "budget_w": None if math.isinf(self.budget_w) else self.budget_w,
+            **self.limits.as_dict(),
             "site_kwh": self.site_energy_kwh,
             "miners": {s.subentry_id: s.energy_kwh for s in self.slots.values()},
+            "peaks": {
+                s.subentry_id: s.peak_power_w
+                for s in self.slots.values()
+                if s.peak_power_w
+            },
             "identities": {
                 s.subentry_id: {"serial": s.known.serial, "mac": s.known.mac}
                 for s in self.slots.values()
                 if s.known is not None
             },
         }
+
+    @property
+    def budget_w(self) -> float:
+        """Return the smallest active limit (W; inf when none holds)."""
+        return self.limits.effective(dt_util.utcnow().timestamp()).power_w
 
     def _web_session(self) -> aiohttp.ClientSession:
         """Return the site's web session (one kept-alive connection per miner).
@@ -346,10 +400,13 @@ class MiningSiteCoordinator(DataUpdateCoordinator[SiteData]):
         self._store.async_delay_save(self._energy_data, 30)
         readings = {s.subentry_id: s.reading for s in self.slots.values()}
         live = [r for r in readings.values() if r is not None]
+        estimated = [s for s in self.slots.values() if s.power_estimated()]
         return SiteData(
             polled_at=time.time(),
             total_hashrate_ths=sum(r.hashrate_ths or 0.0 for r in live),
-            total_power_w=sum(r.power_w or 0.0 for r in live),
+            total_power_w=math.fsum(s.drawn_power_w() for s in self.slots.values()),
+            estimated_power_w=math.fsum(s.drawn_power_w() for s in estimated),
+            estimated_miners=len(estimated),
             energy_kwh=self.site_energy_kwh,
             mining=sum(1 for r in live if r.is_mining),
             curtailed=sum(1 for r in live if not r.is_mining),

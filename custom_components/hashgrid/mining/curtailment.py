@@ -6,13 +6,16 @@ import asyncio
 from collections.abc import Iterator, Sequence
 from contextlib import suppress
 from dataclasses import dataclass
+from datetime import datetime
 import math
 from typing import Any
 
 from homeassistant.const import CONF_HOST
 from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
+from homeassistant.exceptions import ServiceValidationError
 from homeassistant.helpers import issue_registry as ir
-from homeassistant.helpers.event import async_call_later
+from homeassistant.helpers.event import async_track_point_in_utc_time
+from homeassistant.util import dt as dt_util
 
 from ..const import DOMAIN, LOGGER
 from .client import MinerClient
@@ -29,7 +32,8 @@ from .coordinator import (
     run_in_lanes,
 )
 from .errors import MinerError
-from .planner import Command, plan_curtailment
+from .limits import SOURCE_MANUAL, Budget, Limit, SiteLimits
+from .planner import Action, Command, plan_curtailment
 
 # Power targets within this many watts of the requested one count as obeyed.
 TARGET_TOLERANCE_W = 5.0
@@ -60,32 +64,91 @@ class MinerOutcome:
         }
 
 
+def now_ts() -> float:
+    """Return the time now as limits count it (Home Assistant's clock)."""
+    return dt_util.utcnow().timestamp()
+
+
+def source_text(source: str) -> str:
+    """A limit's source as said ("demand response")."""
+    return source.replace("_", " ")
+
+
+def until_text(limit: Limit) -> str:
+    """When a limit ends, as said (" until 18:00"), or nothing without expiry."""
+    if limit.expires_at is None:
+        return ""
+    local = dt_util.as_local(dt_util.utc_from_timestamp(limit.expires_at))
+    return f" until {local:%H:%M}"
+
+
 def _budget(budget_w: float) -> float | None:
     """A budget as reported: None when unlimited."""
     return None if math.isinf(budget_w) else max(0.0, budget_w)
 
 
 class Curtailer:
-    """Holds a site's power budget and enforces it on the miners."""
+    """The one arbiter of a site: composes its limits, enforces the budget.
+
+    Every command to a miner -- the site's or one miner's own control -- goes
+    through here: planned against the site's effective budget, sent, read back
+    and reported.
+    """
 
     def __init__(self, hass: HomeAssistant, coordinator: MiningSiteCoordinator) -> None:
-        """Enforce the budget the coordinator holds (unlimited, or restored)."""
+        """Enforce the limits the coordinator holds (none, or restored)."""
         self.hass = hass
         self.coordinator = coordinator
         self._enforcing: asyncio.Task[dict[str, Any]] | None = None
-        self._revert: CALLBACK_TYPE | None = None
+        self._enforcing_w: float | None = None
+        self._expiry: CALLBACK_TYPE | None = None
+
+    @property
+    def limits(self) -> SiteLimits:
+        """Return the site's limits (the coordinator keeps and stores them)."""
+        return self.coordinator.limits
 
     @property
     def budget_w(self) -> float:
-        """Return the site's budget (W; inf = unlimited): the coordinator keeps it."""
+        """Return the smallest active limit (W; inf = none)."""
         return self.coordinator.budget_w
+
+    def budget(self) -> Budget:
+        """Return the effective budget: smallest limit, at most the fleet's draw."""
+        data = self.coordinator.data
+        fleet_w = data.max_power_w if data is not None else math.inf
+        return self.limits.effective(now_ts(), fleet_w)
 
     @callback
     def async_shutdown(self) -> None:
-        """Cancel a pending end of a timed budget."""
-        if self._revert:
-            self._revert()
-            self._revert = None
+        """Cancel the timer of the next expiry."""
+        if self._expiry:
+            self._expiry()
+            self._expiry = None
+
+    async def async_set_limit(
+        self,
+        source: str,
+        power_w: float,
+        *,
+        duration_s: float | None = None,
+        stagger_s: float = DEFAULT_STAGGER_S,
+    ) -> dict[str, Any]:
+        """Set one source's limit, then enforce the budget the limits make."""
+        expires = now_ts() + duration_s if duration_s else None
+        limit = self.limits.set(source, max(0.0, power_w), expires)
+        return await self._changed(stagger_s, limit.as_dict())
+
+    async def async_clear_limit(
+        self, source: str, *, stagger_s: float = DEFAULT_STAGGER_S
+    ) -> dict[str, Any]:
+        """Clear one source's limit: restore, staggered, up to the next one."""
+        cleared = self.limits.clear(source)
+        return await self._changed(
+            stagger_s,
+            {"source": source, "power_w": None, "expires_at": None},
+            cleared=cleared is not None,
+        )
 
     async def async_set_budget(
         self,
@@ -94,26 +157,76 @@ class Curtailer:
         stagger_s: float = DEFAULT_STAGGER_S,
         duration_s: float | None = None,
     ) -> dict[str, Any]:
-        """Set the site budget, curtail or restore the miners, verify, report.
+        """The manual limit (`set_power_budget`): inf clears it."""
+        if math.isinf(budget_w):
+            return await self.async_clear_limit(SOURCE_MANUAL, stagger_s=stagger_s)
+        return await self.async_set_limit(
+            SOURCE_MANUAL, budget_w, duration_s=duration_s, stagger_s=stagger_s
+        )
+
+    async def async_enforce(
+        self, *, stagger_s: float = DEFAULT_STAGGER_S
+    ) -> dict[str, Any]:
+        """Enforce the current limits again (after a restart, an expiry)."""
+        return await self._changed(stagger_s, None)
+
+    async def _changed(
+        self,
+        stagger_s: float,
+        limit: dict[str, Any] | None,
+        *,
+        cleared: bool | None = None,
+    ) -> dict[str, Any]:
+        """The limits changed: store them, re-arm the expiry, enforce, report."""
+        self.limits.expire(now_ts())
+        await self.coordinator.async_save_energy()
+        self._arm_expiry()
+        result = await self._apply(self.budget_w, stagger_s)
+        result = {**result, **self._describe()}
+        if limit is not None:
+            result["limit"] = limit
+        if cleared is not None:
+            result["cleared"] = cleared
+        self.coordinator.async_update_listeners()
+        return result
+
+    def _describe(self) -> dict[str, Any]:
+        """What binds and every active limit, as reported."""
+        budget = self.budget()
+        return {
+            "effective_budget_w": None
+            if math.isinf(budget.power_w)
+            else round(budget.power_w, 1),
+            "binding": budget.binding,
+            "limits": [lim.as_dict() for lim in self.limits.active(now_ts())],
+        }
+
+    async def _apply(self, budget_w: float, stagger_s: float) -> dict[str, Any]:
+        """Curtail or restore the miners to the budget, verify, report.
 
         A new budget supersedes one still being carried out (a staggered
         restore can take a while; a curtailment must not wait for it): the
-        older call then reports `superseded`.
+        older call then reports `superseded`. The same budget still being
+        carried out is not started again: the call waits for it.
         """
-        previous = self.budget_w
-        if self._enforcing is not None and not self._enforcing.done():
-            self._enforcing.cancel()
-            with suppress(asyncio.CancelledError):
-                await self._enforcing
-        self.async_shutdown()
-        self.coordinator.budget_w = max(0.0, budget_w)
-        await self.coordinator.async_save_energy()
-        task = self.coordinator.config_entry.async_create_background_task(
-            self.hass, self._enforce(stagger_s), "hashgrid_enforce_budget"
-        )
-        self._enforcing = task
+        running = self._enforcing is not None and not self._enforcing.done()
+        if running and self._enforcing_w == budget_w:
+            assert self._enforcing is not None
+            task = self._enforcing
+        else:
+            if running:
+                assert self._enforcing is not None
+                self._enforcing.cancel()
+                with suppress(asyncio.CancelledError):
+                    await self._enforcing
+            task = self.coordinator.config_entry.async_create_background_task(
+                self.hass,
+                self._enforce(budget_w, stagger_s),
+                "hashgrid_enforce_budget",
+            )
+            self._enforcing, self._enforcing_w = task, budget_w
         try:
-            result = await asyncio.shield(task)
+            return await asyncio.shield(task)
         except asyncio.CancelledError:
             current = asyncio.current_task()
             if not task.cancelled() or (current and current.cancelling()):
@@ -124,30 +237,81 @@ class Curtailer:
                 "superseded": True,
                 "miners": [],
             }
-        if duration_s:
-            self._revert = async_call_later(
-                self.hass, duration_s, self._revert_job(previous, stagger_s)
-            )
-        self.coordinator.async_update_listeners()
-        return result
 
-    def _revert_job(self, budget_w: float, stagger_s: float) -> Any:
+    def _arm_expiry(self) -> None:
+        """Wake up when the next limit expires."""
+        self.async_shutdown()
+        if (when := self.limits.next_expiry()) is None:
+            return
+
         @callback
-        def _revert(_now: Any) -> None:
-            self._revert = None
+        def _expired(now: datetime) -> None:
+            self._expiry = None
+            self.limits.expire(max(now.timestamp(), when))
             self.coordinator.config_entry.async_create_background_task(
-                self.hass,
-                self.async_set_budget(budget_w, stagger_s=stagger_s),
-                "hashgrid_budget_expired",
+                self.hass, self.async_enforce(), "hashgrid_limit_expired"
             )
 
-        return _revert
+        self._expiry = async_track_point_in_utc_time(
+            self.hass, _expired, dt_util.utc_from_timestamp(when)
+        )
 
-    async def _enforce(self, stagger_s: float) -> dict[str, Any]:
+    def headroom_refusal(
+        self, slot: MinerSlot, power_w: float | None
+    ) -> ServiceValidationError | None:
+        """Return why a miner may not start (or rise) now, if a limit forbids it.
+
+        The miner would draw `power_w` (None: its maximum); with the others as
+        they draw now, the site must stay within the effective budget.
+        """
+        budget = self.budget()
+        if not budget.limited:
+            return None
+        states = {s.miner_id: s for s in self.coordinator.miner_states()}
+        own = states.pop(slot.subentry_id)
+        want = own.max_power_w if power_w is None else power_w
+        others = math.fsum(
+            s.power_w for s in states.values() if s.mining or not s.can_stop
+        )
+        if others + want <= budget.power_w + TARGET_TOLERANCE_W:
+            return None
+        assert budget.limit is not None
+        return ServiceValidationError(
+            translation_domain=DOMAIN,
+            translation_key="miner_limit_binds",
+            translation_placeholders={
+                "miner": slot.subentry.title,
+                "source": source_text(budget.binding),
+                "limit": f"{budget.power_w / 1000:g}",
+                "needed": f"{(others + want) / 1000:.2f}",
+            },
+        )
+
+    async def async_command_miner(
+        self, slot: MinerSlot, action: Action, power_w: float | None = None
+    ) -> MinerOutcome:
+        """One miner's own control: within the limits, sent, read back.
+
+        Stopping is always allowed; starting or raising a power target is
+        refused (a translated error naming the binding limit) when the site
+        would then exceed its effective budget.
+        """
+        if (
+            action != "stop"
+            and (refusal := self.headroom_refusal(slot, power_w)) is not None
+        ):
+            raise refusal
+        cmd = Command(slot.subentry_id, action, power_w, 0.0)
+        outcome = (await self._carry_out_all([cmd]))[0]
+        self._track_obedience(slot, outcome)
+        self.coordinator.async_set_updated_data(self.coordinator.site_data())
+        return outcome
+
+    async def _enforce(self, budget_w: float, stagger_s: float) -> dict[str, Any]:
         coordinator = self.coordinator
         slots = coordinator.slots
         plan = plan_curtailment(
-            coordinator.miner_states(), self.budget_w, stagger_s=stagger_s
+            coordinator.miner_states(), budget_w, stagger_s=stagger_s
         )
         # A large fleet's plan, its commands and its report each take the
         # event loop a while: let others run in between.
@@ -161,7 +325,8 @@ class Curtailer:
         data = coordinator.data
         response: dict[str, Any] = {
             "site": coordinator.config_entry.title,
-            "budget_w": _budget(self.budget_w),
+            "budget_w": _budget(budget_w),
+            **self._describe(),
             "planned_power_w": round(
                 plan.planned_power_w + plan.uncontrollable_power_w, 1
             ),

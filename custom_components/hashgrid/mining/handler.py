@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import math
-
 from homeassistant.const import Platform
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers import device_registry as dr
@@ -33,10 +31,10 @@ async def async_setup_site(
         config_entry_id=entry.entry_id, **site_device_info(coordinator)
     )
     curtailer = Curtailer(hass, coordinator)
-    if not math.isinf(budget := coordinator.budget_w):
-        # A restart keeps a curtailment: enforce the stored budget again.
+    if len(coordinator.limits):
+        # A restart keeps the limits: enforce them again (and their expiries).
         entry.async_create_background_task(
-            hass, curtailer.async_set_budget(budget), "hashgrid_restore_budget"
+            hass, curtailer.async_enforce(), "hashgrid_restore_budget"
         )
 
     @callback

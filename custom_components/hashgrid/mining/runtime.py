@@ -30,6 +30,7 @@ class MiningSiteRuntime(KindRuntime):
             "budget_w": None
             if math.isinf(self.curtailer.budget_w)
             else self.curtailer.budget_w,
+            "limits": self.coordinator.limits.as_dict()["limits"],
             "site": None
             if data is None
             else {k: v for k, v in asdict(data).items() if k != "miners"},

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+import math
+from typing import Any
 
 from homeassistant.components.sensor import (
     SensorDeviceClass,
@@ -27,6 +29,7 @@ from ..models import HashGridConfigEntry
 from .client import MinerReading
 from .coordinator import MinerSlot, SiteData
 from .entity import MinerEntity, SiteEntity
+from .limits import BINDING_OPTIONS
 from .runtime import site_runtime
 
 HASHRATE = "TH/s"
@@ -52,6 +55,7 @@ class SiteSensorEntityDescription(SensorEntityDescription):
     """A site sensor: its value from the whole site's poll."""
 
     value_fn: Callable[[SiteData], StateValue]
+    attrs_fn: Callable[[SiteData], dict[str, Any]] | None = None
 
 
 def _max(values: Sequence[float]) -> float | None:
@@ -177,6 +181,11 @@ SITE_SENSORS: tuple[SiteSensorEntityDescription, ...] = (
         state_class=SensorStateClass.MEASUREMENT,
         suggested_display_precision=0,
         value_fn=lambda d: d.total_power_w,
+        # Miners that report no power are counted at an estimate: say how much.
+        attrs_fn=lambda d: {
+            "estimated_power": round(d.estimated_power_w, 1),
+            "estimated_miners": d.estimated_miners,
+        },
     ),
     SiteSensorEntityDescription(
         key="total_energy",
@@ -230,6 +239,58 @@ class SiteSensor(SiteEntity, SensorEntity):
         """Return the value from the site's last poll."""
         return self.entity_description.value_fn(self.coordinator.data)
 
+    @property
+    def extra_state_attributes(self) -> dict[str, Any] | None:
+        """Return what the description adds (e.g. the estimated share)."""
+        if (attrs_fn := self.entity_description.attrs_fn) is None:
+            return None
+        return attrs_fn(self.coordinator.data)
+
+
+class SiteEffectiveBudgetSensor(SiteEntity, SensorEntity):
+    """The site's effective budget: its smallest limit, at most the fleet's draw."""
+
+    _attr_device_class = SensorDeviceClass.POWER
+    _attr_native_unit_of_measurement = UnitOfPower.KILO_WATT
+    _attr_suggested_display_precision = 2
+
+    @property
+    def native_value(self) -> float | None:
+        """Return the effective budget in kW."""
+        budget = site_runtime(self.coordinator.config_entry).curtailer.budget()
+        return None if math.isinf(budget.power_w) else round(budget.power_w / 1000, 3)
+
+
+class SiteBindingLimitSensor(SiteEntity, SensorEntity):
+    """Which source's limit binds (fixed options), and every active limit."""
+
+    _attr_device_class = SensorDeviceClass.ENUM
+    _attr_options = list(BINDING_OPTIONS)
+
+    @property
+    def native_value(self) -> str:
+        """Return the binding source (`custom` for a user-named one)."""
+        curtailer = site_runtime(self.coordinator.config_entry).curtailer
+        return curtailer.budget().binding_option
+
+    @property
+    def extra_state_attributes(self) -> dict[str, Any]:
+        """Return the binding source's name and every active limit with its expiry."""
+        curtailer = site_runtime(self.coordinator.config_entry).curtailer
+        now = dt_util.utcnow().timestamp()
+        return {
+            "source": curtailer.budget().binding,
+            "limits": {
+                limit.source: {
+                    "power_kw": round(limit.power_w / 1000, 3),
+                    "expires": None
+                    if limit.expires_at is None
+                    else dt_util.utc_from_timestamp(limit.expires_at).isoformat(),
+                }
+                for limit in curtailer.limits.active(now)
+            },
+        }
+
 
 async def async_setup_sensors(
     hass: HomeAssistant,
@@ -239,6 +300,22 @@ async def async_setup_sensors(
     """Add the site's sensors, then each miner's (under its subentry)."""
     coordinator = site_runtime(entry).coordinator
     async_add_entities(SiteSensor(coordinator, d) for d in SITE_SENSORS)
+    async_add_entities(
+        [
+            SiteEffectiveBudgetSensor(
+                coordinator,
+                SensorEntityDescription(
+                    key="effective_budget", translation_key="effective_budget"
+                ),
+            ),
+            SiteBindingLimitSensor(
+                coordinator,
+                SensorEntityDescription(
+                    key="binding_limit", translation_key="binding_limit"
+                ),
+            ),
+        ]
+    )
     for slot in coordinator.slots.values():
         async_add_entities(
             (

@@ -1,0 +1,183 @@
+"""A site's named limits in a real Home Assistant, against simulated miners."""
+
+from __future__ import annotations
+
+import asyncio
+
+from homeassistant.config_entries import ConfigEntry
+from homeassistant.const import STATE_OFF
+from homeassistant.core import Event, HomeAssistant, callback
+from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
+import pytest
+from pytest_homeassistant_custom_component.common import (
+    async_capture_events,
+)
+
+from custom_components.hashgrid.const import DOMAIN
+from custom_components.hashgrid.mining.const import EVENT_CURTAILMENT
+from simulators.miner import Fleet
+
+from .test_site import entity_id, miner_uid
+
+
+async def set_limit(
+    hass: HomeAssistant, site: ConfigEntry, source: str, power_kw: float, **extra
+) -> dict:
+    """Call hashgrid.set_limit and return its response."""
+    return await hass.services.async_call(
+        DOMAIN,
+        "set_limit",
+        {
+            "config_entry_id": site.entry_id,
+            "source": source,
+            "power_kw": power_kw,
+            "stagger": 0,
+            **extra,
+        },
+        blocking=True,
+        return_response=True,
+    )
+
+
+async def clear_limit(hass: HomeAssistant, site: ConfigEntry, source: str) -> dict:
+    """Call hashgrid.clear_limit and return its response."""
+    return await hass.services.async_call(
+        DOMAIN,
+        "clear_limit",
+        {"config_entry_id": site.entry_id, "source": source, "stagger": 0},
+        blocking=True,
+        return_response=True,
+    )
+
+
+def shown(hass: HomeAssistant, site: ConfigEntry) -> tuple[str, str, dict]:
+    """What the site shows: effective budget (kW), binding source, limits."""
+    budget = hass.states.get(
+        entity_id(hass, "sensor", f"{site.entry_id}_effective_budget")
+    )
+    binding = hass.states.get(
+        entity_id(hass, "sensor", f"{site.entry_id}_binding_limit")
+    )
+    return budget.state, binding.state, binding.attributes["limits"]
+
+
+async def test_limits_compose_and_clearing_restores_only_to_the_next(
+    hass: HomeAssistant, site: ConfigEntry, fleet: Fleet
+) -> None:
+    """DR at 0 binds; a person's resume leaves it; clearing DR restores only
+    up to the solar limit; clearing that restores the rest."""
+    lux, ant, _axe = fleet.miners  # priorities 10, 50, 90
+    events = async_capture_events(hass, EVENT_CURTAILMENT)
+    states = site.runtime_data.coordinator.miner_states()
+    # Room for the Antminer (and the Bitaxe), not for the LuxOS too.
+    solar_kw = round((states[1].max_power_w + states[2].power_w + 100) / 1000, 2)
+    await set_limit(hass, site, "solar", solar_kw)
+    assert ant.mining
+    assert not lux.mining
+    response = await set_limit(hass, site, "demand_response", 0)
+    assert response["binding"] == "demand_response"
+    assert response["budget_w"] == 0
+    assert not lux.mining
+    assert not ant.mining
+    assert shown(hass, site)[:2] == ("0.0", "demand_response")
+    assert set(shown(hass, site)[2]) == {"solar", "demand_response"}
+    assert events[-1].data["binding"] == "demand_response"
+
+    # "resume" clears the manual limit only: demand response still binds.
+    response = await hass.services.async_call(
+        DOMAIN,
+        "resume",
+        {"config_entry_id": site.entry_id, "stagger": 0},
+        blocking=True,
+        return_response=True,
+    )
+    assert response["binding"] == "demand_response"
+    assert not lux.mining
+    assert not ant.mining
+    site_switch = entity_id(hass, "switch", f"{site.entry_id}_site_mining")
+    with pytest.raises(HomeAssistantError) as err:
+        await hass.services.async_call(
+            "switch", "turn_on", {"entity_id": site_switch}, blocking=True
+        )
+    assert err.value.translation_key == "site_limit_binds"
+    assert hass.states.get(site_switch).state == STATE_OFF
+    assert not ant.mining
+
+    response = await clear_limit(hass, site, "demand_response")
+    assert response["binding"] == "solar"
+    assert response["budget_w"] == pytest.approx(solar_kw * 1000)
+    assert ant.mining
+    assert not lux.mining  # not "unlimited": solar still binds
+    assert shown(hass, site)[1] == "solar"
+
+    response = await clear_limit(hass, site, "solar")
+    assert response["binding"] == "fleet"
+    assert response["budget_w"] is None
+    assert lux.mining
+    assert ant.mining
+    budget_kw, binding, limits = shown(hass, site)
+    assert binding == "fleet"
+    assert limits == {}
+    assert float(budget_kw) > 5  # the fleet's maximum
+
+
+async def test_limits_persist_and_expire(
+    hass: HomeAssistant, site: ConfigEntry, fleet: Fleet
+) -> None:
+    """Limits outlive a reload; one with a duration expires, even after it."""
+    lux, ant, _ = fleet.miners
+    await set_limit(hass, site, "heat_pump", 0.5)
+    await set_limit(hass, site, "price", 0, duration={"seconds": 2})
+    assert not lux.mining
+    assert await hass.config_entries.async_reload(site.entry_id)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    budget_kw, binding, limits = shown(hass, site)
+    assert (budget_kw, binding) == ("0.0", "price")
+    assert limits["price"]["expires"] is not None
+    assert limits["heat_pump"] == {"power_kw": 0.5, "expires": None}
+    assert not lux.mining
+
+    # Real time (the miners' commands and read-backs take real I/O).
+    expired = asyncio.Event()
+
+    @callback
+    def _expired(_event: Event) -> None:
+        expired.set()
+
+    hass.bus.async_listen_once(EVENT_CURTAILMENT, _expired)
+    async with asyncio.timeout(15):
+        await expired.wait()
+    await hass.async_block_till_done(wait_background_tasks=True)
+    budget_kw, binding, limits = shown(hass, site)
+    assert (budget_kw, binding) == ("0.5", "custom")
+    assert set(limits) == {"heat_pump"}
+    # 0.5 kW lets no S19-class miner run.
+    assert not lux.mining
+    assert not ant.mining
+
+
+async def test_a_miners_own_switch_respects_the_limits(
+    hass: HomeAssistant, site: ConfigEntry, fleet: Fleet
+) -> None:
+    """Under a 0 kW limit, switching one miner on by hand is refused, clearly."""
+    lux = fleet.miners[0]
+    await set_limit(hass, site, "demand_response", 0)
+    switch = entity_id(hass, "switch", f"{miner_uid(site, 0)}_mining")
+    with pytest.raises(ServiceValidationError) as err:
+        await hass.services.async_call(
+            "switch", "turn_on", {"entity_id": switch}, blocking=True
+        )
+    assert err.value.translation_key == "miner_limit_binds"
+    assert err.value.translation_placeholders["source"] == "demand response"
+    assert not lux.mining
+    assert hass.states.get(switch).state == STATE_OFF
+    await clear_limit(hass, site, "demand_response")
+    assert lux.mining
+
+
+async def test_bad_source_is_refused(hass: HomeAssistant, site: ConfigEntry) -> None:
+    """A source that is no name is a translated error and changes nothing."""
+    with pytest.raises(ServiceValidationError) as err:
+        await set_limit(hass, site, "DROP TABLE;", 0)
+    assert err.value.translation_key == "invalid_limit_source"
+    assert shown(hass, site)[1] == "fleet"
