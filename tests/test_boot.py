@@ -66,7 +66,8 @@ async def test_develop_boots_home_assistant(
             # The Lightning node and its neighbours; the VEN registered with the VTN.
             assert states["sensor.lightning_node_hashgrid_alias"]["state"] == "HASHGRID"
             assert (
-                states["sensor.lightning_node_hashgrid_lightning_spendable"]["state"] != "unavailable"
+                states["sensor.lightning_node_hashgrid_lightning_spendable"]["state"]
+                != "unavailable"
             )
             assert "sensor.neighbour_alice_we_pay_unpaid_energy" in states
             assert "sensor.neighbour_bob_pays_us_arrears" in states
