@@ -29,6 +29,8 @@ from .lightning.actions import PERIOD_TODAY, find_neighbour, start_of_period
 from .lightning.const import CONF_DIRECTION, Direction
 from .lightning.ledger import PaidSummary
 from .lightning.runtime import LightningRuntime
+from .mining.curtailment import source_text, until_text
+from .mining.limits import BINDING_FLEET
 from .mining.runtime import MiningSiteRuntime
 from .models import HashGridConfigEntry
 from .services import SERVICE_CURTAIL, SERVICE_RESUME
@@ -118,12 +120,7 @@ class _SiteCommand(intent.IntentHandler):
             miners: list[dict[str, Any]] = list(result.get("miners") or [])  # type: ignore[arg-type]
             obeyed = sum(1 for m in miners if m.get("success"))
             failed = len(miners) - obeyed
-            text = f"{self.verb} at {site.title}"
-            if miners:
-                text += f": {obeyed} of {len(miners)} miners did"
-                if failed:
-                    text += f", {failed} did not"
-            said.append(text)
+            said.append(self.say(site.title, result, obeyed, failed, len(miners)))
             results.append(
                 {
                     "site": site.title,
@@ -131,6 +128,9 @@ class _SiteCommand(intent.IntentHandler):
                     "obeyed": obeyed,
                     "failed": failed,
                     "power_w": result.get("power_w"),
+                    "binding": result.get("binding"),
+                    "budget_w": result.get("effective_budget_w"),
+                    "cannot_stop": result.get("cannot_stop", []),
                 }
             )
         response = intent_obj.create_response()
@@ -139,15 +139,34 @@ class _SiteCommand(intent.IntentHandler):
         response.async_set_speech_slots({"sites": results})
         return response
 
+    def say(
+        self, title: str, result: dict[str, Any], obeyed: int, failed: int, asked: int
+    ) -> str:
+        """What to say of one site: what was done, and what still holds."""
+        text = f"{self.verb} at {title}"
+        if asked:
+            text += f": {obeyed} of {asked} miners did"
+            if failed:
+                text += f", {failed} did not"
+        cannot = list(result.get("cannot_stop") or [])
+        if cannot:
+            text += (
+                f"; {len(cannot)} cannot stop and keeps mining ({', '.join(cannot)})"
+                if len(cannot) == 1
+                else f"; {len(cannot)} cannot stop and keep mining "
+                f"({', '.join(cannot)})"
+            )
+        return text
+
 
 class CurtailIntent(_SiteCommand):
     """Stop mining at a site (or every site): curtail to a 0 kW budget."""
 
     intent_type = INTENT_CURTAIL
     description = (
-        "Stops bitcoin mining at a HashGrid mining site (curtails every miner "
-        "that can stop, to a power budget of 0 kW). Without a site name, stops "
-        "every site."
+        "Stops bitcoin mining at a HashGrid mining site (sets its manual limit "
+        "to 0 kW: every miner that can stop stops; the answer names any that "
+        "cannot). Without a site name, stops every site."
     )
     service = SERVICE_CURTAIL
     verb = "Mining stopped"
@@ -158,12 +177,29 @@ class ResumeIntent(_SiteCommand):
 
     intent_type = INTENT_RESUME
     description = (
-        "Resumes bitcoin mining at a HashGrid mining site: lifts its power "
-        "budget and restarts the miners, a few seconds apart. Without a site "
-        "name, resumes every site."
+        "Resumes bitcoin mining at a HashGrid mining site: clears the manual "
+        "limit (a person's stop) and restarts the miners, a few seconds apart, "
+        "up to any other limit that still holds (demand response, solar, "
+        "price, battery); the answer says which. Without a site name, resumes "
+        "every site."
     )
     service = SERVICE_RESUME
     verb = "Mining resumed"
+
+    @override
+    def say(
+        self, title: str, result: dict[str, Any], obeyed: int, failed: int, asked: int
+    ) -> str:
+        """Resume clears the manual limit only: say what still binds, if any."""
+        binding = result.get("binding")
+        budget_w = result.get("effective_budget_w")
+        if binding in (None, BINDING_FLEET):
+            return super().say(title, result, obeyed, failed, asked)
+        said = result.get("binding_said") or str(binding)
+        if not budget_w:
+            return f"Mining stays off at {title}: {said}"
+        text = super().say(title, result, obeyed, failed, asked)
+        return f"{text}; up to {_kw(budget_w)}, the {said} limit"
 
 
 class StatusIntent(intent.IntentHandler):
@@ -196,11 +232,14 @@ class StatusIntent(intent.IntentHandler):
             if data.unavailable:
                 text += f", {data.unavailable} not answering"
             text += f", drawing {_kw(data.total_power_w)}"
-            text += (
-                ", no power budget"
-                if math.isinf(budget_w)
-                else f", power budget {_kw(budget_w)}"
-            )
+            budget = runtime.curtailer.budget()
+            if math.isinf(budget_w):
+                text += ", no power budget"
+            else:
+                text += f", power budget {_kw(budget_w)} ({source_text(budget.binding)}"
+                if budget.limit is not None:
+                    text += until_text(budget.limit)
+                text += ")"
             said.append(text)
             results.append(
                 {
@@ -210,6 +249,7 @@ class StatusIntent(intent.IntentHandler):
                     "unavailable": data.unavailable,
                     "power_w": round(data.total_power_w, 1),
                     "budget_w": None if math.isinf(budget_w) else budget_w,
+                    "binding": budget.binding,
                 }
             )
         response = intent_obj.create_response()

@@ -147,6 +147,30 @@ def entity_of(hass: HomeAssistant, platform: str, unique_id: str) -> str:
     return found
 
 
+def site_limits(hass: HomeAssistant, entry: ConfigEntry) -> dict[str, float]:
+    """Return what a site shows of its active limits: source -> kW."""
+    state = hass.states.get(
+        entity_of(hass, "sensor", f"{entry.entry_id}_binding_limit")
+    )
+    assert state is not None
+    return {
+        source: limit["power_kw"]
+        for source, limit in state.attributes["limits"].items()
+    }
+
+
+def effective_kw(hass: HomeAssistant, entry: ConfigEntry) -> float | None:
+    """Return the site's effective budget (kW) as its sensor shows it."""
+    state = hass.states.get(
+        entity_of(hass, "sensor", f"{entry.entry_id}_effective_budget")
+    )
+    assert state is not None
+    try:
+        return float(state.state)
+    except ValueError:
+        return None
+
+
 async def wait_until(
     hass: HomeAssistant,
     predicate: Callable[[], bool],

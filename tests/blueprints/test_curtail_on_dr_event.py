@@ -2,7 +2,8 @@
 
 Real parts: openleadr's VTN issues the events, HashGrid's VEN turns its
 "DR event active" sensor and calendar on, the automation made from the
-blueprint sets the budget, and the simulated miners stop and start again.
+blueprint sets and clears the site's demand-response limit, and the simulated
+miners stop and start again (only as far as the site's other limits allow).
 Real time, not a frozen clock: the miners' commands and read-backs are real I/O.
 """
 
@@ -20,7 +21,15 @@ from simulators.miner import Fleet
 from tests.grid_signal.conftest import VEN_NAME, add_entry, move_to, poll, unload_all
 from tests.mining.conftest import setup_fleet_site, setup_site
 
-from .conftest import Phone, device_of, entity_of, use_blueprint, wait_until
+from .conftest import (
+    Phone,
+    device_of,
+    effective_kw,
+    entity_of,
+    site_limits,
+    use_blueprint,
+    wait_until,
+)
 
 pytestmark = pytest.mark.usefixtures("blueprints")
 
@@ -36,7 +45,6 @@ async def test_event_curtails_and_its_end_restores(
     site = await setup_fleet_site(hass, fleet)
     dr = await add_entry(hass, vtn)
     active = entity_of(hass, "binary_sensor", f"{dr.entry_id}_event_active")
-    budget = entity_of(hass, "number", f"{site.entry_id}_power_budget")
     await use_blueprint(
         hass,
         "curtail_on_dr_event",
@@ -60,7 +68,7 @@ async def test_event_curtails_and_its_end_restores(
 
     await wait_until(hass, lambda: hass.states.get(active).state == "on")
     await wait_until(hass, lambda: not lux.mining and not ant.mining)
-    assert float(hass.states.get(budget).state) == 0
+    assert site_limits(hass, site) == {"demand_response": 0}
 
     # The first event ends at +5 s, the second goes on until +8 s.
     await wait_until(hass, lambda: dt_util.utcnow() > first + timedelta(seconds=4))
@@ -70,23 +78,25 @@ async def test_event_curtails_and_its_end_restores(
 
     await wait_until(hass, lambda: hass.states.get(active).state == "off")
     await wait_until(hass, lambda: lux.mining and ant.mining)
-    state = hass.states.get(budget)
-    assert float(state.state) == float(state.attributes["max"])  # unlimited
+    assert site_limits(hass, site) == {}
     await wait_until(hass, lambda: len(phone.messages) == 2)
     assert phone.messages[0][0] == "Demand response"
-    assert "curtailed to 0" in phone.messages[0][1]
+    assert "limited to 0" in phone.messages[0][1]
     assert "restored" in phone.messages[1][1]
     await unload_all(hass)
 
 
-async def test_a_lower_budget_is_kept_during_the_event(
+async def test_a_lower_limit_binds_during_and_after_the_event(
     hass: HomeAssistant, fleet: Fleet, vtn: SimulatedVtn
 ) -> None:
-    """An event budget above the site's present budget does not raise it."""
+    """An event limit above a person's lower one does not raise the budget,
+    and the event's end leaves the person's limit in force."""
+    lux, ant, _axe = fleet.miners
     site = await setup_fleet_site(hass, fleet)
     dr = await add_entry(hass, vtn)
     active = entity_of(hass, "binary_sensor", f"{dr.entry_id}_event_active")
     budget = entity_of(hass, "number", f"{site.entry_id}_power_budget")
+    binding = entity_of(hass, "sensor", f"{site.entry_id}_binding_limit")
     await hass.services.async_call(
         "number", "set_value", {"entity_id": budget, "value": 0.5}, blocking=True
     )
@@ -103,8 +113,14 @@ async def test_a_lower_budget_is_kept_during_the_event(
     vtn.add_event(VEN_NAME, start=start, duration=timedelta(seconds=2))
     await poll(hass, dr)
     await wait_until(hass, lambda: hass.states.get(active).state == "on")
-    await hass.async_block_till_done()
-    assert float(hass.states.get(budget).state) == pytest.approx(0.5)
+    await wait_until(hass, lambda: "demand_response" in site_limits(hass, site))
+    assert site_limits(hass, site) == {"manual": 0.5, "demand_response": 3}
+    assert hass.states.get(binding).state == "manual"
+    await wait_until(hass, lambda: hass.states.get(active).state == "off")
+    await wait_until(hass, lambda: site_limits(hass, site) == {"manual": 0.5})
+    assert hass.states.get(binding).state == "manual"
+    assert not lux.mining
+    assert not ant.mining
     await unload_all(hass)
 
 
@@ -120,7 +136,6 @@ async def test_calendar_with_lead_time(
     site = await setup_site(hass, [])
     dr = await add_entry(hass, vtn)
     calendar = entity_of(hass, "calendar", f"{dr.entry_id}_events")
-    budget = entity_of(hass, "number", f"{site.entry_id}_power_budget")
     await use_blueprint(
         hass,
         "curtail_on_dr_event",
@@ -137,18 +152,18 @@ async def test_calendar_with_lead_time(
     start = now + timedelta(minutes=10)
     vtn.add_event(VEN_NAME, start=start, duration=timedelta(minutes=10))
     await poll(hass, dr)
-    unlimited = float(hass.states.get(budget).attributes["max"])
-    assert float(hass.states.get(budget).state) == unlimited
+    assert site_limits(hass, site) == {}
 
     await move_to(hass, freezer, start - timedelta(minutes=6))
-    assert float(hass.states.get(budget).state) == unlimited
+    assert site_limits(hass, site) == {}
     await move_to(hass, freezer, start - timedelta(minutes=5))
-    assert float(hass.states.get(budget).state) == 0.25
+    assert site_limits(hass, site) == {"demand_response": 0.25}
+    assert effective_kw(hass, site) == 0.25
     assert hass.states.get(calendar).state == "off"  # the event itself is ahead
 
     await move_to(hass, freezer, start + timedelta(minutes=5))
     assert hass.states.get(calendar).state == "on"
-    assert float(hass.states.get(budget).state) == 0.25
+    assert site_limits(hass, site) == {"demand_response": 0.25}
     await move_to(hass, freezer, start + timedelta(minutes=10))
-    assert float(hass.states.get(budget).state) == unlimited
+    assert site_limits(hass, site) == {}
     await unload_all(hass)

@@ -10,10 +10,11 @@ from homeassistant.config_entries import ConfigEntry
 from homeassistant.core import HomeAssistant
 import pytest
 
+from custom_components.hashgrid.const import DOMAIN
 from simulators.miner import Fleet
 from tests.mining.conftest import miner_subentry, setup_site
 
-from .conftest import device_of, use_blueprint, wait_until
+from .conftest import device_of, site_limits, use_blueprint, wait_until
 
 pytestmark = pytest.mark.usefixtures("blueprints")
 
@@ -45,12 +46,29 @@ async def test_fixed_break_even_with_hysteresis(
     )
     hass.states.async_set(PRICE, "0.21")
     await wait_until(hass, lambda: not lux.mining and not ant.mining)
+    assert site_limits(hass, site) == {"price": 0}
+    # A person's "resume" clears only their own (manual) limit: still off.
+    await hass.services.async_call(
+        DOMAIN, "resume", {"config_entry_id": site.entry_id}, blocking=True
+    )
+    assert not lux.mining
+    # Someone clears the price limit by hand: the next price reading sets it again.
+    await hass.services.async_call(
+        DOMAIN,
+        "clear_limit",
+        {"config_entry_id": site.entry_id, "source": "price", "stagger": 0},
+        blocking=True,
+    )
+    hass.states.async_set(PRICE, "0.22")
+    await wait_until(hass, lambda: site_limits(hass, site) == {"price": 0})
+    await wait_until(hass, lambda: not lux.mining and not ant.mining)
     hass.states.async_set(PRICE, "0.195")
     await hass.async_block_till_done()
     assert not lux.mining
     assert not ant.mining
     hass.states.async_set(PRICE, "0.18")
     await wait_until(hass, lambda: lux.mining and ant.mining)
+    assert site_limits(hass, site) == {}
     hass.states.async_set(PRICE, "unavailable")
     await hass.async_block_till_done()
     assert lux.mining  # an unknown price changes nothing

@@ -2,8 +2,8 @@
 
 The surplus comes from HashGrid's microgrid entry reading the simulated SunSpec
 hybrid inverter (and, where a test needs exact figures, from a plain sensor);
-the automation made from the blueprint sets the real site's budget, and the
-simulated miners follow.
+the automation made from the blueprint sets the real site's solar (and
+battery) limit, and the simulated miners follow.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from simulators.miner import Fleet
 from tests.microgrid.conftest import INVERTER_SERIAL, add_entry, unload_all
 from tests.mining.conftest import setup_fleet_site
 
-from .conftest import device_of, entity_of, use_blueprint, wait_until
+from .conftest import device_of, entity_of, site_limits, use_blueprint, wait_until
 
 pytestmark = pytest.mark.usefixtures("blueprints")
 
@@ -31,6 +31,11 @@ ONE_SECOND = {"hours": 0, "minutes": 0, "seconds": 1}
 
 def _kw(hass: HomeAssistant, entity_id: str) -> float:
     return float(hass.states.get(entity_id).state)
+
+
+def _solar(hass: HomeAssistant, site: ConfigEntry) -> float | None:
+    """The site's solar limit (kW) as it shows it; None without one."""
+    return site_limits(hass, site).get("solar")
 
 
 async def _poll(hass: HomeAssistant, entry: ConfigEntry) -> None:
@@ -46,7 +51,6 @@ async def test_follows_the_sun_stops_at_night_and_starts_in_the_morning(
     site = await setup_fleet_site(hass, fleet)
     inverter = await add_entry(hass, grid)
     surplus = entity_of(hass, "sensor", f"{INVERTER_SERIAL}_surplus_power")
-    budget = entity_of(hass, "number", f"{site.entry_id}_power_budget")
     await use_blueprint(
         hass,
         "follow_solar_surplus",
@@ -68,14 +72,14 @@ async def test_follows_the_sun_stops_at_night_and_starts_in_the_morning(
     noon_kw = _kw(hass, surplus) / 1000
     assert noon_kw > 1
     await wait_until(
-        hass, lambda: _kw(hass, budget) == pytest.approx(noon_kw, abs=0.01)
+        hass, lambda: _solar(hass, site) == pytest.approx(noon_kw, abs=0.01)
     )
 
     grid.advance(10 * 3600)  # night: no PV, the house draws from the battery
     await _poll(hass, inverter)
     assert _kw(hass, surplus) < 0
     # At once: down to the minimum; after the shortfall delay: stopped.
-    await wait_until(hass, lambda: _kw(hass, budget) == 0)
+    await wait_until(hass, lambda: _solar(hass, site) == 0)
     await wait_until(hass, lambda: not lux.mining and not ant.mining)
 
     grid.advance(14 * 3600)  # the next day, mid-morning
@@ -83,7 +87,7 @@ async def test_follows_the_sun_stops_at_night_and_starts_in_the_morning(
     morning_kw = _kw(hass, surplus) / 1000
     assert morning_kw > 0.5
     await wait_until(
-        hass, lambda: _kw(hass, budget) == pytest.approx(morning_kw, abs=0.01)
+        hass, lambda: _solar(hass, site) == pytest.approx(morning_kw, abs=0.01)
     )
     # Restored in priority order within the budget: the Antminer (50) fits.
     await wait_until(hass, lambda: ant.mining)
@@ -97,8 +101,8 @@ def _set_surplus(hass: HomeAssistant, watts: float) -> None:
     )
 
 
-async def _follow(hass: HomeAssistant, site: ConfigEntry, **inputs: Any) -> None:
-    await use_blueprint(
+async def _follow(hass: HomeAssistant, site: ConfigEntry, **inputs: Any) -> str:
+    return await use_blueprint(
         hass,
         "follow_solar_surplus",
         {
@@ -117,28 +121,31 @@ async def _follow(hass: HomeAssistant, site: ConfigEntry, **inputs: Any) -> None
 
 
 async def test_hysteresis_and_limits(hass: HomeAssistant, fleet: Fleet) -> None:
-    """Small moves change nothing; the budget stays within min..max."""
+    """Small moves change nothing (no run, no call); the limit stays in min..max."""
     site = await setup_fleet_site(hass, fleet)
-    budget = entity_of(hass, "number", f"{site.entry_id}_power_budget")
     _set_surplus(hass, 2000)
-    await _follow(hass, site)
+    automation = await _follow(hass, site)
 
     _set_surplus(hass, 2100)
-    await wait_until(hass, lambda: _kw(hass, budget) == 2.1)
-    _set_surplus(hass, 2250)  # +0.15 kW < hysteresis
-    await hass.async_block_till_done()
-    assert _kw(hass, budget) == 2.1
+    await wait_until(hass, lambda: _solar(hass, site) == 2.1)
+    runs = hass.states.get(automation).attributes["last_triggered"]
+    for watts in (2250, 2000, 2200, 1950, 2250):  # all within 0.2 kW of 2.1
+        _set_surplus(hass, watts)
+        await hass.async_block_till_done()
+    assert _solar(hass, site) == 2.1
+    # No flood: a wobbling surplus does not even trigger a run.
+    assert hass.states.get(automation).attributes["last_triggered"] == runs
     _set_surplus(hass, 9000)  # above the maximum
-    await wait_until(hass, lambda: _kw(hass, budget) == 3)
+    await wait_until(hass, lambda: _solar(hass, site) == 3)
     _set_surplus(hass, 600)
-    await wait_until(hass, lambda: _kw(hass, budget) == 0.6)
+    await wait_until(hass, lambda: _solar(hass, site) == 0.6)
 
 
 async def test_battery_floor_and_hold(hass: HomeAssistant, fleet: Fleet) -> None:
-    """A battery below its floor stops mining; while held, nothing changes."""
+    """A battery below its floor sets the battery limit to 0; while held,
+    nothing changes."""
     lux, ant, _axe = fleet.miners
     site = await setup_fleet_site(hass, fleet)
-    budget = entity_of(hass, "number", f"{site.entry_id}_power_budget")
     hass.states.async_set("sensor.soc", "50", {"device_class": "battery"})
     hass.states.async_set("input_boolean.hold", "off")
     _set_surplus(hass, 2000)
@@ -150,21 +157,21 @@ async def test_battery_floor_and_hold(hass: HomeAssistant, fleet: Fleet) -> None
         hold_entity="input_boolean.hold",
     )
     _set_surplus(hass, 2500)
-    await wait_until(hass, lambda: _kw(hass, budget) == 2.5)
+    await wait_until(hass, lambda: _solar(hass, site) == 2.5)
 
     hass.states.async_set("sensor.soc", "25", {"device_class": "battery"})
     await wait_until(hass, lambda: not lux.mining and not ant.mining)
-    assert _kw(hass, budget) == 0
+    assert site_limits(hass, site) == {"solar": 2.5, "battery": 0}
 
     hass.states.async_set("input_boolean.hold", "on")
     hass.states.async_set("sensor.soc", "60", {"device_class": "battery"})
     await hass.async_block_till_done()
-    assert _kw(hass, budget) == 0  # held: not restarted
+    assert site_limits(hass, site)["battery"] == 0  # held: not restarted
 
     hass.states.async_set("input_boolean.hold", "off")
     hass.states.async_set("sensor.soc", "20", {"device_class": "battery"})
     hass.states.async_set("sensor.soc", "61", {"device_class": "battery"})
-    await wait_until(hass, lambda: _kw(hass, budget) == 2.5)
+    await wait_until(hass, lambda: site_limits(hass, site) == {"solar": 2.5})
     # Restored as far as 2.5 kW allows (the planner picks which).
     await wait_until(hass, lambda: lux.mining or ant.mining)
 
@@ -172,21 +179,20 @@ async def test_battery_floor_and_hold(hass: HomeAssistant, fleet: Fleet) -> None
 async def test_minimum_on_time(hass: HomeAssistant, fleet: Fleet) -> None:
     """A shortfall right after mining started waits out the minimum on time."""
     site = await setup_fleet_site(hass, fleet)
-    budget = entity_of(hass, "number", f"{site.entry_id}_power_budget")
     switch = entity_of(hass, "switch", f"{site.entry_id}_site_mining")
-    await hass.services.async_call(
-        "switch", "turn_off", {"entity_id": switch}, blocking=True
-    )
     _set_surplus(hass, 100)
     await _follow(hass, site, min_on_time={"hours": 0, "minutes": 0, "seconds": 3})
+    _set_surplus(hass, 90)  # the first reading: a shortfall, so off at once
+    await wait_until(hass, lambda: _solar(hass, site) == 0)
+    assert hass.states.get(switch).state == "off"
     _set_surplus(hass, 2500)  # enough again: mining starts
-    await wait_until(hass, lambda: _kw(hass, budget) == 2.5)
+    await wait_until(hass, lambda: _solar(hass, site) == 2.5)
     on_since = hass.states.get(switch).last_changed
 
     _set_surplus(hass, 100)  # a shortfall at once (no shortfall delay)
     # Down to the minimum at once; stopped once on for 3 s. (No waiting for HA
     # to be idle here: the automation's delay is part of what is tested.)
-    await wait_until(hass, lambda: _kw(hass, budget) == 0.5, idle=False)
-    await wait_until(hass, lambda: _kw(hass, budget) == 0, idle=False)
+    await wait_until(hass, lambda: _solar(hass, site) == 0.5, idle=False)
+    await wait_until(hass, lambda: _solar(hass, site) == 0, idle=False)
     stopped_at = hass.states.get(switch).last_changed
     assert (stopped_at - on_since).total_seconds() >= 3

@@ -61,7 +61,10 @@ async def test_curtail_status_resume(
     done = await handle(hass, "HashGridCurtail")
     assert done.response_type is intent.IntentResponseType.ACTION_DONE
     # The Bitaxe cannot stop, so the planner sends it nothing.
-    assert spoken(done) == "Mining stopped at Garage: 2 of 2 miners did."
+    assert spoken(done) == (
+        "Mining stopped at Garage: 2 of 2 miners did; 1 cannot stop and keeps "
+        f"mining ({list(site.subentries.values())[2].title})."
+    )
     assert not lux.mining
     assert not ant.mining
     assert axe.mining
@@ -71,7 +74,7 @@ async def test_curtail_status_resume(
     text = spoken(status)
     # (The power read at the last poll: the stopped miners may still be ramping down.)
     assert text.startswith("Garage: 1 of 3 miners mining, 2 curtailed, drawing ")
-    assert text.endswith(" kW, power budget 0 kW.")
+    assert text.endswith(" kW, power budget 0 kW (manual).")
     figures = status.speech_slots["sites"][0]
     assert figures["mining"] == 1
     assert figures["curtailed"] == 2
@@ -82,6 +85,51 @@ async def test_curtail_status_resume(
     assert lux.mining
     assert ant.mining
     assert spoken(await handle(hass, "HashGridStatus")).endswith("no power budget.")
+
+
+async def test_resume_during_demand_response_stays_off_and_says_why(
+    hass: HomeAssistant, site: ConfigEntry, fleet: Fleet
+) -> None:
+    """'Resume mining' during a DR event clears only the manual limit: the
+    miners stay off and the answer names what binds and until when."""
+    lux, ant, _axe = fleet.miners
+    await handle(hass, "HashGridCurtail")
+    await hass.services.async_call(
+        DOMAIN,
+        "set_limit",
+        {
+            "config_entry_id": site.entry_id,
+            "source": "demand_response",
+            "power_kw": 0,
+            "duration": {"hours": 2},
+        },
+        blocking=True,
+    )
+    done = await handle(hass, "HashGridResume")
+    said = spoken(done)
+    assert said.startswith("Mining stays off at Garage: demand response until ")
+    assert not lux.mining
+    assert not ant.mining
+    assert done.speech_slots["sites"][0]["binding"] == "demand_response"
+    status = spoken(await handle(hass, "HashGridStatus"))
+    assert "power budget 0 kW (demand response until " in status
+
+    # A solar limit with room for some miners: resumed, up to it, said so.
+    await hass.services.async_call(
+        DOMAIN,
+        "clear_limit",
+        {"config_entry_id": site.entry_id, "source": "demand_response"},
+        blocking=True,
+    )
+    await hass.services.async_call(
+        DOMAIN,
+        "set_limit",
+        {"config_entry_id": site.entry_id, "source": "solar", "power_kw": 4},
+        blocking=True,
+    )
+    said = spoken(await handle(hass, "HashGridResume"))
+    assert said.startswith("Mining resumed at Garage")
+    assert said.endswith("up to 4 kW, the solar limit.")
 
 
 async def test_unknown_site_and_no_site(hass: HomeAssistant, site: ConfigEntry) -> None:
@@ -116,8 +164,8 @@ async def test_llm_assistants_get_the_intents_as_tools(
     result = await api.async_call_tool(
         llm.ToolInput("hashgrid__HashGridCurtail", {"site": "Garage"})
     )
-    assert result.data["speech"]["plain"]["speech"] == (
-        "Mining stopped at Garage: 2 of 2 miners did."
+    assert result.data["speech"]["plain"]["speech"].startswith(
+        "Mining stopped at Garage: 2 of 2 miners did; 1 cannot stop"
     )
     assert not fleet.miners[0].mining
 

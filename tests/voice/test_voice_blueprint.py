@@ -26,7 +26,10 @@ async def test_stop_and_resume_mining(
 
     result = await say(hass, "stop mining")
     assert answered(result), speech(result)
-    assert speech(result) == "Mining stopped at Garage: 2 of 2 miners stopped."
+    assert speech(result) == (
+        "Mining stopped at Garage: 2 of 2 miners stopped; "
+        f"{list(site.subentries.values())[2].title} cannot stop and keeps mining."
+    )
     assert not lux.mining
     assert not ant.mining
     assert axe.mining  # a Bitaxe cannot stop
@@ -37,6 +40,18 @@ async def test_stop_and_resume_mining(
     )
     assert lux.mining
     assert ant.mining
+
+    # During a demand-response event, "resume" leaves the miners off, says why.
+    await hass.services.async_call(
+        "hashgrid",
+        "set_limit",
+        {"config_entry_id": site.entry_id, "source": "demand_response", "power_kw": 0},
+        blocking=True,
+    )
+    result = await say(hass, "resume mining")
+    assert speech(result) == "Mining stays off at Garage: demand response."
+    assert not lux.mining
+    assert not ant.mining
 
 
 async def test_sentences_of_your_own(
@@ -49,7 +64,7 @@ async def test_sentences_of_your_own(
         {"site": site.entry_id, "stop_sentences": ["heater off", "too hot"]},
     )
     result = await say(hass, "too hot")
-    assert speech(result) == "Mining stopped at Garage: 2 of 2 miners stopped."
+    assert speech(result).startswith("Mining stopped at Garage: 2 of 2 miners stopped")
     assert not fleet.miners[0].mining
     result = await say(hass, "stop mining")
     assert not answered(result)

@@ -193,7 +193,11 @@ class Curtailer:
     def _describe(self) -> dict[str, Any]:
         """What binds and every active limit, as reported."""
         budget = self.budget()
+        said = source_text(budget.binding)
+        if budget.limit is not None:
+            said += until_text(budget.limit)
         return {
+            "binding_said": said,
             "effective_budget_w": None
             if math.isinf(budget.power_w)
             else round(budget.power_w, 1),
@@ -333,6 +337,17 @@ class Curtailer:
             "fits": plan.fits,
             "power_w": round(data.total_power_w, 1) if data else None,
             "miners": [outcome.as_dict() for outcome in outcomes],
+            # Miners the budget would have off that cannot stop (said, not hidden).
+            "cannot_stop": [
+                slot.subentry.title
+                for slot in slots.values()
+                if slot.reading is not None
+                and slot.reading.is_mining
+                and slot.info is not None
+                and not slot.info.can_stop
+                and slot.subentry_id not in plan.running
+                and not plan.fits
+            ],
         }
         self.hass.bus.async_fire(
             EVENT_CURTAILMENT,
