@@ -74,7 +74,7 @@ async def test_develop_boots_home_assistant(
             vtn = "binary_sensor.hashgrid_demo_127_0_0_1_vtn_connection"
             assert states[vtn]["state"] == "on"
             # One automation from each blueprint, on; the solar one follows the
-            # surplus (it changes with every 5 s poll) and sets the budget.
+            # surplus (it changes with every 5 s poll) and sets its limit.
             automations = [e for e in states if e.startswith("automation.demo_")]
             assert len(automations) == 5
             assert {states[e]["state"] for e in automations} == {"on"}
@@ -83,15 +83,21 @@ async def test_develop_boots_home_assistant(
                 while not states[solar]["attributes"].get("last_triggered"):
                     await asyncio.sleep(0.5)
                     states = await api.states()
-                budget = "number.demo_mining_site_power_budget"
+                # The solar automation sets the site's solar limit (shown with
+                # every active limit on the Binding limit sensor).
+                binding = "sensor.demo_mining_site_binding_limit"
                 surplus = "sensor.hashgrid_sim_hg_hybrid_6k_surplus_power"
-                while (
-                    abs(
-                        float(states[budget]["state"])
-                        - float(states[surplus]["state"]) / 1000
-                    )
-                    > 0.5
-                ):
+
+                def follows() -> bool:
+                    solar = states[binding]["attributes"]["limits"].get("solar")
+                    if solar is None:
+                        return False
+                    surplus_kw = float(states[surplus]["state"]) / 1000
+                    if surplus_kw < 1:  # the demo's minimum: a shortfall
+                        return solar["power_kw"] in (0, 1)
+                    return abs(solar["power_kw"] - min(surplus_kw, 15)) <= 0.5
+
+                while not follows():
                     await asyncio.sleep(0.5)
                     states = await api.states()
             with pytest.raises(RuntimeError, match="login refused"):
