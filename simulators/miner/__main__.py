@@ -17,7 +17,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Parse the command line."""
     parser = argparse.ArgumentParser(
         prog="python -m simulators.miner",
-        description="Simulated ASIC miners (LuxOS, Antminer stock, Bitaxe) on "
+        description="Simulated ASIC miners (LuxOS, Antminer stock, Bitaxe, Avalon Nano 3S "
+        "and Q, Whatsminer) on "
         "loopback addresses, speaking the protocols pyasic uses: the JSON API on "
         "TCP 4028 and HTTP on port 80 (binding port 80 needs root).",
     )

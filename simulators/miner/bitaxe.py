@@ -1,8 +1,11 @@
 """Bitaxe running AxeOS (ESP-Miner): HTTP only, JSON under /api.
 
 pyasic identifies it by "AxeOS" in the web page and picks the class from
-`ASICModel` in /api/system/info (BM1370 is a Bitaxe Gamma). AxeOS cannot stop
-mining; it can restart.
+`ASICModel` in /api/system/info (BM1370 is a Bitaxe Gamma). AxeOS before 2.14
+cannot stop mining, only restart. From 2.14 (knob: `personality.version`) it
+pauses and resumes: `POST /api/system/pause` and `/api/system/resume`, and
+`/api/system/info` reports `miningPaused` (bitaxeorg/ESP-Miner's
+main/http_server/openapi.yaml); pyasic 0.79 knows neither.
 """
 
 from __future__ import annotations
@@ -16,6 +19,8 @@ from .firmware import Firmware
 from .web import not_found
 
 VERSION = "v2.6.1"
+# The first AxeOS release that pauses and resumes mining.
+PAUSE_VERSION = (2, 14)
 ASIC_MODEL = "BM1370"
 SMALL_CORES = 2040
 FREQUENCY_MHZ = 525
@@ -36,6 +41,16 @@ class Bitaxe(Firmware):
         super().__init__(miner)
         self.frequency = FREQUENCY_MHZ
         self.auto_fan = True
+        self.version = VERSION
+
+    @property
+    def can_pause(self) -> bool:
+        """Return True when this AxeOS release pauses and resumes mining."""
+        try:
+            release = tuple(int(p) for p in self.version.lstrip("v").split(".")[:2])
+        except ValueError:
+            return False
+        return release >= PAUSE_VERSION
 
     def on_reboot(self) -> None:
         """AxeOS always mines after a restart."""
@@ -83,7 +98,7 @@ class Bitaxe(Firmware):
             "fallbackStratumURL": "",
             "fallbackStratumPort": 3333,
             "fallbackStratumUser": "",
-            "version": VERSION,
+            "version": self.version,
             "idfVersion": "v5.4.1",
             "boardVersion": "601",
             "runningPartition": "ota_0",
@@ -94,7 +109,7 @@ class Bitaxe(Firmware):
             "fanspeed": min(100, physics.fan_rpms()[0] // 60),
             "temptarget": 60,
             "fanrpm": physics.fan_rpms()[0],
-        }
+        } | ({"miningPaused": not physics.mining} if self.can_pause else {})
 
     async def http_reply(self, request: web.BaseRequest) -> web.StreamResponse:
         """Serve AxeOS's page and API."""
@@ -120,6 +135,13 @@ class Bitaxe(Firmware):
                 self.miner.reboot()
             # AxeOS answers this one in plain text, not JSON.
             return web.Response(text="System will restart shortly.")
+        if self.can_pause and route in (
+            ("POST", "/api/system/pause"),
+            ("POST", "/api/system/resume"),
+        ):
+            if not self.miner.ignore_commands:
+                self.miner.physics.set_mining(route[1].endswith("resume"))
+            return web.json_response({"paused": not self.miner.mining})
         if route == ("PATCH", "/api/system"):
             try:
                 settings = json.loads(await request.read() or b"{}")

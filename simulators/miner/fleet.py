@@ -9,21 +9,37 @@ import ipaddress
 import time
 
 from .antminer import Antminer
+from .avalon import AvalonNano3S, AvalonQ
 from .bitaxe import Bitaxe
 from .firmware import Firmware
 from .luxos import LuxOS
 from .miner import SimulatedMiner
-from .model import BITAXE_GAMMA, S19J_PRO, S21, MinerSpec
+from .model import (
+    AVALON_NANO3S,
+    AVALON_Q,
+    BITAXE_GAMMA,
+    S19J_PRO,
+    S21,
+    WHATSMINER_M30S_PLUS,
+    MinerSpec,
+)
+from .whatsminer import Whatsminer
 
 FIRMWARES: dict[str, type[Firmware]] = {
     "luxos": LuxOS,
     "antminer": Antminer,
     "bitaxe": Bitaxe,
+    "avalon_nano3s": AvalonNano3S,
+    "avalon_q": AvalonQ,
+    "whatsminer": Whatsminer,
 }
 DEFAULT_SPECS: dict[str, MinerSpec] = {
     "luxos": S19J_PRO,
     "antminer": S21,
     "bitaxe": BITAXE_GAMMA,
+    "avalon_nano3s": AVALON_NANO3S,
+    "avalon_q": AVALON_Q,
+    "whatsminer": WHATSMINER_M30S_PLUS,
 }
 
 

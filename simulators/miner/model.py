@@ -71,6 +71,34 @@ BITAXE_GAMMA = MinerSpec(
     idle_w=2.5,
     pool_difficulty=1024.0,
 )
+# Canaan's and MicroBT's nameplates (the highest work mode).
+AVALON_NANO3S = MinerSpec(
+    model="Avalon Nano 3S",
+    nominal_w=140.0,
+    nominal_ths=6.0,
+    hashboards=1,
+    chips_per_board=12,
+    fans=1,
+    idle_w=6.0,
+    pool_difficulty=4096.0,
+)
+AVALON_Q = MinerSpec(
+    model="Avalon Q",
+    nominal_w=1674.0,
+    nominal_ths=90.0,
+    hashboards=1,
+    chips_per_board=160,
+    fans=2,
+    idle_w=25.0,
+)
+WHATSMINER_M30S_PLUS = MinerSpec(
+    model="Whatsminer M30S+",
+    nominal_w=3400.0,
+    nominal_ths=100.0,
+    hashboards=3,
+    chips_per_board=156,
+    fans=2,
+)
 
 
 class MinerModel:

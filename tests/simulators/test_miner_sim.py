@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 import json
 import time
 
+import aiohttp
 import pyasic
 from pyasic.device.algorithm import SHA256Unit
 import pytest
@@ -354,5 +355,148 @@ async def test_custom_spec_and_address_checks(
         async with running_fleet(1, "10.0.0.1"):
             pass
     with pytest.raises(ValueError, match="unknown firmware"):
-        async with running_fleet(1, BASE, ("whatsminer",)):
+        async with running_fleet(1, BASE, ("innosilicon",)):
             pass
+
+
+# ---- the miners people own at home: Avalon, Whatsminer, AxeOS 2.14 ---------------
+
+HOME_BASE = "127.0.3.120"
+
+
+@pytest.fixture
+async def home_fleet(loopback: None, clock: ManualClock) -> AsyncIterator[Fleet]:
+    """Avalon Nano 3S, Avalon Q, Whatsminer M30S+ (in that order)."""
+    async with running_fleet(
+        3, HOME_BASE, ("avalon_nano3s", "avalon_q", "whatsminer"), clock=clock
+    ) as running:
+        yield running
+
+
+@pytest.mark.parametrize(
+    ("index", "cls_name", "model", "make"),
+    [
+        (0, "CGMinerAvalonNano3s", "Avalon Nano 3s", "AvalonMiner"),
+        (1, "CGMinerAvalonQHome", "Avalon Q Home", "AvalonMiner"),
+        (2, "BTMinerM30SPlusVE40", "M30S+ VE40", "WhatsMiner"),
+    ],
+)
+async def test_pyasic_identifies_home_miners(
+    home_fleet: Fleet, index: int, cls_name: str, model: str, make: str
+) -> None:
+    miner = await pyasic.get_miner(home_fleet.miners[index].ip)
+    assert type(miner).__name__ == cls_name
+    assert str(miner.raw_model) == model
+    assert str(miner.make) == make
+
+
+async def test_avalon_get_data(home_fleet: Fleet) -> None:
+    nano, q = home_fleet.miners[0], home_fleet.miners[1]
+    data = await (await pyasic.get_miner(nano.ip)).get_data()
+    assert ths(data.hashrate) == pytest.approx(6.0)
+    assert data.wattage == 140  # PS[6] on the Nano 3S
+    assert data.wattage_limit == 140  # MPO: the high work mode
+    assert data.mac == nano.mac.upper()
+    assert data.fw_ver == "4.11.1"
+    assert [f.speed for f in data.fans] == nano.physics.fan_rpms()
+    data = await (await pyasic.get_miner(q.ip)).get_data()
+    assert ths(data.hashrate) == pytest.approx(90.0)
+    assert data.wattage == 1674  # WALLPOWER on the Q
+    assert len(data.fans) == 2
+
+
+async def test_avalon_replies_end_in_nul_and_know_canaans_options(
+    home_fleet: Fleet,
+) -> None:
+    nano = home_fleet.miners[0]
+    reply = await rpc(nano.ip, "version")
+    assert reply.endswith(b"\x00")
+    assert json.loads(reply[:-1])["VERSION"][0]["PROD"] == "Avalon Nano3s"
+    # Work mode: set (0 low, 1 medium, 2 high) and query.
+    reply = json.loads((await rpc(nano.ip, "ascset", "0,workmode,set,0"))[:-1])
+    assert reply["STATUS"][0]["Msg"] == "ASC 0 set OK"
+    assert nano.power_target_w == 70
+    reply = json.loads((await rpc(nano.ip, "ascset", "0,workmode"))[:-1])
+    assert reply["STATUS"][0]["Msg"] == "ASC 0 set info: WORKMODE[0]"
+    assert "WORKMODE[0]" in (await rpc(nano.ip, "estats")).decode()
+    # pyasic's "worklevel" is in no Canaan document: an unknown option.
+    reply = json.loads((await rpc(nano.ip, "ascset", "0,worklevel,set,1"))[:-1])
+    assert reply["STATUS"][0]["STATUS"] == "E"
+    assert nano.power_target_w == 70
+
+
+async def test_avalon_soft_off_acts_at_its_time(home_fleet: Fleet) -> None:
+    nano = home_fleet.miners[0]
+    miner = await pyasic.get_miner(nano.ip)
+    # pyasic asks for soft off 5 s from now: acknowledged, not yet done.
+    assert await miner.stop_mining() is True
+    assert nano.mining is True
+    # A time already reached acts at once; the pending one is replaced.
+    now = int(time.time())
+    await rpc(nano.ip, "ascset", f"0,softoff,1:{now}")
+    assert nano.mining is False
+    assert "SoftOFF[1]" in (await rpc(nano.ip, "estats")).decode()
+    data = await miner.get_data()
+    assert ths(data.hashrate) == 0
+    await rpc(nano.ip, "ascset", f"0,softon,1:{now}")
+    assert nano.mining is True
+
+
+async def test_whatsminer_get_data(home_fleet: Fleet) -> None:
+    sim = home_fleet.miners[2]
+    data = await (await pyasic.get_miner(sim.ip)).get_data()
+    assert ths(data.hashrate) == pytest.approx(100.0, rel=1e-6)
+    assert data.wattage == 3400
+    assert data.serial_number == sim.serial
+    assert data.mac == sim.mac.upper()
+    assert data.is_mining is True
+    assert data.fw_ver == "20230911.12.Rel"
+    assert len(data.hashboards) == 3
+    assert {b.chips for b in data.hashboards} == {156}
+
+
+async def test_whatsminer_writes_are_token_signed_and_encrypted(
+    home_fleet: Fleet,
+) -> None:
+    sim = home_fleet.miners[2]
+    miner = await pyasic.get_miner(sim.ip)
+    # A plain (unencrypted) write is refused.
+    reply = json.loads(await rpc(sim.ip, "power_off"))
+    assert reply["Msg"] == "can't access write cmd"
+    assert await miner.stop_mining() is True
+    assert sim.mining is False
+    assert await miner.is_mining() is False
+    assert await miner.resume_mining() is True
+    assert sim.mining is True
+    reply = await miner.rpc.set_low_power()
+    assert reply["Msg"] == "API command OK"
+    assert sim.power_target_w == pytest.approx(3400 * 0.8)
+    assert await miner.set_power_limit(2500) is True
+    assert sim.power_target_w == 2500
+    assert (await miner.get_data()).wattage_limit == 2500
+    # The wrong password signs a token the miner does not know.
+    other = await pyasic.get_miner(sim.ip)
+    other.rpc.pwd = "wrong"
+    with pytest.raises(pyasic.APIError, match="check token err"):
+        await other.rpc.power_off()
+    # Write access off (the WhatsminerTool switch): refused.
+    sim.personality.write_enabled = False
+    assert await other.stop_mining() is False
+    assert sim.mining is True
+
+
+async def test_axeos_2_14_pauses_and_resumes(fleet: Fleet) -> None:
+    sim = fleet.miners[2]
+    url = f"http://{sim.ip}/api/system"
+    async with aiohttp.ClientSession() as session:
+        async with session.post(f"{url}/pause") as response:
+            assert response.status == 404  # v2.6.1: no pause
+        sim.personality.version = "v2.14.0"
+        async with session.post(f"{url}/pause") as response:
+            assert response.status == 200
+        assert sim.mining is False
+        async with session.get(f"{url}/info") as response:
+            assert (await response.json())["miningPaused"] is True
+        async with session.post(f"{url}/resume") as response:
+            assert response.status == 200
+        assert sim.mining is True
