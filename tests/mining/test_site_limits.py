@@ -181,3 +181,75 @@ async def test_bad_source_is_refused(hass: HomeAssistant, site: ConfigEntry) -> 
         await set_limit(hass, site, "DROP TABLE;", 0)
     assert err.value.translation_key == "invalid_limit_source"
     assert shown(hass, site)[1] == "fleet"
+
+
+async def test_read_back_verifies_resumes_and_power_targets(
+    hass: HomeAssistant, site: ConfigEntry, fleet: Fleet
+) -> None:
+    """A miner that ignores a resume, or a lower power target, is reported as
+    not obeying (read back, not assumed); the others obey regardless."""
+    lux, ant, _axe = fleet.miners
+    await set_limit(hass, site, "demand_response", 0)
+    assert not lux.mining
+    assert not ant.mining
+    ant.ignore_commands = True
+    response = await clear_limit(hass, site, "demand_response")
+    outcomes = {m["host"]: m for m in response["miners"]}
+    assert outcomes[ant.ip]["action"] == "resume"
+    assert outcomes[ant.ip]["success"] is False
+    assert outcomes[ant.ip]["error"] == "not mining"
+    assert outcomes[lux.ip]["success"] is True
+    assert lux.mining
+    assert not ant.mining
+    ant.ignore_commands = False
+    await hass.services.async_call(
+        DOMAIN,
+        "resume",
+        {"config_entry_id": site.entry_id, "stagger": 0},
+        blocking=True,
+    )
+
+    # The LuxOS ignores a lower power target: said, with what it kept.
+    states = {s.miner_id: s for s in site.runtime_data.coordinator.miner_states()}
+    lux_id = next(iter(site.subentries))
+    lux_state = states[lux_id]
+    assert lux_state.min_power_w is not None
+    lux.ignore_commands = True
+    before = lux.power_target_w
+    others = sum(s.power_w for i, s in states.items() if i != lux_id)
+    response = await set_limit(
+        hass, site, "solar", (others + lux_state.min_power_w + 100) / 1000
+    )
+    outcomes = {m["host"]: m for m in response["miners"]}
+    assert outcomes[lux.ip]["action"] == "set_power"
+    assert outcomes[lux.ip]["success"] is False
+    assert outcomes[lux.ip]["error"].startswith("power target is ")
+    assert lux.power_target_w == before
+    lux.ignore_commands = False
+
+
+async def test_a_miners_power_target_respects_the_limits(
+    hass: HomeAssistant, site: ConfigEntry, fleet: Fleet
+) -> None:
+    """Raising one miner's power target past the binding limit is refused;
+    lowering it is always allowed, and read back."""
+    lux = fleet.miners[0]
+    number = entity_id(hass, "number", f"{miner_uid(site, 0)}_power_target")
+    state = hass.states.get(number)
+    low, high = float(state.attributes["min"]), float(state.attributes["max"])
+    await hass.services.async_call(
+        "number", "set_value", {"entity_id": number, "value": low}, blocking=True
+    )
+    assert lux.power_target_w == pytest.approx(low)
+    # Room for the others as the planner counts them, and the LuxOS at its low.
+    states = site.runtime_data.coordinator.miner_states()
+    others = sum(s.max_power_w for s in states[1:])
+    await set_limit(hass, site, "solar", (others + low + 50) / 1000)
+    assert lux.mining
+    with pytest.raises(ServiceValidationError) as err:
+        await hass.services.async_call(
+            "number", "set_value", {"entity_id": number, "value": high}, blocking=True
+        )
+    assert err.value.translation_key == "miner_limit_binds"
+    assert err.value.translation_placeholders["source"] == "solar"
+    assert lux.power_target_w == pytest.approx(low)
