@@ -42,7 +42,6 @@ from .web import not_found
 
 CGMINER_VERSION = "4.11.1"
 API_VERSION = "3.7"
-# Work modes: what each draws, as a fraction of nominal (high) power.
 WORK_MODES = {0: "Low", 1: "Medium", 2: "High"}
 SOFT_ON, SOFT_OFF = 0, 1
 
@@ -58,8 +57,8 @@ class Avalon(Firmware):
     hwtype: ClassVar[str] = ""
     swtype: ClassVar[str] = ""
     firmware_version: ClassVar[str] = ""
-    # Power of each work mode as a fraction of nominal (mode 2, high).
-    mode_fractions: ClassVar[tuple[float, float, float]] = (0.5, 0.75, 1.0)
+    # Nameplate power of each work mode (0 low, 1 medium, 2 high), in W.
+    mode_watts: ClassVar[tuple[float, float, float]] = (0.0, 0.0, 0.0)
     default_mode: ClassVar[int] = 2
 
     def __init__(self, miner: Any) -> None:
@@ -75,7 +74,7 @@ class Avalon(Firmware):
 
     def mode_power_w(self, mode: int) -> float:
         """Return what the miner draws mining in a work mode."""
-        return round(self.miner.spec.nominal_w * self.mode_fractions[mode])
+        return self.mode_watts[mode] or round(self.miner.spec.nominal_w)
 
     def _apply_mode(self, mode: int) -> None:
         self.work_mode = mode
@@ -230,7 +229,7 @@ class Avalon(Firmware):
             "Led": self.led,
             "WORKMODE": self.work_mode,
             "WORKLEVEL": 0,
-            "MPO": self.mode_power_w(self.work_mode),
+            "MPO": round(self.mode_power_w(self.work_mode)),
             "CALIALL": 7,
             "ADJ": 1,
         }
@@ -358,11 +357,15 @@ class Avalon(Firmware):
             return self._info(f"PS[{self.mm_id0().split('PS[')[1].split(']')[0]}]")
         return self.error(16, f"ASC 0 set failed: unknown option {option}")
 
-    def _schedule(self, state: int, at: int) -> None:
-        """Act at `at` (unix time, the miner's clock); now if it has passed."""
+    def on_stop(self) -> None:
+        """Forget a soft off/on still to come."""
         if self._pending is not None:
             self._pending.cancel()
             self._pending = None
+
+    def _schedule(self, state: int, at: int) -> None:
+        """Act at `at` (unix time, the miner's clock); now if it has passed."""
+        self.on_stop()
         delay = at - time.time()
         if delay <= 0:
             self._apply_soft(state)
@@ -395,7 +398,7 @@ class AvalonNano3S(Avalon):
     hwtype: ClassVar[str] = "N_MM1v1_X1"
     swtype: ClassVar[str] = "MM319"
     firmware_version: ClassVar[str] = "25021401_56abae7"
-    mode_fractions: ClassVar[tuple[float, float, float]] = (0.5, 0.72, 1.0)
+    mode_watts: ClassVar[tuple[float, float, float]] = (70.0, 100.0, 140.0)
 
 
 class AvalonQ(Avalon):
@@ -407,4 +410,4 @@ class AvalonQ(Avalon):
     hwtype: ClassVar[str] = "Q_MM1v1_X1"
     swtype: ClassVar[str] = "MM321"
     firmware_version: ClassVar[str] = "25052801_97e23a6"
-    mode_fractions: ClassVar[tuple[float, float, float]] = (0.48, 0.78, 1.0)
+    mode_watts: ClassVar[tuple[float, float, float]] = (800.0, 1300.0, 1674.0)

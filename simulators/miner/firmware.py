@@ -71,3 +71,7 @@ class Firmware(ABC):
     @abstractmethod
     def on_reboot(self) -> None:
         """Forget what a reboot forgets (sessions, runtime state)."""
+
+    def on_stop(self) -> None:
+        """The simulation ends: cancel what is still scheduled."""
+        return  # most firmwares schedule nothing

@@ -179,6 +179,7 @@ class SimulatedMiner:
     async def stop(self) -> None:
         """Stop listening and drop every connection."""
         await self._settle()
+        self.personality.on_stop()
         self._close_listeners()
         await self._web.shutdown(timeout=0.1)
         for server in self._retired:

@@ -82,15 +82,26 @@ class Whatsminer(Firmware):
     def __init__(self, miner: Any) -> None:
         """Start mining in normal power mode; write access on, password admin."""
         super().__init__(miner)
+        # Issued tokens: sign -> (host_passwd_md5, issued at).
+        self._tokens: dict[str, tuple[str, float]] = {}
         # Knobs: the API password (as set with WhatsminerTool), write access.
-        self.password = "admin"
+        self._password = "admin"
         self.write_enabled = True
         self.power_mode = "Normal"
         self.power_limit_w = round(miner.spec.nominal_w * POWER_MODES["High"])
         self.led_auto = True
-        # Issued tokens: sign -> (host_passwd_md5, issued at).
-        self._tokens: dict[str, tuple[str, float]] = {}
         self._apply_power()
+
+    @property
+    def password(self) -> str:
+        """Return the API password."""
+        return self._password
+
+    @password.setter
+    def password(self, value: str) -> None:
+        """Change the password: every token issued so far is void."""
+        self._password = value
+        self._tokens.clear()
 
     def _apply_power(self) -> None:
         nominal = self.miner.spec.nominal_w

@@ -29,6 +29,7 @@ import pyasic
 from pyasic import APIError
 from pyasic.data import MinerData
 from pyasic.device.algorithm import SHA256Unit
+from pyasic.miners.backends.avalonminer import AvalonMiner
 from pyasic.miners.backends.espminer import ESPMiner
 from pyasic.miners.backends.luxminer import LUXMiner
 from pyasic.miners.base import BaseMiner
@@ -111,6 +112,18 @@ class MinerInfo:
     min_power_w: float | None = None
     max_power_w: float | None = None
     nominal_power_w: float | None = None
+    # Discrete work modes (Avalon: low, medium, high) and what each draws:
+    # a power target is carried out as the highest mode at or below it.
+    work_modes: tuple[WorkMode, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class WorkMode:
+    """One of a firmware's discrete work modes: its name, its power, its code."""
+
+    name: str
+    power_w: float
+    code: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,6 +146,7 @@ class MinerReading:
     errors: tuple[str, ...]
     is_mining: bool
     power_target_w: float | None
+    work_mode: str | None = None
 
 
 def normalize_mac(mac: str) -> str:
@@ -314,6 +328,40 @@ async def _preset_powers(miner: BaseMiner, figures: _Figures) -> list[float]:
     return [p for p in powers if p]
 
 
+# Canaan's nameplate power of each work mode (`ascset|0,workmode,set,<code>`),
+# by the model pyasic names: 0 low (eco), 1 medium (standard), 2 high (super).
+AVALON_WORK_MODES: dict[str, tuple[WorkMode, ...]] = {
+    "Avalon Nano 3s": (
+        WorkMode("low", 70.0, 0),
+        WorkMode("medium", 100.0, 1),
+        WorkMode("high", 140.0, 2),
+    ),
+    "Avalon Q Home": (
+        WorkMode("low", 800.0, 0),
+        WorkMode("medium", 1300.0, 1),
+        WorkMode("high", 1674.0, 2),
+    ),
+}
+
+
+def _work_modes(miner: BaseMiner) -> tuple[WorkMode, ...]:
+    """Return the firmware's discrete work modes, if HashGrid knows them."""
+    if isinstance(miner, AvalonMiner):
+        return AVALON_WORK_MODES.get(str(miner.raw_model), ())
+    return ()
+
+
+async def _axeos_pauses(miner: BaseMiner) -> bool:
+    """Return True when AxeOS pauses and resumes (2.14+ reports `miningPaused`)."""
+    if not isinstance(miner, ESPMiner):
+        return False
+    try:
+        info: dict[str, Any] = await miner.web.system_info()
+    except APIError:
+        return False
+    return isinstance(info, dict) and "miningPaused" in info
+
+
 def _unique_id(identity: Identity) -> str | None:
     if identity.serial:
         return identity.serial.upper()
@@ -369,6 +417,11 @@ async def _identify_miner(
     powers = await _preset_powers(miner, figures)
     sets_power = type(miner).set_power_limit is not BaseMiner.set_power_limit
     nominal = figures.number("power limit", data.wattage_limit, MAX_POWER_W)
+    modes = _work_modes(miner)
+    if isinstance(miner, AvalonMiner):
+        # Power targets are work modes here (pyasic's own maps watts to a
+        # "worklevel" no Canaan document names): none known, none offered.
+        sets_power, powers = bool(modes), [m.power_w for m in modes]
     info = MinerInfo(
         host=host,
         make=str(miner.make),
@@ -377,11 +430,15 @@ async def _identify_miner(
         mac=mac,
         serial=serial or mac,
         unique_id=unique_id,
-        can_stop=bool(miner.supports_shutdown),
+        # Avalon: soft off/on; AxeOS 2.14+: pause/resume (HashGrid's own).
+        can_stop=bool(miner.supports_shutdown)
+        or isinstance(miner, AvalonMiner)
+        or await _axeos_pauses(miner),
         can_set_power=sets_power and (bool(powers) or not miner.supports_presets),
         min_power_w=min(powers) if powers else None,
         max_power_w=max(powers) if powers else None,
         nominal_power_w=nominal or None,
+        work_modes=modes,
     )
     return info, identity
 
@@ -460,7 +517,13 @@ def _text(value: object) -> str | None:
     return str(value)[:256] if value is not None and value != "" else None
 
 
-def _reading(miner: BaseMiner, data: MinerData, figures: _Figures) -> MinerReading:
+def _reading(
+    miner: BaseMiner,
+    data: MinerData,
+    figures: _Figures,
+    extra: dict[str, Any] | None = None,
+) -> MinerReading:
+    extra = extra or {}
     hashrate = _hashrate_ths(data, figures)
     power = figures.number("power", data.wattage, MAX_POWER_W)
     pool = next(
@@ -468,7 +531,9 @@ def _reading(miner: BaseMiner, data: MinerData, figures: _Figures) -> MinerReadi
     )
     if _reports(miner, DataOptions.IS_MINING):
         is_mining = bool(data.is_mining)
-    else:  # LuxOS, Bitaxe: pyasic does not say; hashing is mining.
+    elif "paused" in extra:  # Avalon's SoftOFF, AxeOS 2.14's miningPaused
+        is_mining = not extra["paused"]
+    else:  # LuxOS, Avalon, older AxeOS: pyasic does not say; hashing is mining.
         is_mining = bool(hashrate)
     uptime = figures.number("uptime", data.uptime, MAX_UPTIME_S)
     return MinerReading(
@@ -503,7 +568,16 @@ def _reading(miner: BaseMiner, data: MinerData, figures: _Figures) -> MinerReadi
         is_mining=is_mining,
         power_target_w=figures.number("power target", data.wattage_limit, MAX_POWER_W)
         or None,
+        work_mode=extra.get("work_mode"),
     )
+
+
+def _status_msg(reply: dict[str, Any]) -> str:
+    """Return a cgminer reply's STATUS message ("" when it has none)."""
+    try:
+        return str(reply["STATUS"][0]["Msg"])
+    except LookupError, TypeError:
+        return ""
 
 
 def _boards_carry_hashrate(data: MinerData) -> bool:
@@ -545,6 +619,13 @@ class MinerClient:
         self._lux_identity: tuple[object, object] = (None, None)
         if isinstance(miner, LUXMiner):
             miner._get_mac = self._luxos_mac
+        # What pyasic reads but drops, taken from the replies it asks for
+        # anyway (no extra request): Avalon's work mode, AxeOS's pause.
+        self._extra: dict[str, Any] = {}
+        if isinstance(miner, AvalonMiner):
+            self._wrap(miner, "_get_wattage_limit", "rpc_estats", self._avalon_estats)
+        elif isinstance(miner, ESPMiner) and info.can_stop:
+            self._wrap(miner, "_get_hashrate", "web_system_info", self._axeos_info)
         # What a state-only read asks for (see _STATE_DATA_FROM_BOARDS): the
         # full list until a full poll shows the boards carry the hashrate.
         self._state_data = _STATE_DATA
@@ -553,6 +634,41 @@ class MinerClient:
     def host(self) -> str:
         """Return the miner's address."""
         return self.info.host
+
+    @staticmethod
+    def _wrap(
+        miner: BaseMiner,
+        name: str,
+        argument: str,
+        take: Callable[[dict[str, Any]], None],
+    ) -> None:
+        """Let `take` see the raw reply pyasic hands one of its data functions."""
+        original = getattr(miner, name)
+
+        async def wrapped(**kwargs: Any) -> Any:
+            reply = kwargs.get(argument)
+            if isinstance(reply, dict):
+                take(reply)
+            return await original(**kwargs)
+
+        setattr(miner, name, wrapped)
+
+    def _avalon_estats(self, estats: dict[str, Any]) -> None:
+        """Keep the work mode and soft off state (Canaan's `MM ID0` block)."""
+        try:
+            mm = AvalonMiner.parse_estats(estats)["STATS"][0]["MM ID0"]
+            code = int(mm["WORKMODE"])
+            self._extra["paused"] = int(mm["SoftOFF"]) != 0
+        except LookupError, TypeError, ValueError, AttributeError:
+            return
+        mode = next((m for m in self.info.work_modes if m.code == code), None)
+        if mode is not None:
+            self._extra["work_mode"] = mode.name
+
+    def _axeos_info(self, info: dict[str, Any]) -> None:
+        """Keep AxeOS's `miningPaused` (2.14+)."""
+        if isinstance(paused := info.get("miningPaused"), bool):
+            self._extra["paused"] = paused
 
     async def _luxos_mac(self, rpc_config: dict[str, Any] | None = None) -> None:
         """pyasic's LuxOS `_get_mac`: keep the config's MAC and serial aside."""
@@ -614,7 +730,8 @@ class MinerClient:
                 except (APIError, UnicodeDecodeError) as err:
                     await self._raise_if_unreachable()
                     raise InvalidResponse(f"{self.host}: {err}") from err
-                reading = _reading(self._miner, data, self._figures)
+                reading = _reading(self._miner, data, self._figures, self._extra)
+                self._extra = {}
                 if self._delivery.undelivered != undelivered or _is_empty(reading):
                     await self._raise_if_unreachable()
         except MinerError:
@@ -645,12 +762,13 @@ class MinerClient:
                 if not ok and isinstance(rpc, LUXMinerRPCAPI) and rpc.session_token:
                     rpc.session_token = None  # expired, e.g. by a reboot: log on again
                     ok = bool(await send())
-                if (
-                    ok
-                    and expect_mining is not None
-                    and _reports(self._miner, DataOptions.IS_MINING)
-                ):
-                    ok = await self._miner.is_mining() is expect_mining
+                if ok and expect_mining is not None:
+                    if _reports(self._miner, DataOptions.IS_MINING):
+                        ok = await self._miner.is_mining() is expect_mining
+                    elif isinstance(self._miner, (AvalonMiner, ESPMiner)):
+                        # Soft off / pause: the firmware's own flag says.
+                        reading = await self.poll(state_only=True)
+                        ok = reading.is_mining is expect_mining
                 if not ok or self._delivery.undelivered != undelivered:
                     await self._raise_if_unreachable()
         except TimeoutError as err:
@@ -678,7 +796,7 @@ class MinerClient:
         if not self.info.can_stop:
             return False
         return await self._command(
-            self._miner.stop_mining, expect_mining=False if verify else None
+            self._stop_sender(stop=True), expect_mining=False if verify else None
         )
 
     async def resume(self, *, verify: bool = True) -> bool:
@@ -686,14 +804,76 @@ class MinerClient:
         if not self.info.can_stop:
             return False
         return await self._command(
-            self._miner.resume_mining, expect_mining=True if verify else None
+            self._stop_sender(stop=False), expect_mining=True if verify else None
         )
 
+    def _stop_sender(self, *, stop: bool) -> Callable[[], Awaitable[bool]]:
+        miner = self._miner
+        if isinstance(miner, AvalonMiner):
+            return lambda: self._avalon_soft(stop=stop)
+        if isinstance(miner, ESPMiner):
+            return lambda: self._axeos_pause(stop=stop)
+        sender: Callable[[], Awaitable[bool]] = (
+            miner.stop_mining if stop else miner.resume_mining
+        )
+        return sender
+
+    async def _avalon_soft(self, *, stop: bool) -> bool:
+        """Soft off/on now, by the miner's own clock.
+
+        Canaan's `softoff|softon,1:<time>` acts at that time; pyasic asks for
+        5 s from now by our clock, which a read-back would not see. The time
+        is the miner's: the `When` of a reply it just sent.
+        """
+        rpc = self._miner.rpc
+        try:
+            reply: dict[str, Any] = await rpc.send_command("version")
+            when = int(reply["STATUS"][0]["When"])
+        except LookupError, TypeError, ValueError:  # nothing (refused) or odd
+            return False
+        option = "softoff" if stop else "softon"
+        reply = await rpc.send_command("ascset", parameters=f"0,{option},1:{when}")
+        return "success" in _status_msg(reply)
+
+    async def _axeos_pause(self, *, stop: bool) -> bool:
+        """AxeOS 2.14+: POST /api/system/pause or /resume (HashGrid's transport)."""
+        command = "system/pause" if stop else "system/resume"
+        try:
+            await self._miner.web.send_command(command, post=True)
+        except APIError as err:
+            if "JSON decode error" in str(err):  # delivered (HTTP 200), not JSON
+                return True
+            raise
+        return True
+
     async def set_power_target(self, watts: float) -> bool:
-        """Set the power target (LuxOS: the highest profile at or below it)."""
+        """Set the power target.
+
+        LuxOS: the highest profile at or below it; a firmware with work modes
+        (Avalon): the highest mode at or below it (False below the lowest).
+        """
         if not self.info.can_set_power:
             return False
+        if self.info.work_modes:
+            fitting = [m for m in self.info.work_modes if m.power_w <= watts + 0.5]
+            if not fitting:
+                return False
+            return await self.set_work_mode(max(fitting, key=lambda m: m.power_w).name)
         return await self._command(lambda: self._miner.set_power_limit(int(watts)))
+
+    async def set_work_mode(self, name: str) -> bool:
+        """Switch to one of the firmware's work modes (see `MinerInfo.work_modes`)."""
+        mode = next((m for m in self.info.work_modes if m.name == name), None)
+        if mode is None:
+            return False
+
+        async def send() -> bool:
+            reply: dict[str, Any] = await self._miner.rpc.send_command(
+                "ascset", parameters=f"0,workmode,set,{mode.code}"
+            )
+            return _status_msg(reply) == "ASC 0 set OK"
+
+        return await self._command(send)
 
     async def restart(self) -> bool:
         """Reboot the miner."""
