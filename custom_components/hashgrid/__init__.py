@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 from homeassistant.core import HomeAssistant
-from homeassistant.helpers import config_validation as cv
+from homeassistant.helpers import (
+    config_validation as cv,
+    device_registry as dr,
+    entity_registry as er,
+)
 from homeassistant.helpers.typing import ConfigType
 
 from . import kind_handlers  # noqa: F401  (registers every kind)
@@ -44,6 +48,25 @@ async def async_unload_entry(hass: HomeAssistant, entry: HashGridConfigEntry) ->
     return await hass.config_entries.async_unload_platforms(
         entry, list(handler_for(entry).platforms)
     )
+
+
+async def async_remove_config_entry_device(
+    hass: HomeAssistant, entry: HashGridConfigEntry, device: dr.DeviceEntry
+) -> bool:
+    """May the user delete this device? Only one nothing is behind any more
+    (none of its entities is provided now: a miner that answers with another
+    serial, a device from before a reconfigure). A live miner or neighbour is
+    removed with its own Delete, the hub with its entry."""
+    registry = er.async_get(hass)
+    for entity in er.async_entries_for_device(
+        registry, device.id, include_disabled_entities=True
+    ):
+        if entity.config_entry_id != entry.entry_id:
+            continue
+        state = hass.states.get(entity.entity_id)
+        if state is not None and not state.attributes.get("restored"):
+            return False
+    return True
 
 
 async def async_remove_entry(hass: HomeAssistant, entry: HashGridConfigEntry) -> None:

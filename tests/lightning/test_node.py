@@ -113,3 +113,47 @@ async def test_poll_failure_makes_entities_unavailable(
     await coordinator.async_refresh()
     await hass.async_block_till_done()
     assert hass.states.get("sensor.hashgrid_peers").state == "1"  # type: ignore[union-attr]
+
+
+async def test_only_a_device_nothing_is_behind_can_be_deleted(
+    hass: HomeAssistant, net: LightningSim, hass_ws_client: Any
+) -> None:
+    """The node and a neighbour are live (deleted with their entry or their own
+    Delete); a device no entity of HashGrid stands behind any more may go."""
+    from homeassistant.helpers import device_registry as dr
+    from homeassistant.setup import async_setup_component
+
+    from custom_components.hashgrid.const import DOMAIN
+
+    assert await async_setup_component(hass, "config", {})
+    n1 = net.neighbours[0]
+    set_meter(hass, n1, "0")
+    entry = await add_node(hass, net, "socket", [neighbour_subentry(n1, name="Alice")])
+    devices = dr.async_get(hass)
+    stale = devices.async_get_or_create(
+        config_entry_id=entry.entry_id, identifiers={(DOMAIN, "gone")}, name="Gone"
+    )
+    node = devices.async_get_device_by_identifier((DOMAIN, net.node_id), entry.entry_id)
+    alice = next(
+        d
+        for d in dr.async_entries_for_config_entry(devices, entry.entry_id)
+        if d.name == "Alice"
+    )
+    client = await hass_ws_client(hass)
+
+    async def remove(device: dr.DeviceEntry) -> bool:
+        await client.send_json_auto_id(
+            {
+                "type": "config/device_registry/remove_config_entry",
+                "config_entry_id": entry.entry_id,
+                "device_id": device.id,
+            }
+        )
+        return bool((await client.receive_json())["success"])
+
+    assert node is not None
+    assert not await remove(node)
+    assert not await remove(alice)
+    assert await remove(stale)
+    assert devices.async_get(stale.id) is None
+    assert devices.async_get(node.id) is not None
