@@ -253,3 +253,26 @@ async def test_a_miners_power_target_respects_the_limits(
     assert err.value.translation_key == "miner_limit_binds"
     assert err.value.translation_placeholders["source"] == "solar"
     assert lux.power_target_w == pytest.approx(low)
+
+
+async def test_total_power_counts_a_miner_that_reports_none(
+    hass: HomeAssistant, site: ConfigEntry, fleet: Fleet
+) -> None:
+    """The stock Antminer reports no power: the site's Total power counts it
+    (estimated, and says so) while it hashes, and at once drops when it stops."""
+    lux, ant, axe = fleet.miners
+    total_id = entity_id(hass, "sensor", f"{site.entry_id}_total_power")
+    state = hass.states.get(total_id)
+    measured = lux.power_w + axe.power_w  # what the firmwares report
+    assert float(state.state) > measured + 1000  # the S21 is in it
+    assert state.attributes["estimated_miners"] == 1
+    assert float(state.attributes["estimated_power"]) > 1000
+    await set_limit(hass, site, "demand_response", 0)
+    assert not ant.mining
+    # Read again once the power settled (not at the next 10 s poll): idle
+    # draws, not the old ones.
+    async with asyncio.timeout(6):
+        while float(hass.states.get(total_id).state) >= 200:  # noqa: ASYNC110
+            await asyncio.sleep(0.1)
+    state = hass.states.get(total_id)
+    assert state.attributes["estimated_power"] == 15.0  # the S21, idle

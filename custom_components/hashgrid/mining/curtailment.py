@@ -35,6 +35,9 @@ from .errors import MinerError
 from .limits import SOURCE_MANUAL, Budget, Limit, SiteLimits
 from .planner import Action, Command, plan_curtailment
 
+# Read the commanded miners once more this long after a curtailment (their
+# power settles after the hashrate): the power shown is never the old draw.
+SETTLE_READ_S = 3.0
 # Power targets within this many watts of the requested one count as obeyed.
 TARGET_TOLERANCE_W = 5.0
 
@@ -326,6 +329,7 @@ class Curtailer:
         if plan.commands:
             coordinator.async_set_updated_data(coordinator.site_data())
             await asyncio.sleep(0)
+            self._read_again_later([slots[cmd.miner_id] for cmd in plan.commands])
         data = coordinator.data
         response: dict[str, Any] = {
             "site": coordinator.config_entry.title,
@@ -354,6 +358,27 @@ class Curtailer:
             {"config_entry_id": coordinator.config_entry.entry_id, **response},
         )
         return response
+
+    def _read_again_later(self, commanded: list[MinerSlot]) -> None:
+        """Read the commanded miners again once their power has settled.
+
+        A miner reads back stopped (no hashrate) at once, while its reported
+        power still ramps down for a moment: read it again so that a stopped
+        miner never keeps showing its old draw until the next poll.
+        """
+
+        async def _again() -> None:
+            await asyncio.sleep(SETTLE_READ_S)
+            await run_in_lanes(
+                commanded,
+                lambda slot: self.coordinator.async_poll_miner(slot, state_only=True),
+                COMMAND_CONCURRENCY,
+            )
+            self.coordinator.async_set_updated_data(self.coordinator.site_data())
+
+        self.coordinator.config_entry.async_create_background_task(
+            self.hass, _again(), "hashgrid_read_settled_power"
+        )
 
     async def _carry_out_all(self, commands: Sequence[Command]) -> list[MinerOutcome]:
         """Carry out every command, a few miners at a time, each at its delay.
