@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import replace
 from datetime import datetime, timedelta
 import secrets
@@ -16,10 +16,12 @@ from homeassistant.exceptions import (
     ServiceValidationError,
 )
 from homeassistant.helpers import issue_registry as ir
+from homeassistant.helpers.dispatcher import async_dispatcher_send
 from homeassistant.helpers.event import async_track_point_in_utc_time
 from homeassistant.helpers.storage import Store
 from homeassistant.helpers.update_coordinator import DataUpdateCoordinator
 from homeassistant.util import dt as dt_util
+from homeassistant.util.signal_type import SignalType
 
 from ..const import DOMAIN, LOGGER
 from ..models import HashGridConfigEntry
@@ -55,8 +57,6 @@ from .model import (
 )
 from .ven import DEFAULT_POLL, Ven, VenConfig
 
-type ChangeListener = Callable[[str, ScheduledEvent | None, EventProblem | None], None]
-
 _CHANGE_EVENT = {
     Change.NEW: EVENT_NEW,
     Change.MODIFIED: EVENT_MODIFIED,
@@ -80,6 +80,17 @@ def ven_config(data: Mapping[str, Any], ven_id: str | None = None) -> VenConfig:
         ca_file=data.get(CONF_CA_FILE) or None,
         vtn_fingerprint=data.get(CONF_VTN_FINGERPRINT) or None,
     )
+
+
+def change_signal(
+    entry_id: str,
+) -> SignalType[str, ScheduledEvent | None, EventProblem | None]:
+    """Return the dispatcher signal of an entry's schedule changes.
+
+    Its arguments: the change (new, modified, cancelled, rejected), the event
+    concerned (None for a bad event never scheduled) and the problem, if any.
+    """
+    return SignalType(f"{DOMAIN}_grid_signal_change_{entry_id}")
 
 
 def issue_id(entry_id: str, event_id: str | None) -> str:
@@ -111,7 +122,7 @@ class GridSignalCoordinator(DataUpdateCoordinator[bool]):
         self.ven_id: str | None = None
         self.pending_opts: set[str] = set()
         self.problems: dict[str, EventProblem] = {}
-        self._change_listeners: list[ChangeListener] = []
+        self.change_signal = change_signal(entry.entry_id)
         self._unsub_boundary: CALLBACK_TYPE | None = None
         self._was_connected: bool | None = None
         # While a message is handled, saving, re-arming the timer and
@@ -227,20 +238,13 @@ class GridSignalCoordinator(DataUpdateCoordinator[bool]):
 
     # --- events from the VTN ----------------------------------------------------------
 
-    @callback
-    def async_add_change_listener(self, listener: ChangeListener) -> CALLBACK_TYPE:
-        """Call listener(kind, scheduled, problem) on each change of the schedule."""
-        self._change_listeners.append(listener)
-        return lambda: self._change_listeners.remove(listener)
-
     def _notify(
         self,
         kind: str,
         scheduled: ScheduledEvent | None,
         problem: EventProblem | None = None,
     ) -> None:
-        for listener in list(self._change_listeners):
-            listener(kind, scheduled, problem)
+        async_dispatcher_send(self.hass, self.change_signal, kind, scheduled, problem)
         if self._batching:
             self._dirty = True
         else:
@@ -607,8 +611,9 @@ class GridSignalCoordinator(DataUpdateCoordinator[bool]):
         self._unsub_boundary = None
         for scheduled in self.schedule.settle(dt_util.utcnow()):
             LOGGER.info("OpenADR event %s: cancelled (held)", scheduled.event_id)
-            for listener in list(self._change_listeners):
-                listener(EVENT_CANCELLED, scheduled, None)
+            async_dispatcher_send(
+                self.hass, self.change_signal, EVENT_CANCELLED, scheduled, None
+            )
             self._save()
         self.async_update_listeners()
         self._arm_boundary()

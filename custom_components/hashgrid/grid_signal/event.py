@@ -6,6 +6,7 @@ from typing import Any
 
 from homeassistant.components.event import EventEntity, EventEntityDescription
 from homeassistant.core import HomeAssistant, callback
+from homeassistant.helpers.dispatcher import async_dispatcher_connect
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from ..models import HashGridConfigEntry
@@ -49,10 +50,12 @@ class DrEventEntity(GridSignalEntity, EventEntity):
     """Fires when the VTN adds, modifies or cancels an event, or sends a bad one."""
 
     async def async_added_to_hass(self) -> None:
-        """Listen to the schedule's changes."""
+        """Listen to the schedule's changes (the coordinator's dispatcher signal)."""
         await super().async_added_to_hass()
         self.async_on_remove(
-            self.coordinator.async_add_change_listener(self._on_change)
+            async_dispatcher_connect(
+                self.hass, self.coordinator.change_signal, self._on_change
+            )
         )
 
     @callback
