@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Iterable
+import contextlib
 from dataclasses import dataclass
 import logging
 import math
@@ -623,7 +624,13 @@ class MinerClient:
         # anyway (no extra request): Avalon's work mode, AxeOS's pause.
         self._extra: dict[str, Any] = {}
         if isinstance(miner, AvalonMiner):
-            self._wrap(miner, "_get_wattage_limit", "rpc_estats", self._avalon_estats)
+            self._wrap(
+                miner,
+                "_get_wattage_limit",
+                "rpc_estats",
+                self._avalon_estats,
+                miner.rpc.estats,
+            )
         elif isinstance(miner, ESPMiner) and info.can_stop:
             self._wrap(miner, "_get_hashrate", "web_system_info", self._axeos_info)
         # What a state-only read asks for (see _STATE_DATA_FROM_BOARDS): the
@@ -641,12 +648,17 @@ class MinerClient:
         name: str,
         argument: str,
         take: Callable[[dict[str, Any]], None],
+        fetch: Callable[[], Awaitable[dict[str, Any]]] | None = None,
     ) -> None:
         """Let `take` see the raw reply pyasic hands one of its data functions."""
         original = getattr(miner, name)
 
         async def wrapped(**kwargs: Any) -> Any:
             reply = kwargs.get(argument)
+            if reply is None and fetch is not None:
+                # pyasic got none (a one-command read): it would ask itself.
+                with contextlib.suppress(APIError):
+                    kwargs[argument] = reply = await fetch()
             if isinstance(reply, dict):
                 take(reply)
             return await original(**kwargs)

@@ -465,6 +465,7 @@ class MiningSiteCoordinator(DataUpdateCoordinator[SiteData]):
                     efficiency_j_th=reading.efficiency_j_th,
                     is_mining=reading.is_mining,
                     power_target_w=reading.power_target_w,
+                    work_mode=reading.work_mode,
                 )
         except (AuthRequired, InvalidAuth) as err:
             self._set_unavailable(slot, err)

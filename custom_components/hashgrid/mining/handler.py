@@ -17,6 +17,7 @@ from .entity import site_device_info
 from .flow import MinerSubentryFlow
 from .runtime import MiningSiteRuntime
 from .sensor import async_setup_sensors
+from .work_mode import async_setup_selects
 
 
 async def async_setup_site(
@@ -69,6 +70,7 @@ HANDLER = register(
             Platform.SWITCH: async_setup_switches,
             Platform.NUMBER: async_setup_numbers,
             Platform.BUTTON: async_setup_buttons,
+            Platform.SELECT: async_setup_selects,
         },
         subentry_flows={SUBENTRY_MINER: MinerSubentryFlow},
     )
