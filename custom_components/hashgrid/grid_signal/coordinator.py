@@ -11,6 +11,7 @@ from typing import Any
 from homeassistant.const import UnitOfPower
 from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
 from homeassistant.exceptions import (
+    ConfigEntryAuthFailed,
     ConfigEntryError,
     ConfigEntryNotReady,
     ServiceValidationError,
@@ -212,10 +213,26 @@ class GridSignalCoordinator(DataUpdateCoordinator[bool]):
         await self.async_save()
 
     async def _async_update_data(self) -> bool:
-        """Poll the VTN; a failure never loses the schedule (data: connected)."""
+        """Poll the VTN; a failure never loses the schedule (data: connected).
+
+        A VTN that refuses this VEN's certificate raises ConfigEntryAuthFailed:
+        polling stops and a reauth flow asks for new files; the known schedule
+        stays in force meanwhile.
+        """
         ven = self.ven
         assert ven is not None
         connected = await ven.poll()
+        if (refusal := ven.refusal) is not None:
+            self._was_connected = False
+            self.data = False
+            raise ConfigEntryAuthFailed(
+                translation_domain=DOMAIN,
+                translation_key="grid_signal_refused",
+                translation_placeholders={
+                    "vtn_url": ven.config.vtn_url,
+                    "refusal": refusal,
+                },
+            )
         if ven.ven_id and ven.ven_id != self.ven_id:
             self.ven_id = ven.ven_id
             self._save()

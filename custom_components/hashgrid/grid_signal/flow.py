@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -37,9 +38,17 @@ from .const import (
     REGISTER_TIMEOUT_S,
 )
 from .coordinator import ven_config
-from .ven import CannotConnect, CertificateMismatch, Rejected, Ven, VenError
+from .ven import (
+    CannotConnect,
+    CertificateMismatch,
+    Rejected,
+    Unauthorized,
+    Ven,
+    VenError,
+)
 
 _OPTIONAL = (CONF_CLIENT_CERT, CONF_CLIENT_KEY, CONF_CA_FILE, CONF_VTN_FINGERPRINT)
+_FILES = (CONF_CLIENT_CERT, CONF_CLIENT_KEY, CONF_CA_FILE)
 
 _CREDENTIALS_ERRORS: dict[type[CredentialsError], str] = {
     FileTooLarge: "certificate_file_too_large",
@@ -60,6 +69,14 @@ VTN_SCHEMA = probatio.Schema(
         probatio.Optional(CONF_CLIENT_KEY): str,
         probatio.Optional(CONF_CA_FILE): str,
         probatio.Optional(CONF_VTN_FINGERPRINT): str,
+    }
+)
+
+REAUTH_SCHEMA = probatio.Schema(
+    {
+        probatio.Required(CONF_CLIENT_CERT): str,
+        probatio.Required(CONF_CLIENT_KEY): str,
+        probatio.Optional(CONF_CA_FILE): str,
     }
 )
 
@@ -131,6 +148,8 @@ async def _validate(flow: ConfigFlow, data: dict[str, Any]) -> str | None:
     try:
         async with asyncio.timeout(REGISTER_TIMEOUT_S):
             await ven.register()
+    except Unauthorized:
+        return "unauthorized"
     except CannotConnect, TimeoutError:
         return "cannot_connect"
     except Rejected:
@@ -198,6 +217,40 @@ class GridSignalFlowMixin(ConfigFlow):
             data_schema=self.add_suggested_values_to_schema(
                 VTN_SCHEMA, user_input or dict(entry.data)
             ),
+            errors=errors,
+        )
+
+    async def async_step_reauth_grid_signal(
+        self, entry_data: Mapping[str, Any]
+    ) -> ConfigFlowResult:
+        """The VTN refused the VEN's certificate: ask for new files."""
+        return await self.async_step_reauth_confirm_grid_signal()
+
+    async def async_step_reauth_confirm_grid_signal(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """New certificate, key and CA files: checked, then a registration."""
+        entry = self._get_reauth_entry()
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            data = {k: v for k, v in entry.data.items() if k not in _FILES}
+            for key in _FILES:
+                if value := str(user_input.get(key) or "").strip():
+                    data[key] = value
+            if (error := await _validate(self, data)) is None:
+                return self.async_update_reload_and_abort(
+                    entry, data=data, reason="reauth_certificate_successful"
+                )
+            errors["base"] = error
+        return self.async_show_form(
+            step_id="reauth_confirm_grid_signal",
+            data_schema=self.add_suggested_values_to_schema(
+                REAUTH_SCHEMA, user_input or dict(entry.data)
+            ),
+            description_placeholders={
+                "vtn_url": entry.data[CONF_VTN_URL],
+                "ven_name": entry.data[CONF_VEN_NAME],
+            },
             errors=errors,
         )
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from homeassistant.const import Platform
 from homeassistant.core import HomeAssistant
+from homeassistant.exceptions import ConfigEntryAuthFailed
 from homeassistant.helpers import device_registry as dr
 
 from ..const import EntryKind
@@ -26,13 +27,18 @@ async def async_setup_grid_signal(
     """Load the known schedule (in force at once), then register and poll.
 
     An unreachable VTN does not stop the setup: the stored schedule stays in
-    force, the connectivity sensor says so, and each poll tries again.
+    force, the connectivity sensor says so, and each poll tries again. Nor does
+    a VTN that refuses the certificate: the schedule stays in force and a reauth
+    flow asks for new files.
     """
     coordinator = GridSignalCoordinator(hass, entry)
     await coordinator.async_load()
     try:
         await coordinator.async_start_ven()
-        await coordinator.async_config_entry_first_refresh()
+        try:
+            await coordinator.async_config_entry_first_refresh()
+        except ConfigEntryAuthFailed:
+            entry.async_start_reauth(hass)
     except BaseException:
         await coordinator.async_close()
         raise

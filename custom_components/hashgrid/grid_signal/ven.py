@@ -44,6 +44,26 @@ MAX_POLL = timedelta(hours=24)
 # whole: aiohttp's read timeout alone lets a VTN that trickles bytes hold it.
 POLL_DEADLINE_S = 20.0
 LOST_REGISTRATION = frozenset({452, 463})
+# OpenADR's own refusal of this VEN's credentials, answered to a registration:
+# 463 NOT_REGISTERED_OR_AUTHORIZED (what openleadr's VTN answers when the TLS
+# certificate's fingerprint is not the one it knows for this VEN).
+UNAUTHORIZED_CODES = frozenset({463})
+# HTTP answers that refuse the client's credentials.
+UNAUTHORIZED_HTTP = frozenset({401, 403})
+# TLS alerts the VTN sends when it refuses this VEN's client certificate (or
+# wants one and got none); seen as `ssl.SSLError.reason` on this side.
+REFUSED_CERTIFICATE_ALERTS = frozenset(
+    {
+        "SSLV3_ALERT_BAD_CERTIFICATE",
+        "SSLV3_ALERT_CERTIFICATE_EXPIRED",
+        "SSLV3_ALERT_CERTIFICATE_REVOKED",
+        "SSLV3_ALERT_CERTIFICATE_UNKNOWN",
+        "SSLV3_ALERT_UNSUPPORTED_CERTIFICATE",
+        "TLSV1_ALERT_ACCESS_DENIED",
+        "TLSV1_ALERT_UNKNOWN_CA",
+        "TLSV13_ALERT_CERTIFICATE_REQUIRED",
+    }
+)
 # An answer larger than this is not read further (a message of 1,000 events
 # is about 2 MiB).
 MAX_RESPONSE_BYTES = 16 * 1024 * 1024  # invalid id, not registered
@@ -84,6 +104,23 @@ class Rejected(VenError):
 
 class CertificateMismatch(VenError):
     """The VTN's messages are not signed by the expected certificate."""
+
+
+class Unauthorized(VenError):
+    """The VTN refused this VEN's credentials (TLS alert, HTTP 401/403, OpenADR 463)."""
+
+
+def _refused_alert(err: BaseException) -> str | None:
+    """Return the TLS alert in err's chain that refuses this VEN's certificate."""
+    seen: set[int] = set()
+    current: BaseException | None = err
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        reason = getattr(current, "reason", None)
+        if isinstance(current, ssl.SSLError) and reason in REFUSED_CERTIFICATE_ALERTS:
+            return str(reason)
+        current = current.__cause__ or current.__context__
+    return None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -165,6 +202,10 @@ class _Client(OpenADRClient):  # type: ignore[misc]
         self.reachable = False
         self.certificate_mismatch = False
         self.registration_lost = False
+        # Why the VTN refused this VEN's credentials (None: it did not); set by
+        # any exchange, cleared by the VEN at the start of a poll or registration.
+        self.refusal: str | None = None
+        self.last_code: int | None = None
         self._warned_offsets = False
         self.handle_events: ListHandler = lambda events: ["optOut"] * len(events)
         self.add_hook("after_receive_xml", self._remember_raw)
@@ -221,6 +262,8 @@ class _Client(OpenADRClient):  # type: ignore[misc]
                     _LOGGER.warning(
                         "The OpenADR VTN answered %s with HTTP %s", url, response.status
                     )
+                    if response.status in UNAUTHORIZED_HTTP:
+                        self.refusal = f"HTTP {response.status}"
                     return None
         except _TooLarge as err:
             _LOGGER.warning(
@@ -230,7 +273,15 @@ class _Client(OpenADRClient):  # type: ignore[misc]
                 err.args[0],
             )
             return None
-        except aiohttp.ClientError, OSError, ValueError:
+        except (aiohttp.ClientError, OSError, ValueError) as err:
+            if (alert := _refused_alert(err)) is not None:
+                _LOGGER.warning(
+                    "The OpenADR VTN %s refused this VEN's certificate (TLS alert %s)",
+                    self.vtn_url,
+                    alert,
+                )
+                self.refusal = f"TLS alert {alert}"
+                return None
             _LOGGER.debug("No answer from the OpenADR VTN at %s", url, exc_info=True)
             return None
         return content
@@ -278,6 +329,7 @@ class _Client(OpenADRClient):  # type: ignore[misc]
                 _LOGGER.debug("The VTN's message is not usable: %s", err)
             else:
                 code = (result[1].get("response") or {}).get("response_code")
+                self.last_code = code
                 if code is not None and code != 200:
                     _LOGGER.warning("The OpenADR VTN answered %s", code)
         raw = self.raw
@@ -479,6 +531,11 @@ class Ven:
         return min(max(asked, MIN_POLL), MAX_POLL)
 
     @property
+    def refusal(self) -> str | None:
+        """Return how the VTN refused this VEN's credentials in the last poll."""
+        return self._client.refusal
+
+    @property
     def connected(self) -> bool:
         """Return True while the VTN answered the last exchange."""
         return self.registered and self._client.reachable
@@ -534,15 +591,23 @@ class Ven:
         client = self._client
         client.loop = asyncio.get_running_loop()
         client.certificate_mismatch = False
+        client.refusal = None
         response_type, payload = await client.query_registration()
         if response_type is None:
             raise self._failure()
         request_id = (payload.get("response") or {}).get("request_id")
+        client.last_code = None
         result = await client.create_party_registration(
             ven_id=client.ven_id, request_id=request_id
         )
+        if client.last_code in UNAUTHORIZED_CODES:
+            client.refusal = f"OpenADR {client.last_code}"
         if result is None or result[0] is None:
-            if client.reachable and not client.certificate_mismatch:
+            if (
+                client.reachable
+                and not client.certificate_mismatch
+                and not client.refusal
+            ):
                 raise Rejected("the VTN refused the registration")
             raise self._failure()
         if not client.registration_id or not client.ven_id:
@@ -561,6 +626,8 @@ class Ven:
         await client.sync_events()
 
     def _failure(self) -> VenError:
+        if self._client.refusal is not None:
+            return Unauthorized(f"the VTN refused this VEN ({self._client.refusal})")
         if self._client.certificate_mismatch:
             return CertificateMismatch("the VTN's signature does not match")
         if self._client.reachable:
@@ -568,8 +635,12 @@ class Ven:
         return CannotConnect(f"the VTN at {self.config.vtn_url} does not answer")
 
     async def poll(self) -> bool:
-        """Register if needed, then poll once; return True while connected."""
+        """Register if needed, then poll once; return True while connected.
+
+        `refusal` says afterwards whether the VTN refused this VEN's credentials.
+        """
         client = self._client
+        client.refusal = None
         try:
             async with asyncio.timeout(POLL_DEADLINE_S):
                 if not self.registered:
