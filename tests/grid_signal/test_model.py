@@ -7,18 +7,17 @@ from typing import Any
 
 import pytest
 
-from custom_components.hashgrid.grid_signal.model import (
+from custom_components.hashgrid.grid_signal.dr_event import (
     OPT_IN,
     OPT_OUT,
     Change,
     DrEvent,
     EventProblem,
     ProblemCode,
-    Schedule,
     SignalKind,
-    parse_event,
-    start_offset,
 )
+from custom_components.hashgrid.grid_signal.parse import parse_event
+from custom_components.hashgrid.grid_signal.schedule import Schedule, start_offset
 
 T = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 M = timedelta(minutes=1)

@@ -14,9 +14,10 @@ from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.util import dt as dt_util
 
 from ..models import HashGridConfigEntry
+from .dr_event import SignalKind
 from .entity import GridSignalEntity
-from .model import ScheduledEvent, SignalKind
 from .runtime import grid_signal_runtime
+from .schedule import ScheduledEvent
 
 EVENTS = CalendarEntityDescription(key="events", translation_key="dr_events")
 

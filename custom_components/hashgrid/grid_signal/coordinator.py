@@ -41,8 +41,7 @@ from .const import (
     EVENT_REJECTED,
     STORAGE_VERSION,
 )
-from .model import (
-    FLAP_HOLD,
+from .dr_event import (
     OPT_IN,
     OPT_OUT,
     Change,
@@ -50,12 +49,9 @@ from .model import (
     EventProblem,
     EventStatus,
     ProblemCode,
-    Schedule,
-    ScheduledEvent,
-    meant_for,
-    parse_event,
-    status_skew,
 )
+from .parse import meant_for, parse_event
+from .schedule import FLAP_HOLD, Schedule, ScheduledEvent, status_skew
 from .ven import DEFAULT_POLL, Ven, VenConfig
 
 _CHANGE_EVENT = {

@@ -11,9 +11,10 @@ from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from ..models import HashGridConfigEntry
 from .const import EVENT_TYPES
+from .dr_event import EventProblem, SignalKind
 from .entity import GridSignalEntity
-from .model import EventProblem, ScheduledEvent, SignalKind
 from .runtime import grid_signal_runtime
+from .schedule import ScheduledEvent
 
 DR_EVENT = EventEntityDescription(
     key="dr_event", translation_key="dr_event", event_types=EVENT_TYPES

@@ -17,8 +17,8 @@ from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from ..models import HashGridConfigEntry
 from .coordinator import GridSignalCoordinator
+from .dr_event import SignalKind
 from .entity import GridSignalEntity
-from .model import SignalKind
 from .runtime import grid_signal_runtime
 
 
