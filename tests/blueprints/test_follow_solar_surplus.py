@@ -129,12 +129,15 @@ async def test_hysteresis_and_limits(hass: HomeAssistant, fleet: Fleet) -> None:
     _set_surplus(hass, 2100)
     await wait_until(hass, lambda: _solar(hass, site) == 2.1)
     runs = hass.states.get(automation).attributes["last_triggered"]
-    for watts in (2250, 2000, 2200, 1950, 2250):  # all within 0.2 kW of 2.1
+    # Up less than the hysteresis (0.2 kW), down less than a quarter of it.
+    for watts in (2250, 2150, 2290, 2080, 2200):
         _set_surplus(hass, watts)
         await hass.async_block_till_done()
     assert _solar(hass, site) == 2.1
     # No flood: a wobbling surplus does not even trigger a run.
     assert hass.states.get(automation).attributes["last_triggered"] == runs
+    _set_surplus(hass, 2040)  # down 0.06 kW: followed at once (no mining past it)
+    await wait_until(hass, lambda: _solar(hass, site) == 2.04)
     _set_surplus(hass, 9000)  # above the maximum
     await wait_until(hass, lambda: _solar(hass, site) == 3)
     _set_surplus(hass, 600)
