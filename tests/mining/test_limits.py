@@ -7,6 +7,7 @@ import math
 from hypothesis import given, settings, strategies as st
 import pytest
 
+from custom_components.hashgrid.mining.efficiency import TYPICAL_J_PER_TH, j_per_th
 from custom_components.hashgrid.mining.limits import (
     BINDING_CUSTOM,
     BINDING_FLEET,
@@ -158,3 +159,13 @@ def test_budget_never_exceeds_the_smallest_active_limit(ops: list) -> None:
         if plan.fits:
             total = plan.planned_power_w + plan.uncontrollable_power_w
             assert total <= budget.power_w + 1e-6
+
+
+def test_nominal_efficiency_by_model() -> None:
+    """The longest model name wins; an unknown model gets the typical figure."""
+    assert j_per_th("Antminer S21") == 17.5
+    assert j_per_th("ANTMINER S21 PRO") == 15.0
+    assert j_per_th("Antminer S19j Pro+") == 27.5
+    assert j_per_th("Antminer S19j Pro") == 29.5
+    assert j_per_th("Mystery X1") == TYPICAL_J_PER_TH
+    assert j_per_th(None) == TYPICAL_J_PER_TH

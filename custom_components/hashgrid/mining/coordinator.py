@@ -39,6 +39,7 @@ from .const import (
     SCAN_INTERVAL,
     SUBENTRY_MINER,
 )
+from .efficiency import j_per_th
 from .errors import AuthRequired, InvalidAuth, MinerError, WrongMiner
 from .limits import SOURCE_MANUAL, SiteLimits
 from .planner import MinerState, with_user_limits
@@ -46,7 +47,7 @@ from .planner import MinerState, with_user_limits
 STORAGE_VERSION = 1
 # Integrate power into energy only across gaps shorter than this many polls.
 MAX_GAP_POLLS = 3
-# What a stopped (sleeping) miner draws, and a typical efficiency, for miners
+# What a stopped (sleeping) miner draws, for miners
 # whose firmware reports no power.
 IDLE_POWER_W = 15.0
 IDENTIFY_CONCURRENCY = 50
@@ -56,7 +57,6 @@ IDENTIFY_CONCURRENCY = 50
 # (alive, so promoted by the garbage collector) at any moment.
 POLL_CONCURRENCY = 16
 COMMAND_CONCURRENCY = 16
-TYPICAL_J_PER_TH = 21.0
 # A miner that reports no power and was never seen hashing (or has no
 # configured maximum) is counted at an S19/S21-class draw: planning it too
 # high only keeps it off longer, planning it too low would mine past a limit.
@@ -141,7 +141,7 @@ class MinerSlot:
         """Return the miner's highest power seen, or one from its hashrate.
 
         Some firmwares (Antminer stock) report no power at all: the planner
-        then counts the miner at its hashrate times a typical efficiency.
+        then counts the miner at its hashrate times its model's nominal efficiency.
         """
         reading = self.reading
         if reading is not None and reading.power_w:
@@ -149,8 +149,12 @@ class MinerSlot:
         if self.peak_power_w:
             return self.peak_power_w
         if reading is not None and reading.hashrate_ths:
-            self.peak_power_w = reading.hashrate_ths * TYPICAL_J_PER_TH
+            self.peak_power_w = reading.hashrate_ths * self.j_per_th()
         return self.peak_power_w
+
+    def j_per_th(self) -> float:
+        """Return the miner's nominal efficiency (its model's, else typical)."""
+        return j_per_th(self.info.model if self.info else None)
 
     def power_estimated(self) -> bool:
         """Return True when the miner reports no power (HashGrid estimates it)."""
@@ -159,7 +163,7 @@ class MinerSlot:
     def drawn_power_w(self) -> float:
         """Return what the miner draws now: read, else estimated (0 unread).
 
-        A miner that reports no power counts at its hashrate times a typical
+        A miner that reports no power counts at its hashrate times its model's nominal
         efficiency while hashing (else its highest estimate, else a class
         default), and at the idle draw while stopped.
         """
@@ -171,8 +175,12 @@ class MinerSlot:
         if not reading.is_mining:
             return IDLE_POWER_W
         if reading.hashrate_ths:
-            return reading.hashrate_ths * TYPICAL_J_PER_TH
-        return self.estimated_power_w() or UNKNOWN_MINER_POWER_W
+            return reading.hashrate_ths * self.j_per_th()
+        return (
+            self.estimated_power_w()
+            or _watts(self.subentry.data.get(CONF_MAX_POWER))
+            or UNKNOWN_MINER_POWER_W
+        )
 
     @property
     def available(self) -> bool:
