@@ -36,10 +36,8 @@ from .planner import Action
 from .runtime import site_runtime
 
 
-async def _command(
-    slot: MinerSlot, action: str, call: Callable[[MinerClient], Awaitable[bool]]
-) -> None:
-    """Send one command to a miner; a failure is a translated error."""
+def _commandable(slot: MinerSlot, action: str) -> MinerClient:
+    """Return the miner's client; a translated error if it takes no command."""
     placeholders = {"miner": slot.subentry.title, "action": action}
     if slot.wrong_miner:
         raise HomeAssistantError(
@@ -56,8 +54,17 @@ async def _command(
             translation_key="miner_unavailable",
             translation_placeholders=placeholders,
         )
+    return slot.client
+
+
+async def _command(
+    slot: MinerSlot, action: str, call: Callable[[MinerClient], Awaitable[bool]]
+) -> None:
+    """Send one command to a miner; a failure is a translated error."""
+    placeholders = {"miner": slot.subentry.title, "action": action}
+    client = _commandable(slot, action)
     try:
-        ok = await call(slot.client)
+        ok = await call(client)
     except MinerError as err:
         raise HomeAssistantError(
             translation_domain=DOMAIN,
@@ -98,13 +105,9 @@ async def _through_curtailer(
 ) -> None:
     """A miner's own control: through the site's curtailer (limits, read-back)."""
     slot = entity.slot
-    await _command(slot, action, _nothing)
+    _commandable(slot, action)
     curtailer = site_runtime(entity.coordinator.config_entry).curtailer
     _check(slot, await curtailer.async_command_miner(slot, action, power_w))
-
-
-async def _nothing(_client: MinerClient) -> bool:
-    return True
 
 
 class MinerMiningSwitch(MinerEntity, SwitchEntity):
