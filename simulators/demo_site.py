@@ -51,8 +51,8 @@ EVENT_LEVEL = 2
 # site's total, always growing); Bob pays us for the SunSpec inverter's grid export.
 ALICE_METER = "sensor.demo_mining_site_total_energy"
 BOB_METER = "sensor.hashgrid_sim_hg_hybrid_6k_grid_export_energy"
-NEIGHBOUR_WE_PAY = "Neighbour Alice (we pay)"
-NEIGHBOUR_THEY_PAY = "Neighbour Bob (pays us)"
+NEIGHBOUR_WE_PAY = "Alice"
+NEIGHBOUR_THEY_PAY = "Bob"
 NEIGHBOUR_PRICE = 150  # sats/kWh
 
 
@@ -145,8 +145,7 @@ DEMO_AUTOMATIONS = (
     DemoAutomation(
         "hashgrid_demo_voice",
         "Demo: voice commands",
-        "Say or type: stop mining, resume mining, how much did we pay "
-        "Neighbour Alice (we pay) today.",
+        "Say or type: stop mining, resume mining, how much did we pay Alice today.",
         "voice_commands",
         {
             "site": _SITE_ENTRY,
@@ -254,7 +253,7 @@ def _lightning_node(socket_path: str, we_pay_offer: str) -> EntrySetup:
 
 
 def _grid_signal(vtn_url: str) -> EntrySetup:
-    title = f"Grid signal (OpenADR VEN {VEN_NAME})"
+    title = f"Demand response {VEN_NAME}"
 
     async def run(api: Any) -> None:
         result = await api.flow(
@@ -386,6 +385,6 @@ async def running_demo_site(
             f"its node: {bob.rpc_socket})",
             "Price: drag the Electricity price above 0.25 EUR/kWh and mining stops",
             "Assist (the chat icon): 'turn off mining', 'what is the surplus power', "
-            "'resume mining', 'how much did we pay Neighbour Alice (we pay) today'",
+            "'resume mining', 'how much did we pay Alice today'",
         ]
         yield site

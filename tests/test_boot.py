@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from pathlib import Path
+import re
 import signal
 import sys
 
@@ -18,6 +20,41 @@ from demo import HomeAssistantAPI  # noqa: E402
 from tests.demo_process import free_port, start_demo, wait_for_line  # noqa: E402
 
 pytestmark = pytest.mark.slow
+
+
+# An IPv4 address, dotted (127.0.9.1) or as an entity id spells it (127_0_9_1).
+ADDRESS = re.compile(r"\b\d{1,3}([._])\d{1,3}\1\d{1,3}\1\d{1,3}\b")
+
+
+async def _no_address_in_names(api: HomeAssistantAPI, entries: list[dict]) -> None:
+    """No HashGrid entry, device or entity is named (or id'd) by an IP address:
+    addresses change with DHCP and nobody says them."""
+    names = json.loads(
+        await api.template(
+            "{{ integration_entities('hashgrid') | map('device_id') | reject('none')"
+            " | unique | map('device_attr', 'name') | list | tojson }}"
+        )
+    )
+    assert len(names) >= 10, names  # site, 6 miners, 2 microgrid, node, 2, DR
+    entities = json.loads(
+        await api.template(
+            "{{ integration_entities('hashgrid') | map('state_attr', "
+            "'friendly_name') | list | tojson }}"
+        )
+    )
+    ids = json.loads(
+        await api.template("{{ integration_entities('hashgrid') | tojson }}")
+    )
+    kinds = {e.split(".")[0] for e in ids}
+    assert {"sensor", "switch", "binary_sensor", "calendar", "number"} <= kinds
+    for what, values in (
+        ("entry title", [e["title"] for e in entries]),
+        ("device name", names),
+        ("entity name", entities),
+        ("entity id", ids),
+    ):
+        named = [v for v in values if v and ADDRESS.search(v)]
+        assert not named, f"{what}s with an IP address: {named}"
 
 
 async def test_develop_boots_home_assistant(
@@ -50,13 +87,18 @@ async def test_develop_boots_home_assistant(
             assert (
                 by_title["Lightning node HASHGRID"]["num_subentries"] == 2
             )  # neighbours
-            assert "hashgrid-demo @ 127.0.0.1" in by_title
+            assert "Demand response hashgrid-demo" in by_title
+            assert "Demo mining site" in by_title
             # The site reloads as each miner is added; give the last one a moment.
             async with asyncio.timeout(30):
                 while True:
                     states = await api.states()
                     miners = [
-                        e for e in states if e.endswith("_hashrate") and "127_0_9" in e
+                        e
+                        for e in states
+                        if e.startswith("sensor.")
+                        and e.endswith("_hashrate")
+                        and "mining_site" not in e
                     ]
                     if len(miners) == 6:
                         break
@@ -69,9 +111,9 @@ async def test_develop_boots_home_assistant(
                 states["sensor.lightning_node_hashgrid_lightning_spendable"]["state"]
                 != "unavailable"
             )
-            assert "sensor.neighbour_alice_we_pay_unpaid_energy" in states
-            assert "sensor.neighbour_bob_pays_us_arrears" in states
-            vtn = "binary_sensor.hashgrid_demo_127_0_0_1_vtn_connection"
+            assert "sensor.alice_unpaid_energy" in states
+            assert "sensor.bob_arrears" in states
+            vtn = "binary_sensor.demand_response_hashgrid_demo_vtn_connection"
             assert states[vtn]["state"] == "on"
             # One automation from each blueprint, on; the solar one follows the
             # surplus (it changes with every 5 s poll) and sets its limit.
@@ -100,6 +142,7 @@ async def test_develop_boots_home_assistant(
                 while not follows():
                     await asyncio.sleep(0.5)
                     states = await api.states()
+            await _no_address_in_names(api, entries)
             with pytest.raises(RuntimeError, match="login refused"):
                 await HomeAssistantAPI(session, url).login("demo", "wrong")
     finally:

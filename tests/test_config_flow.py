@@ -40,7 +40,7 @@ async def test_create_mining_site_and_refuse_duplicate(hass: HomeAssistant) -> N
         flow_id, {"name": "Garage", "subnet": "127.0.3.0/29"}
     )
     assert result["type"] is FlowResultType.CREATE_ENTRY
-    assert result["title"] == "Garage"
+    assert result["title"] == "Garage mining site"
     assert result["data"] == {
         "kind": "mining_site",
         "name": "Garage",
@@ -73,7 +73,7 @@ async def test_blank_site_name_is_a_form_error(hass: HomeAssistant, name: str) -
         flow_id, {"name": "  Farm  "}
     )
     assert result["type"] is FlowResultType.CREATE_ENTRY
-    assert result["title"] == "Farm"
+    assert result["title"] == "Farm mining site"
     assert result["data"] == {"kind": "mining_site", "name": "Farm"}
     assert result["result"].unique_id == "mining_site_farm"
 

@@ -56,7 +56,7 @@ async def test_registers_and_creates_the_entry(
     flow_id = await _form(hass)
     result = await _submit(hass, flow_id, vtn_url=vtn.url + "/", ven_name=VEN_NAME)
     assert result["type"] is FlowResultType.CREATE_ENTRY
-    assert result["title"] == f"{VEN_NAME} @ 127.0.0.1"
+    assert result["title"] == f"Demand response {VEN_NAME}"
     assert result["data"] == {
         "kind": "grid_signal",
         "vtn_url": vtn.url,

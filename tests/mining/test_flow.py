@@ -26,6 +26,47 @@ from .conftest import setup_site
 NOTHING = "127.0.2.250"  # nothing listens here
 
 
+@pytest.mark.parametrize(
+    ("name", "title"),
+    [
+        ("Garage", "Garage mining site"),
+        ("  my   farm ", "my farm mining site"),
+        ("Demo mining site", "Demo mining site"),
+        ("Mining site", "Mining site"),
+        ("barn site", "Barn site"),
+    ],
+)
+def test_site_title_says_what_it_is(name: str, title: str) -> None:
+    """A site's entry title says it is a mining site, in the user's words."""
+    assert mining_flow.site_title(name) == title
+
+
+@pytest.mark.parametrize(
+    ("serial", "mac", "name"),
+    [
+        ("HTM3X12345abcd", "AA:BB:CC:DD:EE:FF", "AntMiner S19j Pro ABCD"),
+        (None, "AA:BB:CC:DD:EE:0F", "AntMiner S19j Pro EE0F"),
+        (None, None, "AntMiner S19j Pro"),
+    ],
+)
+def test_miner_title_has_no_address(
+    serial: str | None, mac: str | None, name: str
+) -> None:
+    """A miner is named by make, model and a serial (or MAC) suffix, never its IP."""
+    info = MinerInfo(
+        host="192.168.1.23",
+        make="AntMiner",
+        model="AntMiner S19j Pro",
+        firmware="x",
+        mac=mac,
+        serial=serial,
+        unique_id="u",
+        can_stop=True,
+        can_set_power=True,
+    )
+    assert mining_flow.miner_title(info) == name
+
+
 async def start(hass: HomeAssistant, entry: ConfigEntry) -> dict:
     """Start the add-miner flow of a site."""
     return await hass.config_entries.subentries.async_init(
@@ -75,6 +116,10 @@ async def test_add_miner_by_host(hass: HomeAssistant, fleet: Fleet) -> None:
     )
     assert device is not None
     assert device.config_subentry_id == subentry.subentry_id
+    # Named as a person would say it: make, model, the serial's last four.
+    assert subentry.title == f"AntMiner S19j Pro {lux.serial[-4:].upper()}"
+    assert device.name == subentry.title
+    assert lux.ip not in (device.name or "")
 
     # The same miner again, even on another site, is refused.
     other = await setup_site(hass, [], title="Barn")

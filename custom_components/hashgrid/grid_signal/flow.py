@@ -180,9 +180,8 @@ class GridSignalFlowMixin(ConfigFlow):
                 await self.async_set_unique_id(grid_signal_unique_id(data))
                 self._abort_if_unique_id_configured()
                 if (error := await _validate(self, data)) is None:
-                    host = urlsplit(data[CONF_VTN_URL]).hostname or data[CONF_VTN_URL]
                     return self.async_create_entry(
-                        title=f"{data[CONF_VEN_NAME]} @ {host}",
+                        title=f"Demand response {data[CONF_VEN_NAME]}",
                         data={CONF_KIND: EntryKind.GRID_SIGNAL, **data},
                     )
                 errors["base"] = error

@@ -89,6 +89,29 @@ def _valid_subnet(value: str | None) -> bool:
     return network.num_addresses <= MAX_SCAN_HOSTS
 
 
+def site_title(name: str) -> str:
+    """A site entry's title says what it is: "Garage" → "Garage mining site"."""
+    name = " ".join(name.split())
+    if name.casefold().endswith(("site", "mining")):
+        return name[0].upper() + name[1:]
+    return f"{name} mining site"
+
+
+def miner_title(info: MinerInfo) -> str:
+    """A miner's name as a person would say it: make, model, a serial suffix.
+
+    Never its address (DHCP moves it, nobody says it): "Antminer S19j Pro
+    8F3A" from the serial's last four characters, else the MAC's.
+    """
+    model = " ".join(info.model.split())
+    make = " ".join(info.make.split())
+    base = model if model.casefold().startswith(make.casefold()) else f"{make} {model}"
+    tail = "".join(ch for ch in (info.serial or "") if ch.isalnum())
+    if not tail and info.mac:
+        tail = "".join(ch for ch in info.mac if ch.isalnum())
+    return f"{base} {tail[-4:].upper()}" if tail else base
+
+
 def _valid_host(host: str) -> bool:
     """An IP address or a host name: no scheme, path, port or spaces."""
     if not host or any(char.isspace() or char in "/@" for char in host):
@@ -120,7 +143,7 @@ class MiningSiteFlowMixin(ConfigFlow):
                 )
                 self._abort_if_unique_id_configured()
                 return self.async_create_entry(
-                    title=name,
+                    title=site_title(name),
                     data={
                         CONF_KIND: EntryKind.MINING_SITE,
                         **user_input,
@@ -188,6 +211,8 @@ class MinerSubentryFlow(ConfigSubentryFlow):
         self._info: MinerInfo | None = None
         self._username: str | None = None
         self._password: str | None = None
+        # Whatsminer: its API password only (no user name to ask for).
+        self._password_only = False
 
     def _known_unique_ids(self) -> set[str]:
         return {
@@ -204,6 +229,8 @@ class MinerSubentryFlow(ConfigSubentryFlow):
                 host, username=self._username, password=self._password
             )
         except MinerError as err:
+            if isinstance(err, AuthRequired):
+                self._password_only = err.password_only
             return _ERRORS.get(type(err), "unknown")
         except Exception:
             LOGGER.exception("Unexpected error identifying the miner at %s", host)
@@ -271,7 +298,9 @@ class MinerSubentryFlow(ConfigSubentryFlow):
             return self.async_abort(reason="scan_failed")
         known = self._known_unique_ids()
         options = [
-            SelectOptionDict(value=info.host, label=f"{info.model} ({info.host})")
+            SelectOptionDict(
+                value=info.host, label=f"{miner_title(info)} ({info.host})"
+            )
             for info in found
             if info.unique_id not in known
         ]
@@ -296,7 +325,7 @@ class MinerSubentryFlow(ConfigSubentryFlow):
         assert self._host is not None
         errors: dict[str, str] = {}
         if user_input is not None:
-            self._username = user_input[CONF_USERNAME]
+            self._username = user_input.get(CONF_USERNAME)
             self._password = user_input[CONF_PASSWORD]
             error = await self._identify(self._host)
             if error == "already_configured":
@@ -308,7 +337,11 @@ class MinerSubentryFlow(ConfigSubentryFlow):
             step_id="credentials",
             data_schema=probatio.Schema(
                 {
-                    probatio.Required(CONF_USERNAME, default="root"): str,
+                    **(
+                        {}
+                        if self._password_only
+                        else {probatio.Required(CONF_USERNAME, default="root"): str}
+                    ),
                     probatio.Required(CONF_PASSWORD): TextSelector(
                         TextSelectorConfig(type=TextSelectorType.PASSWORD)
                     ),
@@ -329,7 +362,7 @@ class MinerSubentryFlow(ConfigSubentryFlow):
         if user_input is not None:
             if (error := _check_limits(user_input)) is None:
                 return self.async_create_entry(
-                    title=f"{info.model} ({self._host})",
+                    title=miner_title(info),
                     unique_id=info.unique_id,
                     data={
                         CONF_HOST: self._host,
