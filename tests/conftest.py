@@ -7,6 +7,10 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 import pytest
 import pytest_socket
+from syrupy.assertion import SnapshotAssertion
+
+from tests.net import addr
+from tests.snapshots import CanonicalSnapshotExtension
 
 
 @pytest.fixture(autouse=True)
@@ -14,6 +18,12 @@ def auto_enable_custom_integrations(
     enable_custom_integrations: None,
 ) -> None:
     """Let Home Assistant load custom_components/hashgrid in every test."""
+
+
+@pytest.fixture
+def snapshot(snapshot: SnapshotAssertion) -> SnapshotAssertion:
+    """HA's snapshots, the same whichever loopback network the run has."""
+    return snapshot.use_extension(CanonicalSnapshotExtension)
 
 
 @pytest.fixture
@@ -43,7 +53,7 @@ def clock() -> ManualClock:
 
 
 # A loopback address where an ordinary web server (not a miner) answers.
-WEB_ONLY = "127.0.3.251"
+WEB_ONLY = addr("3.251")
 
 
 @pytest.fixture

@@ -14,8 +14,9 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 from custom_components.hashgrid.const import DOMAIN
 from custom_components.hashgrid.mining.client import identify
 from simulators.miner import Fleet, running_fleet
+from tests.net import addr
 
-BASE = "127.0.2.1"
+BASE = addr("2.1")
 # Simulated seconds per real second: a miner's power ramp (1.5 s) takes ~15 ms.
 TIME_SCALE = 100.0
 

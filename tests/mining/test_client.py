@@ -27,9 +27,10 @@ from custom_components.hashgrid.mining.errors import (
 )
 from simulators.miner import Fleet, MinerSpec, running_fleet
 from tests.conftest import ManualClock
+from tests.net import addr
 
-BASE = "127.0.7.1"
-NOTHING = "127.0.7.250"  # nothing listens here
+BASE = addr("7.1")
+NOTHING = addr("7.250")  # nothing listens here
 
 
 _opened: list[MinerClient] = []
@@ -130,14 +131,14 @@ async def test_binary_garbage_is_not_a_miner(fleet: Fleet) -> None:
 
 async def test_unknown_model_is_unsupported(loopback: None) -> None:
     spec = MinerSpec("Antminer S23 Hyd", 5500, 580, 3, 160, 0)
-    async with running_fleet(1, "127.0.7.200", ("luxos",), specs={"luxos": spec}):
+    async with running_fleet(1, addr("7.200"), ("luxos",), specs={"luxos": spec}):
         with pytest.raises(UnsupportedMiner):
-            await identify("127.0.7.200")
+            await identify(addr("7.200"))
 
 
 async def test_antminer_credentials(loopback: None) -> None:
     async with running_fleet(
-        2, "127.0.7.210", ("antminer",), web_password="s3cret"
+        2, addr("7.210"), ("antminer",), web_password="s3cret"
     ) as f:
         ip = f.miners[0].ip
         with pytest.raises(AuthRequired):

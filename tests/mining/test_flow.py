@@ -20,10 +20,11 @@ from custom_components.hashgrid.mining.client import MinerInfo, identify
 from custom_components.hashgrid.mining.flow import MinerSubentryFlow
 from simulators.miner import Fleet, running_fleet
 from tests.conftest import WEB_ONLY
+from tests.net import addr
 
 from .conftest import setup_site
 
-NOTHING = "127.0.2.250"  # nothing listens here
+NOTHING = addr("2.250")  # nothing listens here
 
 
 @pytest.mark.parametrize(
@@ -132,6 +133,7 @@ async def test_add_miner_by_host(hass: HomeAssistant, fleet: Fleet) -> None:
 @pytest.mark.parametrize(
     ("host", "error"),
     [(NOTHING, "cannot_connect"), (WEB_ONLY, "not_a_miner")],
+    ids=["nothing", "web_only"],
 )
 async def test_host_errors(
     hass: HomeAssistant, fleet: Fleet, web_only: str, host: str, error: str
@@ -162,7 +164,7 @@ async def test_garbage_replies_are_not_a_miner(
 async def test_credentials_step(hass: HomeAssistant, loopback: None) -> None:
     """A firmware with a changed password asks for it; a wrong one is refused."""
     async with running_fleet(
-        1, "127.0.2.20", ("antminer",), web_password="s3cret"
+        1, addr("2.20"), ("antminer",), web_password="s3cret"
     ) as f:
         entry = await setup_site(hass, [])
         result = await start(hass, entry)
@@ -185,7 +187,7 @@ async def test_credentials_step(hass: HomeAssistant, loopback: None) -> None:
 
 
 async def scanned_site(
-    hass: HomeAssistant, subnet: str = "127.0.2.0/29"
+    hass: HomeAssistant, subnet: str = addr("2.0/29")
 ) -> ConfigEntry:
     """A site (no miners yet) with a subnet to scan."""
     entry = MockConfigEntry(
@@ -305,7 +307,7 @@ async def test_unexpected_identify_error_is_unknown(
     monkeypatch.setattr(mining_flow, "identify", broken)
     entry = await setup_site(hass, [])
     result = await start(hass, entry)
-    result = await configure(hass, result["flow_id"], {"host": "127.0.2.9"})
+    result = await configure(hass, result["flow_id"], {"host": addr("2.9")})
     assert result["errors"] == {"base": "unknown"}
     assert entry.subentries == {}
 
@@ -343,7 +345,7 @@ async def test_changed_credentials_are_fixed_through_a_repair(
     from homeassistant.setup import async_setup_component
 
     assert await async_setup_component(hass, "repairs", {})
-    async with running_fleet(1, "127.0.2.30", ("antminer",), web_password="new") as f:
+    async with running_fleet(1, addr("2.30"), ("antminer",), web_password="new") as f:
         miner = f.miners[0]
         info = await identify(miner.ip, username="root", password="new")
         sub = ConfigSubentryData(

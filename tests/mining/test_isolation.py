@@ -27,11 +27,12 @@ from custom_components.hashgrid.mining.control import _command as control_comman
 from custom_components.hashgrid.mining.coordinator import run_in_lanes
 from custom_components.hashgrid.mining.transport import MAX_REPLY_BYTES
 from simulators.miner import Fleet, running_fleet
+from tests.net import addr
 
 from .conftest import TIME_SCALE, miner_subentry, setup_site
 from .test_site import entity_id, miner_uid, poll
 
-BASE = "127.0.14.1"
+BASE = addr("14.1")
 
 
 @pytest.fixture
