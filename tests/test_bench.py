@@ -10,6 +10,8 @@ import time
 
 import pytest
 
+from tests.net import addr
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "scripts"))
 
@@ -47,7 +49,7 @@ async def test_bench_prints_its_figures_last(socket_enabled: None) -> None:
         "--rounds",
         "2",
         "--base-address",
-        "127.0.21.1",
+        addr("21.1"),
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
     )

@@ -9,6 +9,7 @@ import pytest
 
 from custom_components.hashgrid.const import DOMAIN, EntryKind
 from custom_components.hashgrid.kinds import KINDS
+from tests.net import addr
 
 
 async def test_menu_lists_the_landed_kinds(hass: HomeAssistant) -> None:
@@ -37,14 +38,14 @@ async def test_create_mining_site_and_refuse_duplicate(hass: HomeAssistant) -> N
     """A site is created once; the same name again is refused."""
     flow_id = await _start_site_flow(hass)
     result = await hass.config_entries.flow.async_configure(
-        flow_id, {"name": "Garage", "subnet": "127.0.3.0/29"}
+        flow_id, {"name": "Garage", "subnet": addr("3.0/29")}
     )
     assert result["type"] is FlowResultType.CREATE_ENTRY
     assert result["title"] == "Garage mining site"
     assert result["data"] == {
         "kind": "mining_site",
         "name": "Garage",
-        "subnet": "127.0.3.0/29",
+        "subnet": addr("3.0/29"),
     }
     await hass.async_block_till_done()
     entry = hass.config_entries.async_entries(DOMAIN)[0]
@@ -113,8 +114,8 @@ async def test_reconfigure_site_subnet(hass: HomeAssistant) -> None:
     )
     assert result["errors"] == {"subnet": "invalid_subnet"}
     result = await hass.config_entries.flow.async_configure(
-        result["flow_id"], {"subnet": "127.0.4.0/30"}
+        result["flow_id"], {"subnet": addr("4.0/30")}
     )
     assert result["type"] is FlowResultType.ABORT
     assert result["reason"] == "reconfigure_successful"
-    assert entry.data["subnet"] == "127.0.4.0/30"
+    assert entry.data["subnet"] == addr("4.0/30")

@@ -46,6 +46,7 @@ from custom_components.hashgrid.mining.const import EVENT_CURTAILMENT
 from custom_components.hashgrid.mining.limits import SOURCE_MANUAL
 from simulators.miner import Fleet, running_fleet
 from tests.mining.conftest import miner_subentry, setup_site
+from tests.net import addr
 
 from .conftest import device_of
 
@@ -67,7 +68,7 @@ BREAK_EVEN = 0.2
 async def fleet(loopback: None) -> AsyncIterator[Fleet]:
     """Six miners as in the demo, on the bench's own addresses."""
     async with running_fleet(
-        6, "127.0.16.1", ("luxos", "antminer", "bitaxe"), time_scale=100.0
+        6, addr("16.1"), ("luxos", "antminer", "bitaxe"), time_scale=100.0
     ) as running:
         yield running
 

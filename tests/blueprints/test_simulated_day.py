@@ -35,6 +35,7 @@ import pytest
 from custom_components.hashgrid.mining.const import EVENT_CURTAILMENT
 from simulators.miner import Fleet
 from tests.mining.conftest import setup_fleet_site, three_miners
+from tests.net import addr
 
 from .conftest import device_of, site_limits, wait_until
 
@@ -44,7 +45,7 @@ pytestmark = pytest.mark.usefixtures("blueprints")
 @pytest.fixture
 async def fleet(loopback: None) -> AsyncIterator[Fleet]:
     """The mining tests' three miners, on this test's own addresses."""
-    async with three_miners("127.0.15.1") as running:
+    async with three_miners(addr("15.1")) as running:
         yield running
 
 

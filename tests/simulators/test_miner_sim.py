@@ -15,8 +15,9 @@ import pytest
 from simulators.miner import S21, Fleet, MinerSpec, SimulatedMiner, running_fleet
 from simulators.miner.model import MinerModel
 from tests.conftest import ManualClock
+from tests.net import addr
 
-BASE = "127.0.3.1"
+BASE = addr("3.1")
 
 
 @pytest.fixture
@@ -330,9 +331,9 @@ async def test_antminer_web_needs_digest_auth(fleet: Fleet) -> None:
 
 async def test_fleet_of_240_starts_and_stops_fast(loopback: None) -> None:
     started = time.monotonic()
-    async with running_fleet(240, "127.0.4.1", ("luxos", "antminer", "bitaxe")) as big:
+    async with running_fleet(240, addr("4.1"), ("luxos", "antminer", "bitaxe")) as big:
         assert len(big) == 240
-        assert big.miners[-1].ip == "127.0.4.240"
+        assert big.miners[-1].ip == addr("4.240")
         assert len(big.by_firmware("bitaxe")) == 80
         replies = await asyncio.gather(
             *(rpc(m.ip, "version") for m in big.miners[:60] if m.firmware != "bitaxe")
@@ -346,9 +347,9 @@ async def test_custom_spec_and_address_checks(
 ) -> None:
     spec = MinerSpec("Antminer S19", 3250, 95, 3, 76, 4)
     async with running_fleet(
-        1, "127.0.5.1", ("luxos",), clock=clock, specs={"luxos": spec}
+        1, addr("5.1"), ("luxos",), clock=clock, specs={"luxos": spec}
     ) as one:
-        sim: SimulatedMiner = one["127.0.5.1"]
+        sim: SimulatedMiner = one[addr("5.1")]
         assert sim.model == "Antminer S19"
         assert type(await pyasic.get_miner(sim.ip)).__name__ == "LUXMinerS19"
     with pytest.raises(ValueError, match="loopback"):
@@ -361,7 +362,7 @@ async def test_custom_spec_and_address_checks(
 
 # ---- the miners people own at home: Avalon, Whatsminer, AxeOS 2.14 ---------------
 
-HOME_BASE = "127.0.3.120"
+HOME_BASE = addr("3.120")
 
 
 @pytest.fixture
