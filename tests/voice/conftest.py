@@ -27,6 +27,7 @@ from tests.blueprints.conftest import blueprints, use_blueprint  # noqa: F401
 from tests.lightning.conftest import fast_listener, net  # noqa: F401
 from tests.microgrid.conftest import add_entry, fast_timeouts, grid  # noqa: F401
 from tests.mining.conftest import setup_fleet_site, three_miners
+from tests.net import addr
 
 
 @pytest.fixture
@@ -46,7 +47,7 @@ async def unload_all(hass: HomeAssistant) -> None:
 
 
 # The voice tests' own loopback addresses (other suites may run at the same time).
-BASE = "127.0.12.1"
+BASE = addr("12.1")
 
 
 @pytest.fixture
