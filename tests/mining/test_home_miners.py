@@ -75,7 +75,9 @@ async def test_identify_each(home: Fleet) -> None:
     wm = await identify(home.miners[WHATSMINER].ip)
     assert (wm.make, wm.model) == ("WhatsMiner", "WhatsMiner M30S+ VE40")
     assert wm.unique_id == home.miners[WHATSMINER].serial
-    assert (wm.can_stop, wm.can_set_power, wm.work_modes) == (True, True, ())
+    assert (wm.can_stop, wm.can_set_power) == (True, True)
+    assert [m.name for m in wm.work_modes] == ["low", "normal", "high"]
+    assert wm.power_by_mode is False  # power modes beside a power limit
     axe = await identify(home.miners[AXEOS].ip)
     assert axe.can_stop is True  # 2.14 reports miningPaused
     home.miners[AXEOS].personality.version = "v2.6.1"

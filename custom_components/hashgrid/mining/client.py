@@ -31,6 +31,7 @@ from pyasic import APIError
 from pyasic.data import MinerData
 from pyasic.device.algorithm import SHA256Unit
 from pyasic.miners.backends.avalonminer import AvalonMiner
+from pyasic.miners.backends.btminer import BTMinerV2
 from pyasic.miners.backends.espminer import ESPMiner
 from pyasic.miners.backends.luxminer import LUXMiner
 from pyasic.miners.base import BaseMiner
@@ -113,9 +114,13 @@ class MinerInfo:
     min_power_w: float | None = None
     max_power_w: float | None = None
     nominal_power_w: float | None = None
-    # Discrete work modes (Avalon: low, medium, high) and what each draws:
-    # a power target is carried out as the highest mode at or below it.
+    # Discrete work modes (Avalon: low, medium, high; Whatsminer: low,
+    # normal, high) and what each draws.
     work_modes: tuple[WorkMode, ...] = ()
+    # The modes are the only power steps (Avalon): a power target is carried
+    # out as the highest mode at or below it. Otherwise (Whatsminer) the
+    # firmware takes a power limit beside its mode and draws the lower.
+    power_by_mode: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -288,6 +293,9 @@ async def _check_auth(miner: BaseMiner, password: str | None) -> None:
     Only Antminer's digest-protected web API lets pyasic's reply tell a
     rejected login (any non-200) from a transport error.
     """
+    if isinstance(miner, BTMinerV2):
+        await _check_whatsminer_password(miner, password)
+        return
     if not isinstance(miner.web, AntminerModernWebAPI):
         return
     reply: dict[str, Any] = await miner.web.get_system_info()
@@ -345,11 +353,52 @@ AVALON_WORK_MODES: dict[str, tuple[WorkMode, ...]] = {
 }
 
 
+# btminer's power modes (`set_low_power` / `set_normal_power` /
+# `set_high_power`, shown as the summary's "Power Mode"), by the model pyasic
+# names. Normal is MicroBT's nameplate power (M30S+: 100 TH/s at 34 J/TH);
+# low and high are 80 % and 110 % of it, as HashGrid's simulator models them
+# (no MicroBT document gives a mode's power).
+WHATSMINER_POWER_MODES: dict[str, tuple[WorkMode, ...]] = {
+    "M30S+ VE40": (
+        WorkMode("low", 2720.0, 0),
+        WorkMode("normal", 3400.0, 1),
+        WorkMode("high", 3740.0, 2),
+    ),
+}
+_WHATSMINER_MODE_COMMANDS = ("set_low_power", "set_normal_power", "set_high_power")
+
+
 def _work_modes(miner: BaseMiner) -> tuple[WorkMode, ...]:
     """Return the firmware's discrete work modes, if HashGrid knows them."""
     if isinstance(miner, AvalonMiner):
         return AVALON_WORK_MODES.get(str(miner.raw_model), ())
+    if isinstance(miner, BTMinerV2):
+        return WHATSMINER_POWER_MODES.get(str(miner.raw_model), ())
     return ()
+
+
+# btminer's answers when it cannot read what was signed with our password:
+# the sign does not match, or the AES payload does not decrypt to JSON.
+_WHATSMINER_TOKEN_ERRORS = ("check token err", "base64 decode error", "invalid json")
+
+
+async def _check_whatsminer_password(miner: BaseMiner, password: str | None) -> None:
+    """Raise AuthRequired/InvalidAuth when btminer refuses our signed commands.
+
+    A write is signed and encrypted with the API password: the miner answers
+    a harmless read sent that way (`get_version`) unless it cannot read it.
+    No state changes. With write access off (error 45) nothing is proved.
+    """
+    try:
+        await miner.rpc.send_privileged_command("get_version")
+    except APIError as err:
+        if str(err.message).lower() in _WHATSMINER_TOKEN_ERRORS:
+            refused = (InvalidAuth if password else AuthRequired)(
+                f"{miner.ip}: the API password is refused"
+            )
+            if isinstance(refused, AuthRequired):
+                refused.password_only = True
+            raise refused from err
 
 
 async def _axeos_pauses(miner: BaseMiner) -> bool:
@@ -440,6 +489,7 @@ async def _identify_miner(
         max_power_w=max(powers) if powers else None,
         nominal_power_w=nominal or None,
         work_modes=modes,
+        power_by_mode=isinstance(miner, AvalonMiner) and bool(modes),
     )
     return info, identity
 
@@ -567,10 +617,19 @@ def _reading(
             for e in data.errors
         ),
         is_mining=is_mining,
-        power_target_w=figures.number("power target", data.wattage_limit, MAX_POWER_W)
-        or None,
+        power_target_w=_target(
+            figures.number("power target", data.wattage_limit, MAX_POWER_W),
+            extra.get("mode_power_w"),
+        ),
         work_mode=extra.get("work_mode"),
     )
+
+
+def _target(limit: float | None, mode_power: float | None) -> float | None:
+    """The power a miner holds to: its limit, or its mode's power if lower."""
+    if not limit:
+        return mode_power
+    return limit if mode_power is None else min(limit, mode_power)
 
 
 def _status_msg(reply: dict[str, Any]) -> str:
@@ -633,6 +692,14 @@ class MinerClient:
             )
         elif isinstance(miner, ESPMiner) and info.can_stop:
             self._wrap(miner, "_get_hashrate", "web_system_info", self._axeos_info)
+        elif isinstance(miner, BTMinerV2) and info.work_modes:
+            self._wrap(
+                miner,
+                "_get_wattage_limit",
+                "rpc_summary",
+                self._whatsminer_summary,
+                miner.rpc.summary,
+            )
         # What a state-only read asks for (see _STATE_DATA_FROM_BOARDS): the
         # full list until a full poll shows the boards carry the hashrate.
         self._state_data = _STATE_DATA
@@ -676,6 +743,17 @@ class MinerClient:
         mode = next((m for m in self.info.work_modes if m.code == code), None)
         if mode is not None:
             self._extra["work_mode"] = mode.name
+
+    def _whatsminer_summary(self, summary: dict[str, Any]) -> None:
+        """Keep btminer's power mode (the summary's "Power Mode")."""
+        try:
+            name = str(summary["SUMMARY"][0]["Power Mode"]).lower()
+        except LookupError, TypeError:
+            return
+        mode = next((m for m in self.info.work_modes if m.name == name), None)
+        if mode is not None:
+            self._extra["work_mode"] = mode.name
+            self._extra["mode_power_w"] = mode.power_w
 
     def _axeos_info(self, info: dict[str, Any]) -> None:
         """Keep AxeOS's `miningPaused` (2.14+)."""
@@ -866,7 +944,7 @@ class MinerClient:
         """
         if not self.info.can_set_power:
             return False
-        if self.info.work_modes:
+        if self.info.power_by_mode:
             fitting = [m for m in self.info.work_modes if m.power_w <= watts + 0.5]
             if not fitting:
                 return False
@@ -878,6 +956,19 @@ class MinerClient:
         mode = next((m for m in self.info.work_modes if m.name == name), None)
         if mode is None:
             return False
+        if isinstance(self._miner, BTMinerV2):
+            command = _WHATSMINER_MODE_COMMANDS[mode.code]
+
+            async def signed() -> bool:
+                try:
+                    reply = await self._miner.rpc.send_privileged_command(command)
+                except APIError as err:
+                    if str(err.message).lower() in _WHATSMINER_TOKEN_ERRORS:
+                        return False  # another password than ours
+                    raise
+                return bool(reply.get("Msg") == "API command OK")
+
+            return await self._command(signed)
 
         async def send() -> bool:
             reply: dict[str, Any] = await self._miner.rpc.send_command(

@@ -101,13 +101,20 @@ def _check(slot: MinerSlot, outcome: MinerOutcome) -> None:
 
 
 async def _through_curtailer(
-    entity: MinerEntity, action: Action, power_w: float | None = None
+    entity: MinerEntity,
+    action: Action,
+    power_w: float | None = None,
+    *,
+    work_mode: str | None = None,
 ) -> None:
     """A miner's own control: through the site's curtailer (limits, read-back)."""
     slot = entity.slot
     _commandable(slot, action)
     curtailer = site_runtime(entity.coordinator.config_entry).curtailer
-    _check(slot, await curtailer.async_command_miner(slot, action, power_w))
+    _check(
+        slot,
+        await curtailer.async_command_miner(slot, action, power_w, work_mode=work_mode),
+    )
 
 
 class MinerMiningSwitch(MinerEntity, SwitchEntity):

@@ -295,7 +295,12 @@ class Curtailer:
         )
 
     async def async_command_miner(
-        self, slot: MinerSlot, action: Action, power_w: float | None = None
+        self,
+        slot: MinerSlot,
+        action: Action,
+        power_w: float | None = None,
+        *,
+        work_mode: str | None = None,
     ) -> MinerOutcome:
         """One miner's own control: within the limits, sent, read back.
 
@@ -308,7 +313,7 @@ class Curtailer:
             and (refusal := self.headroom_refusal(slot, power_w)) is not None
         ):
             raise refusal
-        cmd = Command(slot.subentry_id, action, power_w, 0.0)
+        cmd = Command(slot.subentry_id, action, power_w, 0.0, work_mode)
         outcome = (await self._carry_out_all([cmd]))[0]
         self._track_obedience(slot, outcome)
         self.coordinator.async_set_updated_data(self.coordinator.site_data())
@@ -457,6 +462,8 @@ class Curtailer:
         try:
             if cmd.action == "stop":
                 ok = await client.stop(verify=False)
+            elif cmd.action == "set_power" and cmd.work_mode is not None:
+                ok = await client.set_work_mode(cmd.work_mode)
             elif cmd.action == "set_power":
                 assert cmd.power_w is not None
                 ok = await client.set_power_target(cmd.power_w)
@@ -486,6 +493,8 @@ class Curtailer:
             return "still mining"
         if cmd.action == "resume" and not reading.is_mining:
             return "not mining"
+        if cmd.work_mode is not None and reading.work_mode not in (None, cmd.work_mode):
+            return f"work mode is {reading.work_mode}"
         if (
             cmd.action != "stop"
             and cmd.power_w is not None

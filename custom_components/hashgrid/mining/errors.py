@@ -22,6 +22,9 @@ class UnsupportedMiner(MinerError):
 class AuthRequired(MinerError):
     """The miner wants credentials and none were given (or defaults failed)."""
 
+    # Whatsminer: an API password, no user name (the account is always admin).
+    password_only: bool = False
+
 
 class InvalidAuth(MinerError):
     """The miner rejected the credentials given."""

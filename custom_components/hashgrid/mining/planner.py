@@ -160,12 +160,15 @@ class Command:
 
     ``power_w`` is the target for ``set_power``, and for ``resume`` of a miner
     that takes a target (set it before resuming); None otherwise.
+    ``work_mode`` (a miner's own work mode select, never the planner): the
+    ``set_power`` is that mode of the firmware, ``power_w`` its power.
     """
 
     miner_id: str
     action: Action
     power_w: float | None
     delay_s: float
+    work_mode: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

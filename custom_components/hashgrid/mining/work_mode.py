@@ -1,8 +1,9 @@
-"""A miner's work mode (Avalon: low, medium, high) as a select entity.
+"""A miner's work mode as a select entity.
 
-A work mode is a power step: choosing one is a power target of that mode's
-power, sent through the site's curtailer like any other command to a miner
-(within the site's limits, read back, reported).
+Avalon: low, medium, high; Whatsminer: its power modes low, normal, high.
+A work mode is a power step: choosing one is a command for that mode, at
+that mode's power, sent through the site's curtailer like any other command
+to a miner (within the site's limits, read back, reported).
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ class MinerWorkModeSelect(MinerEntity, SelectEntity):
         return None if reading is None else reading.work_mode
 
     async def async_select_option(self, option: str) -> None:
-        """Switch modes: a power target of the mode's power, via the curtailer."""
+        """Switch modes (at the mode's power) via the curtailer."""
         if (mode := self._modes.get(option)) is None:
             raise ServiceValidationError(
                 translation_domain=DOMAIN,
@@ -48,7 +49,7 @@ class MinerWorkModeSelect(MinerEntity, SelectEntity):
                     "mode": option,
                 },
             )
-        await _through_curtailer(self, "set_power", mode.power_w)
+        await _through_curtailer(self, "set_power", mode.power_w, work_mode=mode.name)
 
 
 async def async_setup_selects(
