@@ -132,15 +132,21 @@ async def test_resume_during_demand_response_stays_off_and_says_why(
     assert said.endswith("up to 4 kW, the solar limit.")
 
 
-async def test_unknown_site_and_no_site(hass: HomeAssistant, site: ConfigEntry) -> None:
-    """A site nobody has is a clear spoken error; nothing is curtailed."""
-    with pytest.raises(intent.IntentHandleError, match="no mining site called Attic"):
-        await handle(hass, "HashGridCurtail", site="Attic")
+async def test_unknown_site_and_no_site(
+    hass: HomeAssistant, site: ConfigEntry, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A site nobody has is answered in words (no exception, nothing logged);
+    nothing is curtailed. A site is found by its name in any case."""
+    missed = await handle(hass, "HashGridCurtail", site="Attic")
+    assert missed.response_type is intent.IntentResponseType.ERROR
+    assert missed.error_code is intent.IntentResponseErrorCode.NO_VALID_TARGETS
+    assert spoken(missed) == "There is no mining site called Attic."
+    status = await handle(hass, "HashGridStatus", site="GARAGE mining site")
+    assert status.response_type is intent.IntentResponseType.QUERY_ANSWER
     await unload_all(hass)
-    with pytest.raises(
-        intent.IntentHandleError, match="no mining site set up in HashGrid"
-    ):
-        await handle(hass, "HashGridStatus")
+    missed = await handle(hass, "HashGridStatus")
+    assert spoken(missed) == "There is no mining site set up in HashGrid."
+    assert not [r for r in caplog.records if r.levelname in ("ERROR", "CRITICAL")]
 
 
 async def test_llm_assistants_get_the_intents_as_tools(
@@ -216,10 +222,13 @@ async def test_what_we_paid_a_neighbour_today(
     assert paid["settlements"] == 2
     assert paid["period"] == "today"
 
-    with pytest.raises(intent.IntentHandleError, match="neighbour called Carol"):
-        await handle(hass, "HashGridNeighbourPaid", neighbour="Carol")
-    with pytest.raises(intent.IntentHandleError, match="Bob pays us"):
-        await handle(hass, "HashGridNeighbourPaid", neighbour="Bob")
+    missed = await handle(hass, "HashGridNeighbourPaid", neighbour="Carol")
+    assert missed.response_type is intent.IntentResponseType.ERROR
+    assert spoken(missed) == "I don't know a neighbour called Carol."
+    bob_said = await handle(hass, "HashGridNeighbourPaid", neighbour="bob")
+    assert bob_said.response_type is intent.IntentResponseType.QUERY_ANSWER
+    assert spoken(bob_said).startswith("Bob pays us; we don't pay Bob.")
+    assert bob_said.speech_slots["direction"] == "they_pay"
     with pytest.raises(ServiceValidationError):
         await call(hass, "get_neighbour_paid", entry, neighbour="Carol")
 

@@ -111,7 +111,7 @@ async def test_how_much_did_we_pay_a_neighbour_today(
     result = await say(hass, "How much did we pay Alice today?")
     assert speech(result) == "We paid Alice 371 sats today."
     result = await say(hass, "what did we pay carol today")
-    assert speech(result) == "I don't know a neighbour we pay called carol."
+    assert speech(result) == "I don't know a neighbour called carol."
 
 
 async def test_without_a_node_the_paid_question_says_so(

@@ -35,6 +35,7 @@ ATTR_EXPIRY = "expiry"
 ATTR_INVOICE = "invoice"
 ATTR_MAX_FEE = "max_fee_sat"
 ATTR_NEIGHBOUR = "neighbour"
+ATTR_MISSING_OK = "missing_ok"
 ATTR_ACCEPT_METER_RESET = "accept_meter_reset"
 
 SERVICE_CREATE_INVOICE = "create_invoice"
@@ -69,6 +70,7 @@ GET_NEIGHBOUR_PAID_SCHEMA = probatio.Schema(
     {
         **_NODE,
         probatio.Required(ATTR_NEIGHBOUR): cv.string,
+        probatio.Optional(ATTR_MISSING_OK, default=False): cv.boolean,
         probatio.Optional(ATTR_PERIOD, default=PERIOD_TODAY): probatio.In(
             [PERIOD_TODAY]
         ),
@@ -91,18 +93,55 @@ def _runtime(call: ServiceCall) -> tuple[HashGridConfigEntry, LightningRuntime]:
     return entry, runtime
 
 
+# What a person may put before a neighbour's name ("neighbour Alice").
+_SPOKEN_PREFIXES = ("our ", "the ", "neighbour ", "neighbor ")
+
+
+def spoken_forms(name: str) -> set[str]:
+    """The ways a person says a neighbour's name, case-folded.
+
+    "Neighbour Alice (we pay)" is also "neighbour alice" and "alice"; the
+    direction in brackets and a leading "neighbour" ("our neighbour") are
+    left out, so "Alice", "alice" and "neighbour alice" all find her.
+    """
+    text = " ".join(name.casefold().split())
+    forms = {text}
+    unbracketed = " ".join(part.split(")", 1)[-1] for part in text.split("(")).split()
+    forms.add(" ".join(unbracketed))
+    for form in list(forms):
+        while form.startswith(_SPOKEN_PREFIXES):
+            for prefix in _SPOKEN_PREFIXES:
+                form = form.removeprefix(prefix)
+            forms.add(form)
+    return {form.strip() for form in forms} - {""}
+
+
 def find_neighbour(runtime: LightningRuntime, name: str) -> ConfigSubentry | None:
-    """A node's neighbour by subentry id, title or name (any case)."""
+    """A node's neighbour by subentry id, or by name as a person says it.
+
+    The name matches the neighbour's title or configured name in any case,
+    with or without "neighbour" before it or the direction in brackets
+    after it (``spoken_forms``); an exact title wins over a looser match.
+    """
     neighbours = runtime.settler.neighbours
     if name in neighbours:
         return neighbours[name]
-    wanted = name.strip().casefold()
+    wanted = " ".join(name.casefold().split())
+    if not wanted:
+        return None
+    for sub in neighbours.values():
+        if wanted in (
+            sub.title.casefold(),
+            str(sub.data.get(CONF_NAME, "")).casefold(),
+        ):
+            return sub
+    said = spoken_forms(name)
     return next(
         (
             sub
             for sub in neighbours.values()
-            if wanted
-            in (sub.title.casefold(), str(sub.data.get(CONF_NAME, "")).casefold())
+            if said
+            & (spoken_forms(sub.title) | spoken_forms(str(sub.data.get(CONF_NAME, ""))))
         ),
         None,
     )
@@ -114,8 +153,17 @@ def start_of_period(period: str = PERIOD_TODAY) -> datetime:
     return dt_util.start_of_local_day()
 
 
+def received_sat(runtime: LightningRuntime, subentry_id: str) -> int | None:
+    """What a neighbour who pays us has paid to our offer in all (None: unknown)."""
+    offer = runtime.offers.get(subentry_id)
+    data = runtime.coordinator.data
+    if offer is None or data is None:
+        return None
+    return data.offer_received_msat.get(offer[0], 0) // 1000
+
+
 def _called_neighbour(
-    call: ServiceCall,
+    call: ServiceCall, *, we_pay_only: bool = True
 ) -> tuple[LightningRuntime, ConfigSubentry]:
     """The neighbour (one we pay) of the node the call names; else a clear error."""
     entry, runtime = _runtime(call)
@@ -126,7 +174,7 @@ def _called_neighbour(
             translation_key="lightning_unknown_neighbour",
             translation_placeholders={"neighbour": wanted, "title": entry.title},
         )
-    if subentry.data.get(CONF_DIRECTION) == Direction.THEY_PAY:
+    if we_pay_only and subentry.data.get(CONF_DIRECTION) == Direction.THEY_PAY:
         raise ServiceValidationError(
             translation_domain=DOMAIN,
             translation_key="lightning_neighbour_pays_us",
@@ -272,12 +320,36 @@ async def async_settle_neighbour(call: ServiceCall) -> ServiceResponse:
 
 
 async def async_get_neighbour_paid(call: ServiceCall) -> ServiceResponse:
-    """What a node paid one neighbour today (read-only)."""
-    runtime, subentry = _called_neighbour(call)
+    """What a node paid one neighbour today (read-only).
+
+    A neighbour who pays us is answered too: direction ``they_pay``, nothing
+    paid by us, and what they have paid to our offer in all (``received_sat``).
+    """
+    if call.data[ATTR_MISSING_OK]:
+        _entry, runtime = _runtime(call)
+        if find_neighbour(runtime, call.data[ATTR_NEIGHBOUR]) is None:
+            return {"neighbour": call.data[ATTR_NEIGHBOUR], "found": False}
+    runtime, subentry = _called_neighbour(call, we_pay_only=False)
     since = start_of_period(call.data[ATTR_PERIOD])
+    direction = str(subentry.data.get(CONF_DIRECTION, Direction.WE_PAY))
+    if direction == Direction.THEY_PAY:
+        return {
+            "neighbour": subentry.title,
+            "found": True,
+            "direction": direction,
+            "period": call.data[ATTR_PERIOD],
+            "since": since.isoformat(),
+            "paid_sat": 0,
+            "paid_msat": 0,
+            "settlements": 0,
+            "kwh": "0",
+            "received_sat": received_sat(runtime, subentry.subentry_id),
+        }
     summary = runtime.settler.ledger.paid_since(subentry.subentry_id, since)
     return {
         "neighbour": subentry.title,
+        "found": True,
+        "direction": direction,
         "period": call.data[ATTR_PERIOD],
         "since": since.isoformat(),
         "paid_sat": summary.amount_sat,
