@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
 from homeassistant.config_entries import ConfigEntry, ConfigEntryState
@@ -49,28 +48,6 @@ async def net(
     async with running_lightning(tmp_path, neighbours=2, rest_port=0) as running:
         yield running
         await unload_all(hass)
-
-
-@pytest.fixture
-def tolerate_failed_handshakes() -> Iterator[None]:
-    """A client refusing the certificate resets the TLS handshake; asyncio reports
-    that through the loop's exception handler, which HA's harness fails on."""
-    loop = asyncio.get_event_loop()
-    previous = loop.get_exception_handler()
-
-    def handler(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
-        if str(context.get("message", "")).startswith(
-            "Error on transport creation for incoming connection"
-        ):
-            return
-        if previous is None:
-            loop.default_exception_handler(context)
-        else:
-            previous(loop, context)
-
-    loop.set_exception_handler(handler)
-    yield
-    loop.set_exception_handler(previous)
 
 
 def node_data(net: LightningSim, transport: str) -> dict[str, Any]:

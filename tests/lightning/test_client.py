@@ -26,8 +26,6 @@ from custom_components.hashgrid.lightning.errors import (
 from custom_components.hashgrid.lightning.listener import InvoiceListener
 from simulators.lightning import LightningSim, running_lightning
 
-from .conftest import tolerate_failed_handshakes  # noqa: F401
-
 
 @pytest.fixture
 async def sim(socket_enabled: None, tmp_path: Any) -> AsyncIterator[LightningSim]:
@@ -85,7 +83,7 @@ async def test_connection_lost_mid_payment(
 async def test_rest_errors(
     sim: LightningSim,
     session: aiohttp.ClientSession,
-    tolerate_failed_handshakes: None,  # noqa: F811
+    tolerate_failed_handshakes: None,
 ) -> None:
     with pytest.raises(RuneRejected) as err:
         await RestClient(

@@ -6,7 +6,7 @@ Every response is validated against Core Lightning's own schemas (v26.06).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 import copy
 import hashlib
 import ssl
@@ -669,29 +669,6 @@ async def test_runes_checked_by_clnrest(rest_net: LightningSim) -> None:
             session, rest_net, "decode", {"string": "nope"}, rune=rest_net.rune
         )
         assert (status, body["code"]) == (500, -32602)
-
-
-@pytest.fixture
-def tolerate_failed_handshakes() -> Iterator[None]:
-    """A client refusing the certificate resets the TLS handshake; asyncio reports
-    that server-side through the loop's exception handler, which HA's test
-    harness turns into a failure. Drop just those reports."""
-    loop = asyncio.get_event_loop()
-    previous = loop.get_exception_handler()
-
-    def handler(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
-        if str(context.get("message", "")).startswith(
-            "Error on transport creation for incoming connection"
-        ):
-            return
-        if previous is None:
-            loop.default_exception_handler(context)
-        else:
-            previous(loop, context)
-
-    loop.set_exception_handler(handler)
-    yield
-    loop.set_exception_handler(previous)
 
 
 async def test_certificate_fingerprint_pins(
