@@ -23,8 +23,9 @@ from custom_components.hashgrid.mining.client import (
 from custom_components.hashgrid.mining.errors import CannotConnect, InvalidResponse
 from simulators.miner import Fleet, running_fleet
 from tests.conftest import ManualClock
+from tests.net import addr
 
-BASE = "127.0.7.101"
+BASE = addr("7.101")
 NANO, Q, WHATSMINER, AXEOS = 0, 1, 2, 3
 
 _opened: list[MinerClient] = []

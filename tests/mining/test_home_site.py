@@ -17,10 +17,11 @@ import pytest
 
 from custom_components.hashgrid.const import DOMAIN
 from simulators.miner import Fleet, running_fleet
+from tests.net import addr
 
 from .conftest import TIME_SCALE, miner_subentry, setup_site
 
-BASE = "127.0.2.101"
+BASE = addr("2.101")
 
 
 @pytest.fixture

@@ -21,11 +21,12 @@ from custom_components.hashgrid.mining.client import connect, identify
 from custom_components.hashgrid.mining.errors import AuthRequired, InvalidAuth
 from simulators.miner import running_fleet
 from tests.conftest import ManualClock
+from tests.net import addr
 
 from .conftest import TIME_SCALE, setup_site
 
-BASE = "127.0.2.161"
-CLIENT_BASE = "127.0.7.161"
+BASE = addr("2.161")
+CLIENT_BASE = addr("7.161")
 
 
 async def test_password_is_checked_without_a_write(
