@@ -25,7 +25,10 @@ Model
   - stopped: draws ``idle_power_w`` (only if it can stop);
   - running with a power target: any target in ``[min_power_w, max_power_w]``;
   - running without one (stop-only firmware): draws ``max_power_w``, its nominal
-    power.
+    power;
+  - running in one of its discrete work modes (``steps_w``: Avalon's low,
+    medium, high), when its only power target is a mode: exactly one of the
+    mode powers within its limits, never a power between two modes.
 
   Its *floor* is the lowest level: stopped if it can stop, otherwise (a
   Bitaxe-like device) its minimum power target.
@@ -104,6 +107,9 @@ class MinerState:
     min_power_w: float | None = None
     idle_power_w: float = 15.0
     power_target_w: float | None = None
+    # The powers of its discrete work modes when those are its only power
+    # targets (Avalon); empty when it takes any target in its range.
+    steps_w: tuple[float, ...] = ()
 
     def __post_init__(self) -> None:
         """Reject impossible figures.
@@ -117,6 +123,7 @@ class MinerState:
             self.idle_power_w,
             self.min_power_w,
             self.power_target_w,
+            *self.steps_w,
         )
         for value in values:
             if value is not None and not (0.0 <= value <= MAX_POWER_W):
@@ -142,8 +149,23 @@ class MinerState:
         return self.targetable and self.mining
 
     @property
+    def levels_w(self) -> tuple[float, ...]:
+        """The mode powers it may run at: those within its limits, ascending.
+
+        None within them (the user's limits fall between two modes): the
+        lowest mode, the least it can draw while mining.
+        """
+        low = -math.inf if self.min_power_w is None else self.min_power_w
+        inside = sorted(s for s in self.steps_w if low <= s <= self.max_power_w)
+        if inside or not self.steps_w:
+            return tuple(inside)
+        return (min(self.steps_w),)
+
+    @property
     def min_run_w(self) -> float:
-        """The lowest draw while mining: min target, or nominal if none."""
+        """The lowest draw while mining: min target (or mode), or nominal if none."""
+        if self.targetable and self.steps_w:
+            return self.levels_w[0]
         if self.targetable and self.min_power_w is not None:
             return self.min_power_w
         return self.max_power_w
@@ -292,9 +314,13 @@ def plan_curtailment(
                     levels[miner.miner_id] = miner.floor_w
         # Spend the headroom on power targets, best first; once a miner cannot
         # reach its maximum the headroom is gone (to rounding): stop there.
+        # A miner with work modes takes the highest mode that fits and leaves
+        # the rest of the headroom to the next.
         raisable = [m for m in ranked if m.miner_id in running and m.targetable]
         for miner in raisable:
-            if not _raise_target(miner, levels, total, budget):
+            if miner.steps_w:
+                _raise_step(miner, levels, total, budget)
+            elif not _raise_target(miner, levels, total, budget):
                 break
 
     # One command per miner at most; reductions (stop, lower) go first, all at
@@ -359,6 +385,23 @@ def _raise_target(
         if levels[key] == low or total() <= budget:
             return False
         step = 2 * step if step else max(math.ulp(budget), math.ulp(candidate))
+
+
+def _raise_step(
+    miner: MinerState,
+    levels: dict[str, float],
+    total: Callable[[], float],
+    budget: float,
+) -> None:
+    """Raise a running miner with work modes to its highest mode that fits."""
+    key = miner.miner_id
+    for step in reversed(miner.levels_w):
+        if step <= levels[key]:
+            return
+        low, levels[key] = levels[key], step
+        if total() <= budget:
+            return
+        levels[key] = low
 
 
 def restore_all(miners: Sequence[MinerState], *, stagger_s: float = 2.0) -> Plan:
