@@ -6,7 +6,11 @@ from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager
 from typing import Any
 
-from homeassistant.config_entries import ConfigEntry, ConfigSubentryData
+from homeassistant.config_entries import (
+    ConfigEntry,
+    ConfigEntryState,
+    ConfigSubentryData,
+)
 from homeassistant.core import HomeAssistant
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
@@ -73,6 +77,14 @@ async def setup_fleet_site(hass: HomeAssistant, fleet: Fleet) -> ConfigEntry:
 
 
 @pytest.fixture
-async def site(hass: HomeAssistant, fleet: Fleet) -> ConfigEntry:
-    """A site with the whole simulated fleet, priorities 10 / 50 / 90."""
-    return await setup_fleet_site(hass, fleet)
+async def site(hass: HomeAssistant, fleet: Fleet) -> AsyncIterator[ConfigEntry]:
+    """A site with the whole simulated fleet, priorities 10 / 50 / 90.
+
+    Unloaded before the fleet stops: a poll that connects while a miner's server
+    closes is an error in the loop's handler, which fails the test's teardown.
+    """
+    entry = await setup_fleet_site(hass, fleet)
+    yield entry
+    if entry.state is ConfigEntryState.LOADED:
+        await hass.config_entries.async_unload(entry.entry_id)
+        await hass.async_block_till_done()
