@@ -1,7 +1,8 @@
 """Simulated ASIC miners speaking the real protocols.
 
 LuxOS, Antminer stock, Bitaxe (AxeOS), Avalon Nano 3S and Avalon Q (Canaan's
-cgminer), Whatsminer (btminer API 2.0.5).
+cgminer), Whatsminer (btminer API 2.0.5), Braiins OS+ (BOSer: cgminer-style API
+and the gRPC Public API).
 
 async with running_fleet(6, "127.0.1.1", ("luxos", "antminer", "bitaxe")) as fleet:
     miner = fleet.miners[0]          # a SimulatedMiner

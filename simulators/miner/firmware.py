@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+import asyncio
+from collections.abc import Callable
 import json
 import time
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -65,6 +67,12 @@ class Firmware(ABC):
     @abstractmethod
     async def http_reply(self, request: web.BaseRequest) -> web.StreamResponse:
         """Answer one HTTP request."""
+
+    # ---- more listeners ---------------------------------------------------
+
+    def extra_listeners(self) -> list[tuple[int, Callable[[], asyncio.BaseProtocol]]]:
+        """Return (port, protocol factory) for ports beyond HTTP and RPC."""
+        return []
 
     # ---- lifecycle ------------------------------------------------------
 

@@ -11,6 +11,7 @@ import time
 from .antminer import Antminer
 from .avalon import AvalonNano3S, AvalonQ
 from .bitaxe import Bitaxe
+from .braiins import BraiinsOS
 from .firmware import Firmware
 from .luxos import LuxOS
 from .miner import SimulatedMiner
@@ -32,6 +33,7 @@ FIRMWARES: dict[str, type[Firmware]] = {
     "avalon_nano3s": AvalonNano3S,
     "avalon_q": AvalonQ,
     "whatsminer": Whatsminer,
+    "braiins": BraiinsOS,
 }
 DEFAULT_SPECS: dict[str, MinerSpec] = {
     "luxos": S19J_PRO,
@@ -40,6 +42,7 @@ DEFAULT_SPECS: dict[str, MinerSpec] = {
     "avalon_nano3s": AVALON_NANO3S,
     "avalon_q": AVALON_Q,
     "whatsminer": WHATSMINER_M30S_PLUS,
+    "braiins": S19J_PRO,
 }
 
 

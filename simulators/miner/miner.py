@@ -202,6 +202,7 @@ class SimulatedMiner:
         ]
         if self.personality.serves_rpc:
             factories.append((RPC_PORT, self._rpc_protocol))
+        factories.extend(self.personality.extra_listeners())
         for port, factory in factories:
             sock = socket.create_server((self.ip, port), backlog=128)
             sock.setblocking(False)
