@@ -16,7 +16,8 @@ Built from:
   hashrate/uptime from `summary` (`MHS 1m`, `Elapsed`), mining from `devs`
   (`MHS 5s`), errors from `tunerstatus`, and over gRPC: MinerService
   GetMinerDetails/GetMinerStats/GetHashboards, CoolingService GetCoolingState,
-  PerformanceService GetActivePerformanceMode; it stops and resumes with
+  PerformanceService GetActivePerformanceMode (and, on request,
+  ConfigurationService GetConstraints); it stops and resumes with
   ActionsService PauseMining/ResumeMining and sets the power with
   PerformanceService SetPowerTarget (SAVE_AND_FORCE_APPLY), logging in first
   (token taken from the Login reply's initial metadata).
@@ -24,11 +25,13 @@ Built from:
 The protobuf messages are written and read here with a small wire codec
 (field numbers from the protos above), served by grpclib's HTTP/2 server.
 Not simulated (answered UNIMPLEMENTED, as for an unknown method): pool changes,
-configuration, constraints, licence, upgrades, the REST API on port 80.
-Assumed (no document says): a refused Login and a call without a valid token
-are answered UNAUTHENTICATED; a power target outside [50 %, 110 %] of the
-nameplate is refused with INVALID_ARGUMENT; the web page's only needed fact
-is its title.
+the configuration, constraints other than the tuner's power target, licence,
+upgrades, the REST API on port 80. Assumed (no document says): a refused Login
+and a call without a valid token are answered UNAUTHENTICATED; the tuner's
+power target range is [50 %, 110 %] of the nameplate (GetConstraints), a
+target outside it refused with INVALID_ARGUMENT; the web page's only needed
+fact is its title. The fault knobs `slow`, `garbage` and `flood` act on 4028
+and 80 only; `unreachable` closes the gRPC port too.
 """
 
 from __future__ import annotations
@@ -290,6 +293,7 @@ class BraiinsOS(Firmware):
             "/braiins.bos.v1.CoolingService/GetCoolingState": self._cooling,
             "/braiins.bos.v1.PoolService/GetPoolGroups": self._pool_groups,
             "/braiins.bos.v1.PerformanceService/SetPowerTarget": self._set_target,
+            "/braiins.bos.v1.ConfigurationService/GetConstraints": self._constraints,
             "/braiins.bos.v1.PerformanceService/GetActivePerformanceMode": (
                 self._performance_mode
             ),
@@ -464,16 +468,26 @@ class BraiinsOS(Firmware):
     def _set_target(self, request: dict[int, Any]) -> Fields:
         power = decode(bytes(request.get(2, b"")))
         watts = int(power.get(1, 0))
-        nominal = self.miner.spec.nominal_w
-        if not nominal * MIN_TARGET <= watts <= nominal * MAX_TARGET:
+        low, high = self._power_range()
+        if not low <= watts <= high:
             raise GRPCError(
                 Status.INVALID_ARGUMENT,
-                f"power target {watts} W out of range "
-                f"[{round(nominal * MIN_TARGET)}, {round(nominal * MAX_TARGET)}] W",
+                f"power target {watts} W out of range [{low}, {high}] W",
             )
         if not self.miner.ignore_commands:
             self.miner.physics.set_power_target(float(watts))
         return [(1, [(1, round(self.miner.physics.power_target_w))])]
+
+    def _power_range(self) -> tuple[int, int]:
+        nominal = self.miner.spec.nominal_w
+        return round(nominal * MIN_TARGET), round(nominal * MAX_TARGET)
+
+    # ConfigurationService
+    def _constraints(self, _request: dict[int, Any]) -> Fields:
+        low, high = self._power_range()
+        nominal = round(self.miner.spec.nominal_w)
+        power: Fields = [(1, [(1, nominal)]), (2, [(1, low)]), (3, [(1, high)])]
+        return [(1, [(1, power)])]  # tuner_constraints.power_target
 
     def _performance_mode(self, _request: dict[int, Any]) -> Fields:
         target: Fields = [(1, [(1, round(self.miner.physics.power_target_w))])]

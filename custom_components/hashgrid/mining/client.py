@@ -31,6 +31,7 @@ from pyasic import APIError
 from pyasic.data import MinerData
 from pyasic.device.algorithm import SHA256Unit
 from pyasic.miners.backends.avalonminer import AvalonMiner
+from pyasic.miners.backends.braiins_os import BOSer
 from pyasic.miners.backends.btminer import BTMinerV2
 from pyasic.miners.backends.espminer import ESPMiner
 from pyasic.miners.backends.luxminer import LUXMiner
@@ -337,6 +338,21 @@ async def _preset_powers(miner: BaseMiner, figures: _Figures) -> list[float]:
     return [p for p in powers if p]
 
 
+async def _boser_power_range(miner: BaseMiner, figures: _Figures) -> list[float]:
+    """Return the tuner's power target range (Braiins OS+ `GetConstraints`).
+
+    pyasic does not read it; a target outside it is refused. None known: [].
+    """
+    try:
+        reply = await miner.web.get_constraints()
+        target = reply["tunerConstraints"]["powerTarget"]
+        raw = [target["min"]["watt"], target["max"]["watt"]]
+    except APIError, LookupError, TypeError:
+        return []
+    low, high = (figures.number("power target limit", p, MAX_POWER_W) for p in raw)
+    return [low, high] if low and high and low <= high else []
+
+
 # Canaan's nameplate power of each work mode (`ascset|0,workmode,set,<code>`),
 # by the model pyasic names: 0 low (eco), 1 medium (standard), 2 high (super).
 AVALON_WORK_MODES: dict[str, tuple[WorkMode, ...]] = {
@@ -465,6 +481,8 @@ async def _identify_miner(
     if unique_id is None:
         raise InvalidResponse(f"{host}: reports neither serial number nor MAC")
     powers = await _preset_powers(miner, figures)
+    if isinstance(miner, BOSer):
+        powers = await _boser_power_range(miner, figures)
     sets_power = type(miner).set_power_limit is not BaseMiner.set_power_limit
     nominal = figures.number("power limit", data.wattage_limit, MAX_POWER_W)
     modes = _work_modes(miner)

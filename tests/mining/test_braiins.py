@@ -1,0 +1,267 @@
+"""Braiins OS+ (BOSer) in HashGrid: the real pyasic on the simulator.
+
+Identified (make, model, serial, the tuner's power target range), polled,
+stopped and resumed (pause/resume mining), given a power target; which of
+the kept-alive transports carry it (the RPC port: yes; the gRPC API: pyasic's
+own channel, one connection per call); and a site in Home Assistant that adds
+it in the UI, switches it and curtails it to a budget by its power target.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+import time
+from typing import Any
+
+from homeassistant.config_entries import SOURCE_USER
+from homeassistant.const import ATTR_ENTITY_ID, STATE_OFF, STATE_ON
+from homeassistant.core import HomeAssistant
+from homeassistant.data_entry_flow import FlowResultType
+from homeassistant.helpers import entity_registry as er
+from pyasic.web.braiins_os import BOSerWebAPI
+import pytest
+
+from custom_components.hashgrid.const import DOMAIN
+from custom_components.hashgrid.mining import transport
+from custom_components.hashgrid.mining.client import (
+    MinerClient,
+    connect as _connect,
+    identify,
+)
+from custom_components.hashgrid.mining.errors import CannotConnect, InvalidResponse
+from simulators.miner import Fleet, SimulatedMiner, running_fleet
+from simulators.miner.braiins import BraiinsOS
+from tests.conftest import ManualClock
+from tests.net import addr
+
+from .conftest import TIME_SCALE, setup_site
+
+CLIENT_BASE = addr("7.170")
+SITE_BASE = addr("2.170")
+
+_opened: list[MinerClient] = []
+
+
+async def connect(host: str, **kwargs: Any) -> MinerClient:
+    """Connect; the client is closed after the test."""
+    client = await _connect(host, **kwargs)
+    _opened.append(client)
+    return client
+
+
+@pytest.fixture(autouse=True)
+async def _close_clients() -> AsyncIterator[None]:
+    yield
+    while _opened:
+        await _opened.pop().aclose()
+
+
+@pytest.fixture
+async def bos(loopback: None, clock: ManualClock) -> AsyncIterator[SimulatedMiner]:
+    """One Antminer S19j Pro on Braiins OS+."""
+    async with running_fleet(1, CLIENT_BASE, ("braiins",), clock=clock) as fleet:
+        yield fleet.miners[0]
+
+
+def personality(sim: SimulatedMiner) -> BraiinsOS:
+    assert isinstance(sim.personality, BraiinsOS)
+    return sim.personality
+
+
+# ---- the client ----------------------------------------------------------------
+
+
+async def test_identify(bos: SimulatedMiner) -> None:
+    info = await identify(bos.ip)
+    assert (info.make, info.model, info.firmware) == (
+        "AntMiner",
+        "AntMiner S19j Pro",
+        "BOS+",
+    )
+    assert info.unique_id == bos.serial
+    assert info.mac == bos.mac
+    assert (info.can_stop, info.can_set_power) == (True, True)
+    # The tuner's range (GetConstraints), which pyasic does not read.
+    assert (info.min_power_w, info.max_power_w) == (1525, 3355)
+    assert info.nominal_power_w == 3050
+    assert info.work_modes == ()
+
+
+async def test_poll_stop_resume_and_power_target(
+    bos: SimulatedMiner, clock: ManualClock
+) -> None:
+    client = await connect(bos.ip)
+    reading = await client.poll()
+    assert (reading.hashrate_ths, reading.power_w) == (145.0, 3050)
+    assert reading.power_target_w == 3050
+    assert reading.is_mining is True
+    # pyasic takes whole degrees of BOSer's temperatures.
+    assert reading.board_temps_c == tuple(int(t) for t in bos.physics.board_temps_c())
+    assert reading.chip_temps_c == tuple(int(t) for t in bos.physics.chip_temps_c())
+    assert reading.fan_rpms == tuple(bos.physics.fan_rpms())
+    assert reading.pool_user == f"hashgrid.{bos.hostname}"
+    assert await client.stop() is True  # verified by `devs`
+    assert bos.mining is False
+    clock.now += 30
+    reading = await client.poll(state_only=True)
+    assert (reading.is_mining, reading.hashrate_ths, reading.power_w) == (
+        False,
+        0,
+        15,
+    )
+    assert await client.resume() is True
+    assert bos.mining is True
+    assert await client.set_power_target(2500) is True
+    assert bos.power_target_w == 2500
+    clock.now += 30
+    reading = await client.poll()
+    assert (reading.power_target_w, reading.power_w) == (2500, 2500)
+    # Outside the tuner's range: refused by the miner, nothing changes.
+    assert await client.set_power_target(1000) is False
+    assert bos.power_target_w == 2500
+    # Acknowledged but not done: the read-back says so.
+    bos.ignore_commands = True
+    assert await client.stop() is False
+    assert bos.mining is True
+
+
+# ---- the kept-alive transports -------------------------------------------------------
+
+
+async def test_rpc_is_lean_and_grpc_is_pyasics_own(bos: SimulatedMiner) -> None:
+    """The RPC port takes the bounded one-exchange transport; the gRPC API is
+    not replaced (pyasic's grpclib channel, a new HTTP/2 connection per call)
+    and the web page is not used after identification."""
+    client = await connect(bos.ip)
+    miner = client._miner
+    assert "_send_bytes" in vars(miner.rpc)  # swapped in by transport.keep_alive
+    assert type(miner.web) is BOSerWebAPI
+    assert not isinstance(miner.web, transport._KeptAliveWeb)
+    sim = personality(bos)
+    http, rpc = bos.http_requests, bos.rpc_connections
+    calls, connections = sim.grpc_calls, sim.grpc_connections
+    await client.poll()
+    assert bos.http_requests == http
+    assert bos.rpc_connections > rpc
+    grpc_calls = sim.grpc_calls - calls
+    assert grpc_calls >= 5  # details, stats, hashboards, cooling, mode, pools
+    assert sim.grpc_connections - connections == grpc_calls
+    # The RPC port is bounded: a flooding miner is cut off at once.
+    bos.flood = True
+    started = time.monotonic()
+    with pytest.raises(InvalidResponse):
+        await client.poll()
+    assert time.monotonic() - started < 3.0
+    bos.flood = False
+    # Counted: a miner gone reads as unreachable, for reads and commands.
+    bos.unreachable = True
+    with pytest.raises(CannotConnect):
+        await client.poll()
+    with pytest.raises(CannotConnect):
+        await client.stop()
+
+
+# ---- in Home Assistant -------------------------------------------------------------
+
+
+@pytest.fixture
+async def site_miners(loopback: None) -> AsyncIterator[Fleet]:
+    """Two S19j Pro on Braiins OS+."""
+    async with running_fleet(
+        2, SITE_BASE, ("braiins",), time_scale=TIME_SCALE
+    ) as fleet:
+        yield fleet
+
+
+def entity(hass: HomeAssistant, unique_id: str, key: str) -> str:
+    platform, _, suffix = key.partition(".")
+    found = er.async_get(hass).async_get_entity_id(
+        platform, DOMAIN, f"{unique_id}_{suffix}"
+    )
+    assert found is not None, key
+    return found
+
+
+async def test_braiins_site_in_home_assistant(
+    hass: HomeAssistant, site_miners: Fleet
+) -> None:
+    site = await setup_site(hass, [], "Barn")
+    # Added in the UI: host, then the limits (the tuner's range as defaults).
+    for priority, sim in zip((80, 20), site_miners.miners, strict=True):
+        result = await hass.config_entries.subentries.async_init(
+            (site.entry_id, "miner"), context={"source": SOURCE_USER}
+        )
+        result = await hass.config_entries.subentries.async_configure(
+            result["flow_id"], {"host": sim.ip}
+        )
+        assert result["step_id"] == "limits"
+        assert "S19j Pro" in result["description_placeholders"]["model"]
+        result = await hass.config_entries.subentries.async_configure(
+            result["flow_id"], {"priority": priority}
+        )
+        assert result["type"] is FlowResultType.CREATE_ENTRY
+        await hass.async_block_till_done()
+    first, second = site_miners.miners
+    assert {s.unique_id for s in site.subentries.values()} == {
+        first.serial,
+        second.serial,
+    }
+    assert first.serial is not None
+    await hass.config_entries.async_reload(site.entry_id)
+    await hass.async_block_till_done()
+
+    # The switch stops and resumes it.
+    switch_id = entity(hass, first.serial, "switch.mining")
+    assert hass.states.get(switch_id).state == STATE_ON
+    await hass.services.async_call(
+        "switch", "turn_off", {ATTR_ENTITY_ID: switch_id}, blocking=True
+    )
+    assert first.mining is False
+    assert hass.states.get(switch_id).state == STATE_OFF
+    await hass.services.async_call(
+        "switch", "turn_on", {ATTR_ENTITY_ID: switch_id}, blocking=True
+    )
+    assert first.mining is True
+    # The power target number sets the tuner's target.
+    number_id = entity(hass, first.serial, "number.power_target")
+    await hass.services.async_call(
+        "number", "set_value", {ATTR_ENTITY_ID: number_id, "value": 2600}, blocking=True
+    )
+    assert first.power_target_w == 2600
+    assert float(hass.states.get(number_id).state) == 2600
+
+    # A 4.5 kW limit: both keep running, the power targets share it.
+    response = await hass.services.async_call(
+        DOMAIN,
+        "set_limit",
+        {
+            "config_entry_id": site.entry_id,
+            "source": "solar",
+            "power_kw": 4.5,
+            "stagger": 0,
+        },
+        blocking=True,
+        return_response=True,
+    )
+    assert all(m["success"] for m in response["miners"]), response
+    assert first.mining
+    assert second.mining
+    assert first.power_target_w + second.power_target_w <= 4500
+    for sim in (first, second):
+        assert 1525 <= sim.power_target_w <= 3355
+    # A DR event at 0: both stop, confirmed.
+    response = await hass.services.async_call(
+        DOMAIN,
+        "set_limit",
+        {
+            "config_entry_id": site.entry_id,
+            "source": "demand_response",
+            "power_kw": 0,
+            "stagger": 0,
+        },
+        blocking=True,
+        return_response=True,
+    )
+    assert all(m["success"] for m in response["miners"]), response
+    assert not first.mining
+    assert not second.mining
