@@ -9,6 +9,8 @@ CONF_SUBNET: Final = "subnet"
 CONF_PRIORITY: Final = "priority"
 CONF_MIN_POWER: Final = "min_power_w"
 CONF_MAX_POWER: Final = "max_power_w"
+# The room a miner heats: a temperature sensor (its heater's current temperature).
+CONF_ROOM_TEMPERATURE: Final = "room_temperature_entity"
 
 SUBENTRY_MINER: Final = "miner"
 

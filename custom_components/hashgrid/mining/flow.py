@@ -13,6 +13,8 @@ from homeassistant.config_entries import (
 )
 from homeassistant.const import CONF_HOST, CONF_NAME, CONF_PASSWORD, CONF_USERNAME
 from homeassistant.helpers.selector import (
+    EntitySelector,
+    EntitySelectorConfig,
     NumberSelector,
     NumberSelectorConfig,
     NumberSelectorMode,
@@ -32,6 +34,7 @@ from .const import (
     CONF_MAX_POWER,
     CONF_MIN_POWER,
     CONF_PRIORITY,
+    CONF_ROOM_TEMPERATURE,
     CONF_SUBNET,
     SUBENTRY_MINER,
 )
@@ -62,6 +65,10 @@ _POWER = NumberSelector(
 )
 _PRIORITY = NumberSelector(
     NumberSelectorConfig(min=0, max=100, step=1, mode=NumberSelectorMode.BOX)
+)
+# The room the miner heats (its heater's current temperature).
+_ROOM_TEMPERATURE = EntitySelector(
+    EntitySelectorConfig(domain="sensor", device_class="temperature")
 )
 
 
@@ -388,7 +395,7 @@ class MinerSubentryFlow(ConfigSubentryFlow):
     async def async_step_reconfigure(
         self, user_input: dict[str, Any] | None = None
     ) -> SubentryFlowResult:
-        """Change a miner's priority and power limits."""
+        """Change a miner's priority, power limits and the room it heats."""
         subentry = self._get_reconfigure_subentry()
         errors: dict[str, str] = {}
         if user_input is not None:
@@ -396,7 +403,7 @@ class MinerSubentryFlow(ConfigSubentryFlow):
                 data = {
                     k: v
                     for k, v in subentry.data.items()
-                    if k not in (CONF_MIN_POWER, CONF_MAX_POWER)
+                    if k not in (CONF_MIN_POWER, CONF_MAX_POWER, CONF_ROOM_TEMPERATURE)
                 }
                 return self.async_update_and_abort(
                     self._get_entry(), subentry, data={**data, **user_input}
@@ -405,7 +412,17 @@ class MinerSubentryFlow(ConfigSubentryFlow):
         return self.async_show_form(
             step_id="reconfigure",
             data_schema=probatio.Schema(
-                _limits_schema(None, user_input or dict(subentry.data))
+                {
+                    **_limits_schema(
+                        None, defaults := user_input or dict(subentry.data)
+                    ),
+                    probatio.Optional(
+                        CONF_ROOM_TEMPERATURE,
+                        description={
+                            "suggested_value": defaults.get(CONF_ROOM_TEMPERATURE)
+                        },
+                    ): _ROOM_TEMPERATURE,
+                }
             ),
             errors=errors,
         )

@@ -9,6 +9,7 @@ from homeassistant.helpers import device_registry as dr
 from ..const import EntryKind
 from ..kinds import register
 from ..models import HashGridConfigEntry, KindHandler, KindRuntime
+from .climate import async_setup_climates
 from .const import SUBENTRY_MINER
 from .control import async_setup_buttons, async_setup_numbers, async_setup_switches
 from .coordinator import MiningSiteCoordinator
@@ -71,6 +72,7 @@ HANDLER = register(
             Platform.NUMBER: async_setup_numbers,
             Platform.BUTTON: async_setup_buttons,
             Platform.SELECT: async_setup_selects,
+            Platform.CLIMATE: async_setup_climates,
         },
         subentry_flows={SUBENTRY_MINER: MinerSubentryFlow},
     )
