@@ -28,6 +28,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 USERNAME = PASSWORD = "demo"
+DASHBOARD_PATH = "hashgrid-site"  # its URL: /hashgrid-site (HA wants a hyphen)
 CLIENT_ID_PATH = "/"
 
 CONFIGURATION_YAML = """\
@@ -68,8 +69,8 @@ input_number:
 logger:
   default: warning
   logs:
-    custom_components.hashgrid: debug
-    homeassistant.components.hashgrid: debug
+    custom_components.hashgrid: {hashgrid_level}
+    homeassistant.components.hashgrid: {hashgrid_level}
 """
 
 
@@ -78,12 +79,18 @@ def log(message: str) -> None:
     print(f"[demo] {message}", flush=True)
 
 
-def prepare_config(config: Path, port: int) -> None:
-    """Write the configuration and link the integration and blueprints in."""
+def prepare_config(config: Path, port: int, *, debug: bool = False) -> None:
+    """Write the configuration and link the integration and blueprints in.
+
+    HashGrid logs at INFO (a line per curtailment and per payment); debug
+    (every poll) only when asked for.
+    """
     config.mkdir(parents=True, exist_ok=True)
     url = f"http://127.0.0.1:{port}"
     (config / "configuration.yaml").write_text(
-        CONFIGURATION_YAML.format(port=port, url=url)
+        CONFIGURATION_YAML.format(
+            port=port, url=url, hashgrid_level="debug" if debug else "info"
+        )
     )
     # Onboarding: every step but the owner user is done, so HA makes none of
     # its default entries (weather, radio, TTS: they need the network).
@@ -300,6 +307,30 @@ class HomeAssistantAPI:
             )
         return result
 
+    async def ws(self, *commands: dict[str, Any]) -> list[dict[str, Any]]:
+        """Send commands over HA's websocket API; return each one's result message."""
+        results: list[dict[str, Any]] = []
+        async with self.session.ws_connect(f"{self.url}/api/websocket") as ws:
+            await ws.receive_json()  # auth_required
+            await ws.send_json({"type": "auth", "access_token": self.token})
+            if (answer := await ws.receive_json())["type"] != "auth_ok":
+                raise RuntimeError(f"websocket auth refused: {answer}")
+            for number, command in enumerate(commands, start=1):
+                await ws.send_json({"id": number, **command})
+                while True:
+                    message = await ws.receive_json()
+                    if message.get("id") == number and message["type"] == "result":
+                        break
+                results.append(message)
+        return results
+
+    async def ws_call(self, command: dict[str, Any]) -> Any:
+        """One websocket command; its result, or RuntimeError with HA's error."""
+        (message,) = await self.ws(command)
+        if not message["success"]:
+            raise RuntimeError(f"{command['type']}: {message['error']}")
+        return message.get("result")
+
     async def template(self, template: str) -> str:
         """Render a template in HA (how the demo finds device and entry ids)."""
         async with self.session.post(
@@ -371,6 +402,89 @@ async def instantiate_blueprints(api: HomeAssistantAPI, site: Any) -> None:
         log(f"automation from a blueprint: {automation.alias}")
 
 
+async def _wait_for_miners(api: HomeAssistantAPI, count: int, limit_s: float) -> None:
+    """Wait until every miner has its entities (the site reloads as each is added)."""
+    from simulators.demo_site import miner_tiles
+
+    deadline = time.monotonic() + limit_s
+    while time.monotonic() < deadline:
+        if len(miner_tiles(await api.states())) >= count:
+            return
+        await asyncio.sleep(0.5)
+    log("not every miner answered yet: the dashboard shows those that did")
+
+
+async def set_up_views(api: HomeAssistantAPI, site: Any) -> None:
+    """Make the HashGrid dashboard the Overview, configure the Energy dashboard
+    and turn the demo's notifications on — each only if not done before."""
+    from simulators.demo_site import (
+        KILOWATT_SENSORS,
+        MINER_COUNT,
+        dashboard_config,
+        energy_prefs,
+    )
+
+    await _wait_for_miners(api, MINER_COUNT, 60)
+    dashboards = await api.ws_call({"type": "lovelace/dashboards/list"})
+    if not any(d["url_path"] == DASHBOARD_PATH for d in dashboards):
+        for entity_id in KILOWATT_SENSORS:  # one unit on the history graph
+            await api.ws_call(
+                {
+                    "type": "config/entity_registry/update",
+                    "entity_id": entity_id,
+                    "options_domain": "sensor",
+                    "options": {"unit_of_measurement": "kW"},
+                }
+            )
+        # Their first readings, recorded in W, would tower over the kW graph.
+        await api._json(
+            "POST",
+            "/api/services/recorder/purge_entities",
+            json={"entity_id": list(KILOWATT_SENSORS), "keep_days": 0},
+        )
+        await api.ws_call(
+            {
+                "type": "lovelace/dashboards/create",
+                "url_path": DASHBOARD_PATH,
+                "title": "HashGrid",
+                "icon": "mdi:pickaxe",
+                "mode": "storage",
+                "show_in_sidebar": True,
+                "require_admin": False,
+            }
+        )
+        await api.ws_call(
+            {
+                "type": "lovelace/config/save",
+                "url_path": DASHBOARD_PATH,
+                "config": dashboard_config(await api.states()),
+            }
+        )
+        # The first page after login (Settings → Dashboards → set as default).
+        core = await api.ws_call({"type": "frontend/get_system_data", "key": "core"})
+        await api.ws_call(
+            {
+                "type": "frontend/set_system_data",
+                "key": "core",
+                "value": {
+                    **((core or {}).get("value") or {}),
+                    "default_panel": DASHBOARD_PATH,
+                },
+            }
+        )
+        log("the HashGrid dashboard is the first page after login")
+    (energy,) = await api.ws({"type": "energy/get_prefs"})
+    if not energy["success"] or not energy["result"].get("energy_sources"):
+        await api.ws_call(
+            {"type": "energy/save_prefs", **energy_prefs(await api.states())}
+        )
+        log("the Energy dashboard shows solar, battery, grid and the miners")
+    for automation_id, config in site.notifications:
+        if not await api.automation_exists(automation_id):
+            await api.save_automation(automation_id, config)
+            log(f"notifications: {config['alias']}")
+
+
 async def run(args: argparse.Namespace) -> int:
     """Start the site, then Home Assistant; wait for Ctrl-C."""
     from simulators.demo_site import running_demo_site
@@ -414,6 +528,7 @@ async def run(args: argparse.Namespace) -> int:
         await api.login()
         await configure_entries(api, site)
         await instantiate_blueprints(api, site)
+        await set_up_views(api, site)
         log(f"Home Assistant is up at {url} after {time.monotonic() - started:.1f} s")
         log(f"log in as {USERNAME} / {PASSWORD}")
         for line in site.watch_hints:
@@ -471,12 +586,17 @@ def main() -> int:
     parser.add_argument(
         "-v", "--verbose", action="store_true", help="show Home Assistant's output"
     )
+    parser.add_argument(
+        "--debug",
+        action="store_true",
+        help="log HashGrid at DEBUG (every poll); INFO otherwise",
+    )
     args = parser.parse_args()
     if _port_in_use(args.port):
         log(f"port {args.port} is in use: is another Home Assistant running? (--port)")
         return 1
     args.config = Path(args.config).resolve()
-    prepare_config(args.config, args.port)
+    prepare_config(args.config, args.port, debug=args.debug)
     return asyncio.run(run(args))
 
 

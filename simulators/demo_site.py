@@ -107,6 +107,9 @@ DEMO_AUTOMATIONS = (
             "soc_sensor": f"{{{{ {_HG} | select('search', 'hybrid.*state_of_charge') | first }}}}",
             "site": _SITE_DEVICE,
             "hold_entity": _DR_ACTIVE,
+            # The miners are part of the load the inverter's surplus counts.
+            "mining_power_sensor": f"{{{{ {_HG} | select('search', "
+            "'mining_site_total_power') | first }}}}",
         },
         {
             "min_budget": 1,
@@ -155,6 +158,217 @@ DEMO_AUTOMATIONS = (
 )
 
 
+# --- what the demo shows: its dashboard, the Energy dashboard, notifications ----
+
+DASHBOARD_YAML = Path(__file__).resolve().parent.parent / "dashboards" / "hashgrid.yaml"
+SITE = "demo_mining_site"
+INVERTER = "hashgrid_sim_hg_hybrid_6k"
+# Shown in kW, so that the history graph puts them beside the effective budget.
+KILOWATT_SENSORS = (f"sensor.{SITE}_total_power", f"sensor.{INVERTER}_surplus_power")
+
+
+def load_dashboard() -> dict[str, Any]:
+    """The HashGrid dashboard as the README offers it (dashboards/hashgrid.yaml)."""
+    import yaml  # HA's own dependency; the simulators themselves need none
+
+    config: dict[str, Any] = yaml.safe_load(DASHBOARD_YAML.read_text())
+    return config
+
+
+def miner_tiles(states: dict[str, dict[str, Any]]) -> list[tuple[str, str]]:
+    """(entity, name) of each miner's tile: its Mining switch, else (a miner that
+    cannot stop) its hashrate; named as its device."""
+    tiles: dict[str, tuple[str, str]] = {}
+    for entity_id, state in sorted(states.items()):
+        if entity_id.startswith((f"sensor.{SITE}", f"switch.{SITE}")):
+            continue
+        for domain, suffix, label in (
+            ("switch", "_mining", " Mining"),
+            ("sensor", "_hashrate", " Hashrate"),
+        ):
+            if entity_id.startswith(f"{domain}.") and entity_id.endswith(suffix):
+                device = entity_id.split(".", 1)[1].removesuffix(suffix)
+                name = str(state["attributes"].get("friendly_name", device))
+                if domain == "switch" or device not in tiles:
+                    tiles[device] = (entity_id, name.removesuffix(label))
+    return [tiles[d] for d in sorted(tiles)]
+
+
+def dashboard_config(states: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """The demo's Overview: dashboards/hashgrid.yaml, its miners those running."""
+    config = load_dashboard()
+    for section in config["views"][0]["sections"]:
+        cards = section["cards"]
+        if cards and cards[0].get("heading") == "Miners":
+            section["cards"] = cards[:1] + [
+                {
+                    "type": "tile",
+                    "entity": entity_id,
+                    "name": name,
+                    "grid_options": {"columns": "full"},
+                }
+                for entity_id, name in miner_tiles(states)
+            ]
+    return config
+
+
+def dashboard_entities(config: dict[str, Any]) -> set[str]:
+    """Every entity id a dashboard config names."""
+    found: set[str] = set()
+
+    def walk(node: Any, key: str = "") -> None:
+        if isinstance(node, dict):
+            for k, v in node.items():
+                walk(v, k)
+        elif isinstance(node, list):
+            for item in node:
+                walk(item, key)
+        elif isinstance(node, str) and key in ("entity", "entities") and "." in node:
+            found.add(node)
+
+    walk(config)
+    return found
+
+
+def energy_prefs(states: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """The Energy dashboard of the hybrid inverter's site: solar, battery, grid
+    import/export, and each miner that meters its energy as an individual device."""
+    inverter = f"sensor.{INVERTER}"
+    devices = [
+        {
+            "stat_consumption": entity_id,
+            "name": str(
+                state["attributes"].get("friendly_name", entity_id)
+            ).removesuffix(" Energy"),
+            **(
+                {"stat_rate": power}
+                if (power := entity_id.removesuffix("_energy") + "_power") in states
+                else {}
+            ),
+        }
+        for entity_id, state in sorted(states.items())
+        if entity_id.startswith("sensor.")
+        and entity_id.endswith("_energy")
+        and state["attributes"].get("device_class") == "energy"
+        and not entity_id.startswith(f"sensor.{SITE}")
+        and entity_id.removesuffix("_energy") + "_hashrate" in states
+    ]
+    return {
+        "energy_sources": [
+            {
+                "type": "solar",
+                "stat_energy_from": f"{inverter}_pv_energy",
+                "stat_rate": f"{inverter}_pv_power",
+            },
+            {
+                "type": "battery",
+                "stat_energy_from": f"{inverter}_battery_discharged_energy",
+                "stat_energy_to": f"{inverter}_battery_charged_energy",
+                "stat_soc": f"{inverter}_battery_state_of_charge",
+            },
+            {
+                "type": "grid",
+                "stat_energy_from": f"{inverter}_grid_import_energy",
+                "stat_energy_to": f"{inverter}_grid_export_energy",
+                "stat_rate": f"{inverter}_grid_power",
+                "cost_adjustment_day": 0,
+            },
+        ],
+        "device_consumption": devices,
+    }
+
+
+_DR_ON = "binary_sensor.demand_response_hashgrid_demo_dr_event_active"
+
+
+def _notify(notification_id: str, title: str, message: str) -> dict[str, Any]:
+    return {
+        "action": "persistent_notification.create",
+        "data": {
+            "notification_id": notification_id,
+            "title": title,
+            "message": message,
+        },
+    }
+
+
+#: Plain automations (not blueprints) that tell the person watching the demo
+#: what happened, as notifications: DR start and end, payments, refusals.
+DEMO_NOTIFICATIONS: tuple[tuple[str, dict[str, Any]], ...] = (
+    (
+        "hashgrid_demo_notify_dr",
+        {
+            "alias": "Demo: notify demand response start and end",
+            "description": "A notification when a DR event starts and ends.",
+            "triggers": [
+                {"trigger": "state", "entity_id": _DR_ON, "from": "off", "to": "on"},
+                {"trigger": "state", "entity_id": _DR_ON, "from": "on", "to": "off"},
+            ],
+            "actions": [
+                _notify(
+                    "hashgrid_demo_dr",
+                    "Demand response",
+                    "{{ 'A DR event started: mining is curtailed.' if "
+                    "trigger.to_state.state == 'on' else 'The DR event ended: the "
+                    "miners come back, staggered.' }}",
+                )
+            ],
+        },
+    ),
+    (
+        "hashgrid_demo_notify_payments",
+        {
+            "alias": "Demo: notify payments",
+            "description": "A notification for each payment made or received.",
+            "triggers": [
+                {
+                    "trigger": "event",
+                    "event_type": "hashgrid_settlement",
+                    "event_data": {"status": "paid"},
+                    "id": "paid",
+                },
+                {
+                    "trigger": "event",
+                    "event_type": "hashgrid_payment_received",
+                    "id": "received",
+                },
+            ],
+            "actions": [
+                _notify(
+                    "hashgrid_demo_payment",
+                    "Lightning payment",
+                    "{% set d = trigger.event.data %}{% if trigger.id == 'paid' %}"
+                    "Paid {{ d.neighbour }} {{ d.amount_sat }} sat for {{ d.kwh }} "
+                    "kWh.{% else %}Received {{ d.amount_sat | default('?') }} sat"
+                    "{{ ' from ' ~ d.payer_note if d.payer_note is defined }}."
+                    "{% endif %}",
+                )
+            ],
+        },
+    ),
+    (
+        "hashgrid_demo_notify_refusals",
+        {
+            "alias": "Demo: notify refused settlements",
+            "description": "A notification when a settlement is refused for a "
+            "problem (a cap, the meter, the price).",
+            "triggers": [
+                {"trigger": "event", "event_type": "hashgrid_settlement_refused"}
+            ],
+            "actions": [
+                _notify(
+                    "hashgrid_demo_refusal",
+                    "Settlement refused",
+                    "{% set d = trigger.event.data %}{{ d.neighbour }}: not paid, "
+                    "{{ d.reason | replace('_', ' ') }}"
+                    "{{ ' (' ~ d.detail ~ ')' if d.detail }}.",
+                )
+            ],
+        },
+    ),
+)
+
+
 @dataclass
 class DemoSite:
     """What runs, what HA is given, and what a person should watch."""
@@ -163,6 +377,7 @@ class DemoSite:
     entry_setups: list[EntrySetup] = field(default_factory=list)
     watch_hints: list[str] = field(default_factory=list)
     automations: tuple[DemoAutomation, ...] = DEMO_AUTOMATIONS
+    notifications: tuple[tuple[str, dict[str, Any]], ...] = DEMO_NOTIFICATIONS
     #: Called when the demo starts to stop, before Home Assistant is stopped.
     stop_hooks: list[Callable[[], None]] = field(default_factory=list)
 
@@ -368,23 +583,29 @@ async def running_demo_site(
         ]
         minutes = int(EVENT_EVERY.total_seconds() // 60)
         site.watch_hints += [
-            "Settings → Devices & services → HashGrid: the site, its miners, the "
-            "microgrid, the Lightning node and the grid signal; Settings → "
-            "Automations: five automations made from HashGrid's blueprints",
-            "Solar: the site's Power budget follows the hybrid inverter's Surplus "
-            "power as the sun moves over the 10-minute day; at dusk the shortfall "
+            "The Overview is the HashGrid dashboard: the site's Mining switch, "
+            "Power budget, Effective budget and Binding limit, one graph of site "
+            "power, effective budget and surplus in kW, the DR calendar, the "
+            "miners, the neighbours and their settlements, the Electricity price "
+            "slider; Energy (sidebar): solar, battery, grid and each miner",
+            "Solar: Effective budget follows Surplus power as the sun moves over "
+            "the 10-minute day (Binding limit: solar); at dusk the shortfall "
             "stops the miners, at dawn they start again",
             f"Demand response: the VTN sends a SIMPLE level-{EVENT_LEVEL} event every "
             f"{minutes} minutes ({int(EVENT_DURATION.total_seconds())} s long, "
-            f"starting {int(EVENT_LEAD.total_seconds())} s after it is issued): "
-            "every miner stops when DR event active turns on, and they come back, "
-            "staggered, when it ends",
+            f"starting {int(EVENT_LEAD.total_seconds())} s after it is issued; on the "
+            "DR events calendar): every miner stops when DR event active turns on "
+            "(a notification says so), and they come back, staggered, when it ends",
             f"Lightning: {NEIGHBOUR_WE_PAY} is paid for every 0.2 kWh the miners "
-            "use (its Paid and Unpaid energy sensors); "
-            f"{NEIGHBOUR_THEY_PAY} owes us for the grid export (its Arrears sensor; "
-            f"its node: {bob.rpc_socket})",
-            "Price: drag the Electricity price above 0.25 EUR/kWh and mining stops",
+            "use (Neighbours: Last settlement, Paid; the logbook; a "
+            f"notification per payment); {NEIGHBOUR_THEY_PAY} owes us for the grid "
+            f"export (Arrears; its node: {bob.rpc_socket})",
+            "Price: drag the Electricity price slider above 0.25 EUR/kWh and "
+            "mining stops (Binding limit: price)",
             "Assist (the chat icon): 'turn off mining', 'what is the surplus power', "
             "'resume mining', 'how much did we pay Alice today'",
+            "Settings → Automations: five automations from HashGrid's blueprints "
+            "and three that notify; the log: one INFO line per curtailment and "
+            "payment (--debug for every poll)",
         ]
         yield site

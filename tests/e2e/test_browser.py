@@ -41,14 +41,14 @@ from simulators.miner import running_fleet
 from tests.demo_process import free_port, start_demo, wait_for_line
 
 try:
-    from playwright.async_api import Page, async_playwright
+    from playwright.async_api import Locator, Page, async_playwright
 except ImportError:  # pragma: no cover - playwright is in requirements_test.txt
     async_playwright = None  # type: ignore[assignment]
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "scripts"))
 
-from demo import PASSWORD, USERNAME, HomeAssistantAPI  # noqa: E402
+from demo import DASHBOARD_PATH, PASSWORD, USERNAME, HomeAssistantAPI  # noqa: E402
 
 CHROMIUM = Path(os.environ.get("HASHGRID_CHROMIUM", "/usr/bin/chromium"))
 ARTIFACTS = ROOT / ".artifacts" / "e2e"
@@ -153,31 +153,48 @@ async def _site_subentries(url: str) -> int:
     return int(next(e for e in entries if e["title"] == SITE)["num_subentries"])
 
 
+_EMPTIED: list[bool] = []
+
+
 class Shots:
-    """Numbered screenshots in ARTIFACTS (written here, not in an executor)."""
+    """Numbered screenshots in ARTIFACTS (written here, not in an executor);
+    the folder is emptied once per run, each test's shots carry its prefix."""
 
-    def __init__(self, page: Page) -> None:
+    def __init__(self, page: Page, prefix: str = "") -> None:
         self.page = page
+        self.prefix = prefix
         self.count = 0
-        shutil.rmtree(ARTIFACTS, ignore_errors=True)
-        ARTIFACTS.mkdir(parents=True)
+        if not _EMPTIED:
+            shutil.rmtree(ARTIFACTS, ignore_errors=True)
+            _EMPTIED.append(True)
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
 
-    async def __call__(self, name: str) -> None:
+    async def __call__(self, name: str, *, full_page: bool = False) -> None:
         self.count += 1
-        image = await self.page.screenshot()
-        (ARTIFACTS / f"{self.count:02d}-{name}.png").write_bytes(image)
+        image = await self.page.screenshot(full_page=full_page)
+        (ARTIFACTS / f"{self.prefix}{self.count:02d}-{name}.png").write_bytes(image)
+
+    async def failure(self) -> None:
+        with contextlib.suppress(Exception):
+            image = await self.page.screenshot(full_page=True)
+            (ARTIFACTS / f"{self.prefix}failure.png").write_bytes(image)
 
 
 async def test_add_miner_through_the_ui(demo: Demo) -> None:
     """Log in, add a miner with the UI config flow, see its device."""
     host = f"127.0.{demo.subnet}.100"
-    name = re.compile(rf"\({re.escape(host)}\)")
     miners_before = await _site_subentries(demo.url)
     started = time.monotonic()
     async with (
-        running_fleet(1, host, ("luxos",)),
+        running_fleet(1, host, ("luxos",)) as fleet,
         async_playwright() as playwright,
     ):
+        # Named by make, model and serial suffix, never its address: the
+        # demo's first miner already ends in the same four, so eight here.
+        serial = fleet.miners[0].serial
+        assert serial is not None
+        suffix = serial[-8:].upper()
+        name = re.compile(rf"S19j Pro {re.escape(suffix)}")
         profile = Path(tempfile.mkdtemp(prefix="hashgrid-e2e-chromium-"))
         context = await playwright.chromium.launch_persistent_context(
             profile,
@@ -233,6 +250,7 @@ async def test_add_miner_through_the_ui(demo: Demo) -> None:
             await flow.get_by_role("button", name="Submit").click()
             await flow.get_by_text("Created configuration for").wait_for()
             await flow.get_by_text(name).first.wait_for()
+            assert host not in await flow.inner_text()
             await shot("created")
             await flow.get_by_role("button", name="Finish").click()
             await flow.get_by_role("button", name="Finish").wait_for(state="hidden")
@@ -252,8 +270,7 @@ async def test_add_miner_through_the_ui(demo: Demo) -> None:
             await page.get_by_text("Hashrate").first.wait_for()
             await shot("device-page")
         except Exception:
-            with contextlib.suppress(Exception):
-                (ARTIFACTS / "failure.png").write_bytes(await page.screenshot())
+            await shot.failure()
             if errors:
                 print("page errors:", *errors, sep="\n  ")
             raise
@@ -263,7 +280,7 @@ async def test_add_miner_through_the_ui(demo: Demo) -> None:
 
         # Cross-check through the REST API: one more miner, and its entities.
         assert await _site_subentries(demo.url) == miners_before + 1
-        slug = host.replace(".", "_")
+        slug = f"_{suffix.lower()}_"
         async with aiohttp.ClientSession() as session:
             api = HomeAssistantAPI(session, demo.url)
             await api.login()
@@ -274,3 +291,151 @@ async def test_add_miner_through_the_ui(demo: Demo) -> None:
                         break
                     await asyncio.sleep(0.5)
     print(f"browser steps took {time.monotonic() - started:.1f} s")
+
+
+async def _settle_alice(url: str) -> None:
+    """Settle Alice now (as her automation does every 0.2 kWh): a payment the
+    dashboard shows, without waiting for the miners to use 0.2 kWh."""
+    async with aiohttp.ClientSession() as session:
+        api = HomeAssistantAPI(session, url)
+        await api.login()
+        node = next(
+            e["entry_id"]
+            for e in await api.entries()
+            if e["title"].startswith("Lightning node")
+        )
+        async with asyncio.timeout(60):
+            while True:
+                states = await api.states()
+                if states["sensor.alice_last_settlement"]["state"] == "paid":
+                    return
+                unpaid = states["sensor.alice_unpaid_energy"]["state"]
+                if unpaid not in ("unknown", "unavailable") and float(unpaid) > 0.01:
+                    await api._json(
+                        "POST",
+                        "/api/services/hashgrid/settle_neighbour",
+                        json={"config_entry_id": node, "neighbour": "Alice"},
+                    )
+                await asyncio.sleep(1)
+
+
+async def test_hashgrid_dashboard_and_energy(demo: Demo) -> None:
+    """The first page after login is the HashGrid dashboard: the site's power,
+    effective budget and surplus (kW), its controls, the DR calendar, a miner and
+    a neighbour's last payment; the Energy dashboard has solar, battery, grid
+    and the miners."""
+    settled = asyncio.ensure_future(_settle_alice(demo.url))
+    async with async_playwright() as playwright:
+        profile = Path(tempfile.mkdtemp(prefix="hashgrid-e2e-chromium-"))
+        context = await playwright.chromium.launch_persistent_context(
+            profile,
+            executable_path=str(CHROMIUM),
+            headless=True,
+            args=CHROMIUM_ARGS,
+            viewport={"width": 1400, "height": 1000},
+        )
+        context.set_default_timeout(STEP_TIMEOUT_MS)
+        page = context.pages[0] if context.pages else await context.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda err: errors.append(str(err)))
+        shot = Shots(page, "dashboard-")
+        try:
+            await page.goto(f"{demo.url}/")
+            await page.locator("input[name=username]").fill(USERNAME)
+            await page.locator("input[name=password]").fill(PASSWORD)
+            await page.get_by_role("button", name="Log in").click()
+            # The first page after login: the HashGrid dashboard.
+            await page.wait_for_url(re.compile(rf"/{DASHBOARD_PATH}(/|$)"))
+            if demo.http_config_pending():
+                confirm = page.locator("dialog-http-pending-config").get_by_role(
+                    "button", name="Confirm"
+                )
+                await confirm.click()
+                await confirm.wait_for(state="hidden")
+            for text in (
+                "Mining site",
+                "Site power",
+                "Effective budget",
+                "Surplus power",
+                "Power budget",
+                "Binding limit",
+                "Electricity price",
+                "DR event active",
+                "DR events",
+                "Miners",
+                "Neighbours",
+                "Alice (we pay)",
+                "Bob (pays us)",
+            ):
+                await page.get_by_text(text, exact=True).first.wait_for()
+            # Power, effective budget and surplus in one unit, on one graph.
+            graph = page.locator("hui-history-graph-card")
+            await graph.get_by_text(
+                "Site power, effective budget and surplus (kW)"
+            ).wait_for()
+            for tile in ("Site power", "Effective budget", "Surplus power"):
+                card = page.locator("hui-tile-card").filter(has_text=tile).first
+                await expect_text(card, re.compile(r"\d kW"))
+            # The miners, by name (never an address).
+            await page.get_by_text("AntMiner S19j Pro 0000", exact=True).wait_for()
+            assert f"127.0.{demo.subnet}." not in await page.inner_text("body")
+            # A neighbour's last payment.
+            await asyncio.wait_for(settled, 90)
+            alice = page.locator("hui-entities-card").filter(has_text="Alice (we pay)")
+            await expect_text(alice, re.compile(r"Last settlement\s+Paid"))
+            await expect_text(alice, re.compile(r"Paid\s+[1-9][\d,]* sat"))
+            await shot("hashgrid-dashboard", full_page=True)
+
+            # The Energy dashboard: solar, battery and grid …
+            await page.goto(f"{demo.url}/energy")
+            for text in ("Solar", "Battery", "Grid"):
+                await page.get_by_text(text, exact=True).first.wait_for()
+            await shot("energy-summary")
+            # … its live view draws each miner's flow (on a canvas) …
+            await page.goto(f"{demo.url}/energy/now")
+            await page.get_by_text("Current power flow").first.wait_for()
+            await asyncio.sleep(2)  # the chart's animation
+            await shot("energy-now")
+            # … from the miners configured as individual devices.
+            await page.goto(f"{demo.url}/config/energy")
+            await page.get_by_text("Individual devices").first.wait_for()
+            for miner in ("AntMiner S19j Pro 0000", "BitAxe Gamma"):
+                await page.get_by_text(re.compile(re.escape(miner))).first.wait_for()
+            await shot("energy-config", full_page=True)
+        except Exception:
+            await shot.failure()
+            if errors:
+                print("page errors:", *errors, sep="\n  ")
+            raise
+        finally:
+            settled.cancel()
+            await context.close()
+            shutil.rmtree(profile, ignore_errors=True)
+
+
+# An element's text through its shadow roots (Home Assistant's cards are web
+# components: inner_text stops at the shadow boundary).
+DEEP_TEXT = """el => {
+  const out = [];
+  const walk = node => {
+    if (node.nodeType === Node.TEXT_NODE) { out.push(node.textContent); return; }
+    if (node.nodeName === "STYLE" || node.nodeName === "SCRIPT") return;
+    if (node.shadowRoot) walk(node.shadowRoot);
+    for (const child of node.childNodes) walk(child);
+  };
+  walk(el);
+  return out.join(" ");
+}"""
+
+
+async def expect_text(locator: Locator, pattern: re.Pattern[str]) -> None:
+    """Wait until the locator's text matches (the page updates live)."""
+    deadline = time.monotonic() + STEP_TIMEOUT_MS / 1000
+    while True:
+        await locator.wait_for()
+        text = " ".join((await locator.evaluate(DEEP_TEXT)).split())
+        if pattern.search(text):
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{pattern.pattern!r} not in {text!r}")
+        await asyncio.sleep(0.5)

@@ -66,6 +66,13 @@ def test_miner_title_has_no_address(
         can_set_power=True,
     )
     assert mining_flow.miner_title(info) == name
+    if serial:  # another miner of the site has that name: a longer suffix
+        taken = ["antminer s19j pro abcd"]
+        assert mining_flow.miner_title(info, taken) == "AntMiner S19j Pro 2345ABCD"
+        taken.append("AntMiner S19j Pro 2345ABCD")
+        assert mining_flow.miner_title(info, taken) == (
+            "AntMiner S19j Pro HTM3X12345ABCD"
+        )
 
 
 async def start(hass: HomeAssistant, entry: ConfigEntry) -> dict:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 import ipaddress
 from typing import Any
 
@@ -104,11 +105,12 @@ def site_title(name: str) -> str:
     return f"{name} mining site"
 
 
-def miner_title(info: MinerInfo) -> str:
+def miner_title(info: MinerInfo, taken: Iterable[str] = ()) -> str:
     """A miner's name as a person would say it: make, model, a serial suffix.
 
     Never its address (DHCP moves it, nobody says it): "Antminer S19j Pro
-    8F3A" from the serial's last four characters, else the MAC's.
+    8F3A" from the serial's last four characters, else the MAC's; longer
+    when another miner of the site already has that name.
     """
     model = " ".join(info.model.split())
     make = " ".join(info.make.split())
@@ -116,7 +118,14 @@ def miner_title(info: MinerInfo) -> str:
     tail = "".join(ch for ch in (info.serial or "") if ch.isalnum())
     if not tail and info.mac:
         tail = "".join(ch for ch in info.mac if ch.isalnum())
-    return f"{base} {tail[-4:].upper()}" if tail else base
+    if not tail:
+        return base
+    names = {name.casefold() for name in taken}
+    for length in (4, 8, len(tail)):
+        title = f"{base} {tail[-length:].upper()}"
+        if title.casefold() not in names:
+            break
+    return title
 
 
 def _valid_host(host: str) -> bool:
@@ -369,7 +378,10 @@ class MinerSubentryFlow(ConfigSubentryFlow):
         if user_input is not None:
             if (error := _check_limits(user_input)) is None:
                 return self.async_create_entry(
-                    title=miner_title(info),
+                    title=miner_title(
+                        info,
+                        (sub.title for sub in self._get_entry().subentries.values()),
+                    ),
                     unique_id=info.unique_id,
                     data={
                         CONF_HOST: self._host,
