@@ -82,8 +82,8 @@ def log(message: str) -> None:
 def prepare_config(config: Path, port: int, *, debug: bool = False) -> None:
     """Write the configuration and link the integration and blueprints in.
 
-    HashGrid logs at INFO (a line per curtailment and per payment); debug
-    (every poll) only when asked for.
+    HashGrid logs at INFO (a line per payment); debug (every poll) only when
+    asked for.
     """
     config.mkdir(parents=True, exist_ok=True)
     url = f"http://127.0.0.1:{port}"

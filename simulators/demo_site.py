@@ -605,7 +605,7 @@ async def running_demo_site(
             "Assist (the chat icon): 'turn off mining', 'what is the surplus power', "
             "'resume mining', 'how much did we pay Alice today'",
             "Settings → Automations: five automations from HashGrid's blueprints "
-            "and three that notify; the log: one INFO line per curtailment and "
-            "payment (--debug for every poll)",
+            "and three that notify; the log: INFO (a line per payment; "
+            "--debug for every poll)",
         ]
         yield site

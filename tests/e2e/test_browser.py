@@ -319,6 +319,17 @@ async def _settle_alice(url: str) -> None:
                 await asyncio.sleep(1)
 
 
+async def _notifications(url: str) -> list[dict[str, str]]:
+    """The persistent notifications shown under the bell."""
+    async with aiohttp.ClientSession() as session:
+        api = HomeAssistantAPI(session, url)
+        await api.login()
+        notes: list[dict[str, str]] = await api.ws_call(
+            {"type": "persistent_notification/get"}
+        )
+    return notes
+
+
 async def test_hashgrid_dashboard_and_energy(demo: Demo) -> None:
     """The first page after login is the HashGrid dashboard: the site's power,
     effective budget and surplus (kW), its controls, the DR calendar, a miner and
@@ -385,6 +396,22 @@ async def test_hashgrid_dashboard_and_energy(demo: Demo) -> None:
             await expect_text(alice, re.compile(r"Last settlement\s+Paid"))
             await expect_text(alice, re.compile(r"Paid\s+[1-9][\d,]* sat"))
             await shot("hashgrid-dashboard", full_page=True)
+            # The payment was notified too (the demo's notification automations).
+            async with asyncio.timeout(30):
+                while True:
+                    notes = await _notifications(demo.url)
+                    if any(
+                        n["title"] == "Lightning payment"
+                        and n["message"].startswith("Paid Alice")
+                        for n in notes
+                    ):
+                        break
+                    await asyncio.sleep(0.5)
+            await page.get_by_role("button", name="Notifications").first.click()
+            await page.get_by_text("Lightning payment").first.wait_for()
+            await asyncio.sleep(1)  # the drawer slides in
+            await shot("notifications")
+            await page.keyboard.press("Escape")
 
             # The Energy dashboard: solar, battery and grid …
             await page.goto(f"{demo.url}/energy")
