@@ -294,6 +294,31 @@ async def test_budget_stops_lowest_priority_first(
     assert ant.mining
 
 
+async def test_each_curtailment_is_one_info_line(
+    hass: HomeAssistant,
+    site: ConfigEntry,
+    fleet: Fleet,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A curtailment leaves one INFO line saying what bound and what obeyed."""
+    caplog.set_level(logging.INFO, logger="custom_components.hashgrid")
+    await hass.services.async_call(
+        DOMAIN,
+        "curtail",
+        {"config_entry_id": site.entry_id},
+        blocking=True,
+        return_response=True,
+    )
+    lines = [
+        r.getMessage()
+        for r in caplog.records
+        if r.levelno == logging.INFO and "budget 0.00 kW" in r.getMessage()
+    ]
+    assert len(lines) == 1, lines
+    assert site.title in lines[0]
+    assert "manual" in lines[0]
+
+
 @pytest.mark.parametrize("power_kw", ["nan", "inf", "-1", "abc", "1e308"])
 async def test_absurd_budget_is_refused_and_changes_nothing(
     hass: HomeAssistant, site: ConfigEntry, fleet: Fleet, power_kw: str

@@ -362,6 +362,19 @@ class Curtailer:
             EVENT_CURTAILMENT,
             {"config_entry_id": coordinator.config_entry.entry_id, **response},
         )
+        if outcomes:
+            failed = [o.miner for o in outcomes if not o.success]
+            LOGGER.info(
+                "%s: budget %s (%s); %d miner(s) commanded, %s; planned %.0f W",
+                response["site"],
+                "unlimited"
+                if budget_w is None or math.isinf(budget_w)
+                else f"{budget_w / 1000:.2f} kW",
+                response["binding_said"],
+                len(outcomes),
+                f"not obeyed: {', '.join(failed)}" if failed else "all obeyed",
+                response["planned_power_w"],
+            )
         return response
 
     def _read_again_later(self, commanded: list[MinerSlot]) -> None:
