@@ -436,3 +436,27 @@ def test_a_battery_at_rest_is_0_w_never_minus_0(
     assert power is not None
     assert power == 0
     assert math.copysign(1, power) == 1
+
+
+@pytest.mark.parametrize(
+    ("w", "cha_st", "shown"),
+    [
+        (500.0, 4, 500.0),  # CHARGING: charging, whatever W's sign
+        (-500.0, 4, 500.0),
+        (500.0, 3, -500.0),  # DISCHARGING
+        (-500.0, 3, -500.0),
+        (500.0, 6, -500.0),  # HOLDING: W read in the DER convention (> 0 out)
+        (500.0, None, -500.0),  # ChaSt not implemented: the same
+        (0.0, 6, 0.0),
+    ],
+)
+def test_battery_direction_comes_from_802s_charge_status(
+    w: float, cha_st: int | None, shown: float
+) -> None:
+    """802's W has no sign in its definition; its ChaSt enumeration says which
+    way the power flows (pysunspec2 1.3.7 model_802.json: 3 DISCHARGING,
+    4 CHARGING)."""
+    models = {1: [{"Mn": "X", "Md": "Y", "SN": "1"}], 802: [{"W": w, "ChaSt": cha_st}]}
+    snap = snapshot_from_models(models)
+    assert snap.battery_power_w == shown
+    assert str(snap.battery_power_w) != "-0.0"

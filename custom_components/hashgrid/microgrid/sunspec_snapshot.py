@@ -2,9 +2,9 @@
 
 Sign conventions of :class:`SunSpecSnapshot` (HashGrid's): battery power > 0
 charging, grid power > 0 importing, AC power > 0 inverter delivering to AC.
-SunSpec model 802 reports battery power > 0 when discharging (the DER
-convention, as in 701/704), so it is negated here; a 203 meter at the grid
-connection reports > 0 importing.
+Model 802's W has no sign in its definition: its direction comes from 802's
+ChaSt (charging/discharging), else the DER convention (> 0 discharging, as in
+701/704); a 203 meter at the grid connection reports > 0 importing.
 """
 
 from __future__ import annotations
@@ -75,6 +75,29 @@ def num(value: PointValue) -> float | None:
     return float(value) + 0.0  # a float model's -0.0 is 0 W, never "-0 W"
 
 
+#: Model 802's ChaSt enumeration (pysunspec2 1.3.7 model_802.json).
+CHAST_DISCHARGING = 3
+CHAST_CHARGING = 4
+
+
+def _battery_w_802(w: float, cha_st: object) -> float:
+    """802's W as HashGrid's battery power (> 0 charging).
+
+    The official definition of 802 W ("Total power flowing to/from the battery
+    bank", pysunspec2 1.3.7 model_802.json) gives no sign, so the direction is
+    taken from the same model's ChaSt, whose enumeration does define it
+    (3 DISCHARGING, 4 CHARGING). When ChaSt says neither (not implemented,
+    holding, full, empty …) W is read in the DER convention of 701/704
+    (> 0 discharging), which devices that publish 802 beside 70x follow.
+    0 W stays 0 W (-0.0 would show as "-0 W").
+    """
+    if cha_st == CHAST_CHARGING:
+        return abs(w)
+    if cha_st == CHAST_DISCHARGING:
+        return 0.0 - abs(w)
+    return 0.0 - w
+
+
 def _sum(values: Iterable[PointValue]) -> float | None:
     nums = [num(v) for v in values]
     if not nums or any(n is None for n in nums):
@@ -139,10 +162,7 @@ def snapshot_from_models(
         soc = num(storage.get("ChaState"))
     bat_w = num(battery.get("W"))
     if bat_w is not None:
-        # 802 W: "Total power flowing to/from the battery bank" — the official
-        # definition (pysunspec2 1.3.7 model_802.json) gives no sign. Taken as
-        # > 0 discharging (not confirmed from a SunSpec document; issue 14, 6).
-        bat_w = 0.0 - bat_w  # 0 W stays 0 W (-0.0 would show as "-0 W")
+        bat_w = _battery_w_802(bat_w, battery.get("ChaSt"))
     elif ess:
         ess_w = num(dc.get(f"{ess}.DCW"))
         bat_w = None if ess_w is None else 0.0 - ess_w
