@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
+from unittest.mock import PropertyMock, patch
 
 from aiohttp import web
 import pytest
@@ -95,3 +96,14 @@ def tolerate_failed_handshakes() -> Iterator[None]:
     loop.set_exception_handler(handler)
     yield
     loop.set_exception_handler(previous)
+
+
+@pytest.fixture
+def entity_registry_enabled_by_default() -> Iterator[None]:
+    """Create every entity enabled, as HA core's fixture of that name does."""
+    with patch(
+        "homeassistant.helpers.entity.Entity.entity_registry_enabled_default",
+        return_value=True,
+        new_callable=PropertyMock,
+    ):
+        yield

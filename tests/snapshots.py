@@ -2,13 +2,28 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from homeassistant.config_entries import ConfigEntry
+from homeassistant.const import Platform
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers import device_registry as dr, entity_registry as er
+import pytest
+from pytest_homeassistant_custom_component.common import snapshot_platform
+from pytest_homeassistant_custom_component.components.diagnostics import (
+    get_diagnostics_for_config_entry,
+)
 from pytest_homeassistant_custom_component.syrupy import (
     HomeAssistantSnapshotExtension,
 )
+from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
+from syrupy.assertion import SnapshotAssertion
+from syrupy.filters import props
 
+from custom_components.hashgrid.const import EntryKind
+from custom_components.hashgrid.kinds import KINDS
 from tests.net import canonical
 
 if TYPE_CHECKING:
@@ -40,3 +55,48 @@ class CanonicalSnapshotExtension(HomeAssistantSnapshotExtension):
         return canonical(
             super().get_snapshot_name(test_location=test_location, index=index)
         )
+
+
+def only_platform(
+    monkeypatch: pytest.MonkeyPatch, kind: EntryKind, platform: Platform
+) -> None:
+    """Let entries of `kind` set up just `platform` (snapshot_platform wants one)."""
+    handler = KINDS[kind]
+    monkeypatch.setitem(
+        KINDS,
+        kind,
+        dataclasses.replace(handler, platforms={platform: handler.platforms[platform]}),
+    )
+
+
+def platforms_of(kind: EntryKind) -> list[Platform]:
+    """The platforms entries of `kind` set up, for parametrize."""
+    return sorted(KINDS[kind].platforms)
+
+
+async def snapshot_entities(
+    hass: HomeAssistant, snapshot: SnapshotAssertion, entry: ConfigEntry
+) -> None:
+    """HA core's snapshot_platform: each entity's registry entry and state."""
+    await snapshot_platform(hass, er.async_get(hass), snapshot, entry.entry_id)
+
+
+async def snapshot_devices_and_diagnostics(
+    hass: HomeAssistant,
+    hass_client: ClientSessionGenerator,
+    snapshot: SnapshotAssertion,
+    entry: ConfigEntry,
+) -> None:
+    """The entry's devices (by identifiers) and its whole diagnostics dict."""
+    devices = dr.async_entries_for_config_entry(dr.async_get(hass), entry.entry_id)
+    assert devices
+    for device in devices:
+        name = ",".join(sorted(f"{domain}:{key}" for domain, key in device.identifiers))
+        assert device == snapshot(name=f"device-{name}")
+    diagnostics = await get_diagnostics_for_config_entry(hass, hass_client, entry)
+    assert diagnostics == snapshot(
+        name="diagnostics",
+        exclude=props(
+            "entry_id", "subentry_id", "created_at", "modified_at", "polled_at"
+        ),
+    )
