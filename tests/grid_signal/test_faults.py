@@ -11,13 +11,12 @@ from freezegun.api import FrozenDateTimeFactory
 from homeassistant.config_entries import ConfigEntry
 from homeassistant.const import STATE_OFF, STATE_ON
 from homeassistant.core import HomeAssistant
-from homeassistant.helpers import entity_registry as er, issue_registry as ir
+from homeassistant.helpers import issue_registry as ir
 from homeassistant.util import dt as dt_util
 import pytest
 from pytest_homeassistant_custom_component.components.diagnostics import (
     get_diagnostics_for_config_entry,
 )
-from syrupy.assertion import SnapshotAssertion
 
 from custom_components.hashgrid.const import DOMAIN
 from custom_components.hashgrid.grid_signal.coordinator import issue_id
@@ -163,25 +162,6 @@ async def test_diagnostics(
     assert runtime["ven_id"] == f"ven-{VEN_NAME}"
     assert len(runtime["schedule"]["events"]) == 1
     assert diagnostics["entry"]["data"]["ven_name"] == VEN_NAME
-
-
-async def test_entity_registry_snapshot(
-    hass: HomeAssistant, entry: ConfigEntry, snapshot: SnapshotAssertion
-) -> None:
-    """The entities a grid signal entry makes: names, classes, categories."""
-    entries = er.async_entries_for_config_entry(er.async_get(hass), entry.entry_id)
-    rows = sorted(
-        (
-            e.entity_id,
-            e.translation_key,
-            e.original_device_class,
-            e.unit_of_measurement,
-            e.entity_category,
-            hass.states.get(e.entity_id).attributes.get("state_class"),
-        )
-        for e in entries
-    )
-    assert rows == snapshot
 
 
 async def test_junk_and_huge_answers_are_not_connected(

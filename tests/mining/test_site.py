@@ -24,7 +24,6 @@ from pytest_homeassistant_custom_component.common import (
 from pytest_homeassistant_custom_component.components.diagnostics import (
     get_diagnostics_for_config_entry,
 )
-from syrupy.assertion import SnapshotAssertion
 import voluptuous as vol
 
 from custom_components.hashgrid.const import DOMAIN
@@ -108,26 +107,6 @@ async def test_entities_show_what_the_miners_report(
         hass.states.get(entity_id(hass, "switch", f"{site.entry_id}_site_mining")).state
         == STATE_ON
     )
-
-
-async def test_entity_registry_snapshot(
-    hass: HomeAssistant, site: ConfigEntry, snapshot: SnapshotAssertion
-) -> None:
-    """The entities a site makes: names, classes, units, categories."""
-    entries = er.async_entries_for_config_entry(er.async_get(hass), site.entry_id)
-    rows = sorted(
-        (
-            e.entity_id,
-            e.translation_key,
-            e.original_device_class,
-            e.unit_of_measurement,
-            e.entity_category,
-            e.capabilities.get("state_class") if e.capabilities else None,
-            e.disabled_by,
-        )
-        for e in entries
-    )
-    assert rows == snapshot
 
 
 async def test_unreachable_miner_becomes_unavailable_and_returns(
