@@ -9,6 +9,7 @@ import pytest
 
 from custom_components.hashgrid.const import DOMAIN, EntryKind
 from custom_components.hashgrid.kinds import KINDS
+from tests.flows import open_form
 from tests.net import addr
 
 
@@ -23,15 +24,7 @@ async def test_menu_lists_the_landed_kinds(hass: HomeAssistant) -> None:
 
 
 async def _start_site_flow(hass: HomeAssistant) -> str:
-    result = await hass.config_entries.flow.async_init(
-        DOMAIN, context={"source": config_entries.SOURCE_USER}
-    )
-    result = await hass.config_entries.flow.async_configure(
-        result["flow_id"], {"next_step_id": "mining_site"}
-    )
-    assert result["type"] is FlowResultType.FORM
-    assert result["step_id"] == "mining_site"
-    return result["flow_id"]
+    return await open_form(hass, "mining_site")
 
 
 async def test_create_mining_site_and_refuse_duplicate(hass: HomeAssistant) -> None:

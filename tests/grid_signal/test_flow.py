@@ -22,6 +22,7 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.hashgrid.const import DOMAIN
 from simulators.grid_signal import SimulatedVtn, free_port
+from tests.flows import open_form
 
 from .conftest import VEN_NAME, add_entry, unload_all
 
@@ -33,16 +34,7 @@ async def _unload(hass: HomeAssistant) -> AsyncIterator[None]:
 
 
 async def _form(hass: HomeAssistant) -> str:
-    result = await hass.config_entries.flow.async_init(
-        DOMAIN, context={"source": config_entries.SOURCE_USER}
-    )
-    assert "grid_signal" in result["menu_options"]
-    result = await hass.config_entries.flow.async_configure(
-        result["flow_id"], {"next_step_id": "grid_signal"}
-    )
-    assert result["type"] is FlowResultType.FORM
-    assert result["step_id"] == "grid_signal"
-    return result["flow_id"]
+    return await open_form(hass, "grid_signal")
 
 
 async def _submit(hass: HomeAssistant, flow_id: str, **data: Any) -> dict[str, Any]:

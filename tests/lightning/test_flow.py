@@ -13,6 +13,7 @@ import pytest
 
 from custom_components.hashgrid.const import DOMAIN
 from simulators.lightning import LightningSim
+from tests.flows import open_form
 
 from .conftest import add_node, set_meter, unload_all
 
@@ -24,21 +25,7 @@ async def _unload(hass: HomeAssistant) -> AsyncIterator[None]:
 
 
 async def _start(hass: HomeAssistant, transport: str) -> str:
-    result = await hass.config_entries.flow.async_init(
-        DOMAIN, context={"source": config_entries.SOURCE_USER}
-    )
-    assert "lightning_node" in result["menu_options"]
-    result = await hass.config_entries.flow.async_configure(
-        result["flow_id"], {"next_step_id": "lightning_node"}
-    )
-    assert result["type"] is FlowResultType.MENU
-    assert result["menu_options"] == ["lightning_socket", "lightning_rest"]
-    result = await hass.config_entries.flow.async_configure(
-        result["flow_id"], {"next_step_id": f"lightning_{transport}"}
-    )
-    assert result["type"] is FlowResultType.FORM
-    assert result["step_id"] == f"lightning_{transport}"
-    return str(result["flow_id"])
+    return await open_form(hass, "lightning_node", f"lightning_{transport}")
 
 
 async def test_socket_creates_the_entry(hass: HomeAssistant, net: LightningSim) -> None:

@@ -24,6 +24,7 @@ from simulators.microgrid import (
     MicrogridSite,
     running_microgrid,
 )
+from tests.flows import open_form
 
 from .conftest import GENSET_SERIAL, GX_SERIAL, INVERTER_SERIAL, unload_all
 
@@ -35,16 +36,7 @@ async def _unload(hass: HomeAssistant) -> AsyncIterator[None]:
 
 
 async def _form(hass: HomeAssistant) -> str:
-    result = await hass.config_entries.flow.async_init(
-        DOMAIN, context={"source": config_entries.SOURCE_USER}
-    )
-    assert "microgrid" in result["menu_options"]
-    result = await hass.config_entries.flow.async_configure(
-        result["flow_id"], {"next_step_id": "microgrid"}
-    )
-    assert result["type"] is FlowResultType.FORM
-    assert result["step_id"] == "microgrid"
-    return result["flow_id"]
+    return await open_form(hass, "microgrid")
 
 
 async def _submit(
