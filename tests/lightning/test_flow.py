@@ -28,6 +28,18 @@ async def _start(hass: HomeAssistant, transport: str) -> str:
     return await open_form(hass, "lightning_node", f"lightning_{transport}")
 
 
+async def test_a_node_is_reached_by_socket_or_rest(hass: HomeAssistant) -> None:
+    """The node step is a menu of the two transports, socket first."""
+    result = await hass.config_entries.flow.async_init(
+        DOMAIN, context={"source": config_entries.SOURCE_USER}
+    )
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {"next_step_id": "lightning_node"}
+    )
+    assert result["type"] is FlowResultType.MENU
+    assert result["menu_options"] == ["lightning_socket", "lightning_rest"]
+
+
 async def test_socket_creates_the_entry(hass: HomeAssistant, net: LightningSim) -> None:
     flow_id = await _start(hass, "socket")
     result = await hass.config_entries.flow.async_configure(
