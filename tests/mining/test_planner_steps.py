@@ -19,6 +19,7 @@ from custom_components.hashgrid.mining.planner import (
     with_user_limits,
 )
 from simulators.miner import running_fleet
+from tests.net import addr
 
 from .conftest import TIME_SCALE, miner_subentry, setup_site
 from .test_planner import apply
@@ -129,7 +130,7 @@ async def test_site_plans_avalon_modes_in_home_assistant(
 ) -> None:
     """A limit between two modes: each Avalon is sent to one of its modes."""
     async with running_fleet(
-        2, "127.0.2.171", ("avalon_q", "avalon_nano3s"), time_scale=TIME_SCALE
+        2, addr("2.171"), ("avalon_q", "avalon_nano3s"), time_scale=TIME_SCALE
     ) as home:
         q, nano = home.miners
         entry = await setup_site(
