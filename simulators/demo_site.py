@@ -107,9 +107,9 @@ DEMO_AUTOMATIONS = (
             "soc_sensor": f"{{{{ {_HG} | select('search', 'hybrid.*state_of_charge') | first }}}}",
             "site": _SITE_DEVICE,
             "hold_entity": _DR_ACTIVE,
-            # The miners are part of the load the inverter's surplus counts.
-            "mining_power_sensor": f"{{{{ {_HG} | select('search', "
-            "'mining_site_total_power') | first }}}}",
+            # The demo's inverter does not see the miners (they are simulated
+            # apart from its site): its surplus is what mining may take, so no
+            # mining power is added back.
         },
         {
             "min_budget": 1,
