@@ -16,7 +16,11 @@ import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.hashgrid.const import DOMAIN
-from custom_components.hashgrid.mining.client import identify
+from custom_components.hashgrid.mining.client import (
+    MinerClient,
+    connect as _connect,
+    identify,
+)
 from simulators.miner import Fleet, running_fleet
 from tests.net import addr
 
@@ -88,3 +92,21 @@ async def site(hass: HomeAssistant, fleet: Fleet) -> AsyncIterator[ConfigEntry]:
     if entry.state is ConfigEntryState.LOADED:
         await hass.config_entries.async_unload(entry.entry_id)
         await hass.async_block_till_done()
+
+
+_opened: list[MinerClient] = []
+
+
+async def connect(host: str, **kwargs: Any) -> MinerClient:
+    """Connect to a miner; the client (and its web session) is closed after
+    the test."""
+    client = await _connect(host, **kwargs)
+    _opened.append(client)
+    return client
+
+
+@pytest.fixture(autouse=True)
+async def _close_clients() -> AsyncIterator[None]:
+    yield
+    while _opened:
+        await _opened.pop().aclose()

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 import time
-from typing import Any
 
 from homeassistant.config_entries import SOURCE_USER
 from homeassistant.const import ATTR_ENTITY_ID, STATE_OFF, STATE_ON
@@ -24,8 +23,6 @@ import pytest
 from custom_components.hashgrid.const import DOMAIN
 from custom_components.hashgrid.mining import transport
 from custom_components.hashgrid.mining.client import (
-    MinerClient,
-    connect as _connect,
     identify,
 )
 from custom_components.hashgrid.mining.errors import CannotConnect, InvalidResponse
@@ -34,26 +31,10 @@ from simulators.miner.braiins import BraiinsOS
 from tests.conftest import ManualClock
 from tests.net import addr
 
-from .conftest import TIME_SCALE, setup_site
+from .conftest import TIME_SCALE, connect, setup_site
 
 CLIENT_BASE = addr("7.170")
 SITE_BASE = addr("2.170")
-
-_opened: list[MinerClient] = []
-
-
-async def connect(host: str, **kwargs: Any) -> MinerClient:
-    """Connect; the client is closed after the test."""
-    client = await _connect(host, **kwargs)
-    _opened.append(client)
-    return client
-
-
-@pytest.fixture(autouse=True)
-async def _close_clients() -> AsyncIterator[None]:
-    yield
-    while _opened:
-        await _opened.pop().aclose()
 
 
 @pytest.fixture

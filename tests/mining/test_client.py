@@ -5,14 +5,12 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 import math
 import time
-from typing import Any
 
 import pytest
 
 from custom_components.hashgrid.mining.client import (
     Identity,
     MinerClient,
-    connect as _connect,
     identify,
     normalize_mac,
 )
@@ -29,25 +27,10 @@ from simulators.miner import Fleet, MinerSpec, running_fleet
 from tests.conftest import ManualClock
 from tests.net import addr
 
+from .conftest import connect
+
 BASE = addr("7.1")
 NOTHING = addr("7.250")  # nothing listens here
-
-
-_opened: list[MinerClient] = []
-
-
-async def connect(host: str, **kwargs: Any) -> MinerClient:
-    """Connect; the client's own web session is closed after the test."""
-    client = await _connect(host, **kwargs)
-    _opened.append(client)
-    return client
-
-
-@pytest.fixture(autouse=True)
-async def _close_clients() -> AsyncIterator[None]:
-    yield
-    while _opened:
-        await _opened.pop().aclose()
 
 
 @pytest.fixture

@@ -10,14 +10,11 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 import time
-from typing import Any
 
 import pytest
 
 from custom_components.hashgrid.mining import transport
 from custom_components.hashgrid.mining.client import (
-    MinerClient,
-    connect as _connect,
     identify,
 )
 from custom_components.hashgrid.mining.errors import CannotConnect, InvalidResponse
@@ -25,24 +22,10 @@ from simulators.miner import Fleet, running_fleet
 from tests.conftest import ManualClock
 from tests.net import addr
 
+from .conftest import connect
+
 BASE = addr("7.101")
 NANO, Q, WHATSMINER, AXEOS = 0, 1, 2, 3
-
-_opened: list[MinerClient] = []
-
-
-async def connect(host: str, **kwargs: Any) -> MinerClient:
-    """Connect; the client's own web session is closed after the test."""
-    client = await _connect(host, **kwargs)
-    _opened.append(client)
-    return client
-
-
-@pytest.fixture(autouse=True)
-async def _close_clients() -> AsyncIterator[None]:
-    yield
-    while _opened:
-        await _opened.pop().aclose()
 
 
 @pytest.fixture
