@@ -25,7 +25,9 @@ import pytest
 
 from custom_components.hashgrid.lightning import ledger as ledger_module
 from custom_components.hashgrid.lightning.ledger import SettlementLedger, State
-from custom_components.hashgrid.lightning.runtime import LightningRuntime
+from custom_components.hashgrid.lightning.runtime import (
+    lightning_runtime as _runtime,
+)
 from custom_components.hashgrid.lightning.settlement import Settler
 from simulators.lightning import LightningSim
 
@@ -42,12 +44,6 @@ GRACE_S = 0.3
 
 class Crash(BaseException):
     """Home Assistant dies here (nothing after it runs)."""
-
-
-def _runtime(entry: ConfigEntry) -> LightningRuntime:
-    runtime = entry.runtime_data
-    assert isinstance(runtime, LightningRuntime)
-    return runtime
 
 
 async def _node_back(net: LightningSim) -> None:

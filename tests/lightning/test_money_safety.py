@@ -22,7 +22,9 @@ import pytest
 from custom_components.hashgrid.const import DOMAIN
 from custom_components.hashgrid.lightning import client, ledger
 from custom_components.hashgrid.lightning.repairs import LedgerLostRepairFlow
-from custom_components.hashgrid.lightning.runtime import LightningRuntime
+from custom_components.hashgrid.lightning.runtime import (
+    lightning_runtime as runtime,
+)
 from custom_components.hashgrid.lightning.settlement import Settler
 from simulators.lightning import LightningSim
 
@@ -35,12 +37,6 @@ from .test_payments import Events
 async def _unload(hass: HomeAssistant) -> Any:
     yield
     await unload_all(hass)
-
-
-def runtime(entry: ConfigEntry) -> LightningRuntime:
-    rt = entry.runtime_data
-    assert isinstance(rt, LightningRuntime)
-    return rt
 
 
 async def restart(hass: HomeAssistant, entry: ConfigEntry) -> None:

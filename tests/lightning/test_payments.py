@@ -7,14 +7,16 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from homeassistant.auth.models import User
-from homeassistant.config_entries import ConfigEntry, ConfigEntryState
+from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import Context, Event, HomeAssistant, callback
 from homeassistant.exceptions import ServiceValidationError, Unauthorized
 from homeassistant.helpers import issue_registry as ir
 import pytest
 
 from custom_components.hashgrid.const import DOMAIN
-from custom_components.hashgrid.lightning.runtime import LightningRuntime
+from custom_components.hashgrid.lightning.runtime import (
+    lightning_runtime as runtime,
+)
 from simulators.lightning import LightningSim
 
 from .conftest import add_node, call, neighbour_subentry, set_meter, unload_all
@@ -24,12 +26,6 @@ from .conftest import add_node, call, neighbour_subentry, set_meter, unload_all
 async def _unload(hass: HomeAssistant) -> AsyncIterator[None]:
     yield
     await unload_all(hass)
-
-
-def runtime(entry: ConfigEntry) -> LightningRuntime:
-    rt = entry.runtime_data
-    assert isinstance(rt, LightningRuntime)
-    return rt
 
 
 class Events:
