@@ -117,19 +117,16 @@ class LightningCoordinator(DataUpdateCoordinator[NodeData]):
         #: Offer ids whose paid invoices are counted (they_pay neighbours).
         self.watched_offers: set[str] = set()
 
-    async def _call(
-        self, method: str, params: dict[str, Any] | None = None
-    ) -> dict[str, Any]:
-        return await self.client.call(method, params)
-
     async def _async_update_data(self) -> NodeData:
         try:
-            info = await self._call("getinfo")
-            funds = await self._call("listfunds")
-            channels = await self._call("listpeerchannels")
+            info = await self.client.getinfo()
+            funds = await self.client.call("listfunds")
+            channels = await self.client.call("listpeerchannels")
             received: dict[str, int] = {}
             for offer_id in sorted(self.watched_offers):
-                invoices = await self._call("listinvoices", {"offer_id": offer_id})
+                invoices = await self.client.call(
+                    "listinvoices", {"offer_id": offer_id}
+                )
                 received[offer_id] = sum(
                     int(i.get("amount_received_msat", 0))
                     for i in invoices.get("invoices", [])
