@@ -38,6 +38,7 @@ from typing import Any, ClassVar
 from aiohttp import web
 
 from .firmware import Firmware
+from .rpc import POOL_URL, cgminer_pool
 from .web import not_found
 
 CGMINER_VERSION = "4.11.1"
@@ -276,21 +277,13 @@ class Avalon(Firmware):
             7,
             "1 Pool(s)",
             POOLS=[
-                {
-                    "POOL": 0,
-                    "URL": "stratum+tcp://pool.hashgrid.invalid:3333",
-                    "Status": "Alive",
-                    "Priority": 0,
-                    "Quota": 1,
-                    "Accepted": miner.physics.accepted_shares,
-                    "Rejected": 0,
-                    "Get Failures": 0,
-                    "Remote Failures": 0,
-                    "User": f"hashgrid.{miner.hostname}",
-                    "Has Stratum": True,
-                    "Stratum Active": miner.mining,
-                    "Stratum URL": "pool.hashgrid.invalid",
-                }
+                cgminer_pool(
+                    miner.hostname,
+                    miner.mining,
+                    miner.physics.accepted_shares,
+                    Quota=1,
+                    **{"Has Stratum": True, "Stratum URL": "pool.hashgrid.invalid"},
+                )
             ],
         )
 
@@ -305,7 +298,7 @@ class Avalon(Firmware):
                     "GHS av": ghs,
                     "GHS 5m": ghs,
                     "GHS 5s": ghs,
-                    "Current Pool": "stratum+tcp://pool.hashgrid.invalid:3333",
+                    "Current Pool": POOL_URL,
                     "User": f"hashgrid.{self.miner.hostname}",
                 }
             ],

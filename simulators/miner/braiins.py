@@ -48,6 +48,7 @@ from grpclib.encoding.base import CodecBase
 from grpclib.server import Server, Stream
 
 from .firmware import Firmware
+from .rpc import POOL_URL
 from .web import not_found
 
 GRPC_PORT = 50051
@@ -55,7 +56,6 @@ API_VERSION = (1, 11, 0)  # bos-plus-api release for Braiins OS 26.05
 BOS_VERSION = "2026-05-11-0-efa32c74-26.05-plus"
 BOSER = "boser-buildroot 0.1.0-0ce150e9"
 MIN_TARGET, MAX_TARGET = 0.5, 1.1
-POOL_URL = "stratum+tcp://pool.hashgrid.invalid:3333"
 HOME_PAGE = """<!doctype html><html><head><title>Braiins OS</title></head>
 <body><div id="root"></div></body></html>"""
 

@@ -13,6 +13,7 @@ from typing import Any, ClassVar
 from aiohttp import web
 
 from .firmware import Firmware
+from .rpc import cgminer_pool
 from .web import not_found
 
 VERSION = "2025.3.27.213607-7a4b8b4a"
@@ -275,19 +276,12 @@ class LuxOS(Firmware):
             7,
             "1 Pool(s)",
             POOLS=[
-                {
-                    "POOL": 0,
-                    "GROUP": 0,
-                    "URL": "stratum+tcp://pool.hashgrid.invalid:3333",
-                    "User": f"hashgrid.{miner.hostname}",
-                    "Status": "Alive",
-                    "Stratum Active": miner.mining,
-                    "Priority": 0,
-                    "Accepted": miner.physics.accepted_shares,
-                    "Rejected": 0,
-                    "Get Failures": 0,
-                    "Remote Failures": 0,
-                }
+                cgminer_pool(
+                    miner.hostname,
+                    miner.mining,
+                    miner.physics.accepted_shares,
+                    GROUP=0,
+                )
             ],
         )
 

@@ -13,6 +13,8 @@ import json
 from typing import Any
 
 MAX_REQUEST_BYTES = 65536
+#: The simulated miners' one pool.
+POOL_URL = "stratum+tcp://pool.hashgrid.invalid:3333"
 
 Responder = Callable[[dict[str, Any]], bytes]
 
@@ -61,3 +63,24 @@ class RpcProtocol(asyncio.Protocol):
         if self._timer is not None:
             self._timer.cancel()
         self._transport = None
+
+
+def cgminer_pool(
+    hostname: str, mining: bool, accepted: int, **extra: Any
+) -> dict[str, Any]:
+    """One entry of cgminer's ``pools`` reply (the simulated pool), with the
+    fields every cgminer-derived firmware shares; ``extra`` adds a firmware's
+    own (LuxOS's GROUP, Avalon's Stratum URL …)."""
+    return {
+        "POOL": 0,
+        "URL": POOL_URL,
+        "User": f"hashgrid.{hostname}",
+        "Status": "Alive",
+        "Stratum Active": mining,
+        "Priority": 0,
+        "Accepted": accepted,
+        "Rejected": 0,
+        "Get Failures": 0,
+        "Remote Failures": 0,
+        **extra,
+    }

@@ -45,6 +45,7 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from passlib.hash import md5_crypt
 
 from .firmware import Firmware
+from .rpc import cgminer_pool
 
 API_VERSION = "2.0.5"
 FW_VERSION = "20230911.12.Rel"
@@ -332,19 +333,12 @@ class Whatsminer(Firmware):
         return self._cg(
             "1 Pool(s)",
             POOLS=[
-                {
-                    "POOL": 0,
-                    "URL": "stratum+tcp://pool.hashgrid.invalid:3333",
-                    "Status": "Alive",
-                    "Priority": 0,
-                    "Quota": 1,
-                    "Accepted": miner.physics.accepted_shares,
-                    "Rejected": 0,
-                    "Get Failures": 0,
-                    "Remote Failures": 0,
-                    "User": f"hashgrid.{miner.hostname}",
-                    "Stratum Active": miner.mining,
-                }
+                cgminer_pool(
+                    miner.hostname,
+                    miner.mining,
+                    miner.physics.accepted_shares,
+                    Quota=1,
+                )
             ],
         )
 
