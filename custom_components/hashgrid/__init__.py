@@ -10,7 +10,6 @@ from homeassistant.helpers import (
 )
 from homeassistant.helpers.typing import ConfigType
 
-from . import kind_handlers  # noqa: F401  (registers every kind)
 from .const import DOMAIN
 from .exposure import async_setup_exposure
 from .kinds import handler_for

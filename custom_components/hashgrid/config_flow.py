@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, cast
+from typing import Any
 
 from homeassistant.config_entries import (
     ConfigEntry,
@@ -13,11 +13,11 @@ from homeassistant.config_entries import (
     OptionsFlow,
 )
 from homeassistant.core import callback
-from homeassistant.data_entry_flow import UnknownHandler
+from homeassistant.data_entry_flow import UnknownHandler, UnknownStep
 
 from .const import CONF_KIND, DOMAIN, EntryKind
 from .grid_signal.flow import GridSignalFlowMixin
-from .kinds import KINDS
+from .kinds import KINDS, handler_for
 from .lightning.flow import LightningFlowMixin
 from .microgrid.flow import MicrogridFlowMixin
 from .mining.flow import MiningSiteFlowMixin
@@ -49,16 +49,17 @@ class HashGridConfigFlow(
         self, user_input: dict[str, Any] | None = None
     ) -> ConfigFlowResult:
         """Reconfigure: each kind has its own step."""
-        kind = self._get_reconfigure_entry().data[CONF_KIND]
-        step = getattr(self, f"async_step_reconfigure_{kind}")
-        return cast(ConfigFlowResult, await step(user_input))
+        handler = handler_for(self._get_reconfigure_entry())
+        return await handler.reconfigure(self, user_input)
 
     async def async_step_reauth(
         self, entry_data: Mapping[str, Any]
     ) -> ConfigFlowResult:
         """Reauthenticate: each kind has its own step."""
-        step = getattr(self, f"async_step_reauth_{entry_data[CONF_KIND]}")
-        return cast(ConfigFlowResult, await step(entry_data))
+        handler = handler_for(self._get_reauth_entry())
+        if handler.reauth is None:
+            raise UnknownStep(f"A {handler.kind} entry has no reauthentication")
+        return await handler.reauth(self, entry_data)
 
     @classmethod
     @callback

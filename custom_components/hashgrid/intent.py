@@ -34,10 +34,10 @@ from .lightning.actions import (
 )
 from .lightning.const import CONF_DIRECTION, Direction
 from .lightning.ledger import PaidSummary
-from .lightning.runtime import LightningRuntime
+from .lightning.runtime import LightningRuntime, lightning_runtime
 from .mining.curtailment import source_text, until_text
 from .mining.limits import BINDING_FLEET
-from .mining.runtime import MiningSiteRuntime
+from .mining.runtime import site_runtime
 from .models import HashGridConfigEntry
 from .services import SERVICE_CURTAIL, SERVICE_RESUME
 
@@ -158,12 +158,6 @@ def _sites(
 def paid_summary(runtime: LightningRuntime, subentry: ConfigSubentry) -> PaidSummary:
     """What we paid a neighbour today (settlements marked paid since midnight)."""
     return runtime.settler.ledger.paid_since(subentry.subentry_id, start_of_period())
-
-
-def _lightning(entry: HashGridConfigEntry) -> LightningRuntime:
-    runtime = entry.runtime_data
-    assert isinstance(runtime, LightningRuntime)
-    return runtime
 
 
 def _sats(say: Phrases, amount: int) -> str:
@@ -330,8 +324,7 @@ class StatusIntent(_Handler):
         said: list[str] = []
         results: list[dict[str, Any]] = []
         for site in sites:
-            runtime = site.runtime_data
-            assert isinstance(runtime, MiningSiteRuntime)
+            runtime = site_runtime(site)
             data = runtime.coordinator.data
             budget_w = runtime.coordinator.budget_w
             total = data.mining + data.curtailed + data.unavailable
@@ -404,7 +397,7 @@ class NeighbourPaidIntent(_Handler):
         if not nodes:
             raise Miss(say("no_node"))
         for node in nodes:
-            runtime = _lightning(node)
+            runtime = lightning_runtime(node)
             if (subentry := find_neighbour(runtime, name)) is not None:
                 break
         else:

@@ -1,6 +1,9 @@
-"""The registry of entry kinds: each kind's package registers its handler here."""
+"""The registry of entry kinds: each kind's handler, by kind."""
 
 from __future__ import annotations
+
+from collections.abc import Mapping
+from types import MappingProxyType
 
 from homeassistant.const import Platform
 from homeassistant.core import HomeAssistant
@@ -8,15 +11,18 @@ from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .const import CONF_KIND, DOMAIN, EntryKind
+from .grid_signal.handler import HANDLER as GRID_SIGNAL
+from .lightning.handler import HANDLER as LIGHTNING_NODE
+from .microgrid.handler import HANDLER as MICROGRID
+from .mining.handler import HANDLER as MINING_SITE
 from .models import HashGridConfigEntry, KindHandler, PlatformSetup
 
-KINDS: dict[EntryKind, KindHandler] = {}
-
-
-def register(handler: KindHandler) -> KindHandler:
-    """Register the handler of one kind of entry."""
-    KINDS[handler.kind] = handler
-    return handler
+KINDS: Mapping[EntryKind, KindHandler] = MappingProxyType(
+    {
+        handler.kind: handler
+        for handler in (MINING_SITE, MICROGRID, LIGHTNING_NODE, GRID_SIGNAL)
+    }
+)
 
 
 def handler_for(entry: HashGridConfigEntry) -> KindHandler:

@@ -19,11 +19,11 @@ import probatio
 
 from .const import DOMAIN, EntryKind
 from .entries import ATTR_CONFIG_ENTRY_ID, called_entry
-from .grid_signal.runtime import GridSignalRuntime
+from .grid_signal.runtime import grid_signal_runtime
 from .lightning.actions import async_setup_lightning_services
 from .mining.const import DEFAULT_STAGGER_S
 from .mining.limits import MAX_LIMITS, SOURCE_MANUAL, valid_source
-from .mining.runtime import MiningSiteRuntime
+from .mining.runtime import MiningSiteRuntime, site_runtime
 
 ATTR_POWER_KW = "power_kw"
 ATTR_DURATION = "duration"
@@ -87,9 +87,7 @@ OPT_OUT_SCHEMA = probatio.Schema({**_SITE, probatio.Required(ATTR_EVENT_ID): cv.
 
 
 def _site(hass: HomeAssistant, call: ServiceCall) -> MiningSiteRuntime:
-    runtime = called_entry(call, EntryKind.MINING_SITE).runtime_data
-    assert isinstance(runtime, MiningSiteRuntime)
-    return runtime
+    return site_runtime(called_entry(call, EntryKind.MINING_SITE))
 
 
 def _seconds(value: timedelta | None) -> float | None:
@@ -157,8 +155,7 @@ async def _resume(call: ServiceCall) -> ServiceResponse:
 
 
 async def _opt_out(call: ServiceCall) -> ServiceResponse:
-    runtime = called_entry(call, EntryKind.GRID_SIGNAL).runtime_data
-    assert isinstance(runtime, GridSignalRuntime)
+    runtime = grid_signal_runtime(called_entry(call, EntryKind.GRID_SIGNAL))
     return await runtime.coordinator.async_opt_out(call.data[ATTR_EVENT_ID])
 
 

@@ -8,14 +8,13 @@ from homeassistant.exceptions import ConfigEntryAuthFailed
 from homeassistant.helpers import device_registry as dr
 
 from ..const import EntryKind
-from ..kinds import register
 from ..models import HashGridConfigEntry, KindHandler, KindRuntime
 from .binary_sensor import async_setup_binary_sensors
 from .calendar import async_setup_calendars
 from .coordinator import GridSignalCoordinator
 from .entity import grid_signal_device_info
 from .event import async_setup_events
-from .flow import GridSignalOptionsFlow
+from .flow import GridSignalFlowMixin, GridSignalOptionsFlow
 from .runtime import GridSignalRuntime
 from .sensor import async_setup_sensors
 from .switch import async_setup_switches
@@ -48,17 +47,17 @@ async def async_setup_grid_signal(
     return GridSignalRuntime(coordinator=coordinator)
 
 
-HANDLER = register(
-    KindHandler(
-        kind=EntryKind.GRID_SIGNAL,
-        setup=async_setup_grid_signal,
-        platforms={
-            Platform.BINARY_SENSOR: async_setup_binary_sensors,
-            Platform.SENSOR: async_setup_sensors,
-            Platform.SWITCH: async_setup_switches,
-            Platform.EVENT: async_setup_events,
-            Platform.CALENDAR: async_setup_calendars,
-        },
-        options_flow=GridSignalOptionsFlow,
-    )
+HANDLER = KindHandler(
+    kind=EntryKind.GRID_SIGNAL,
+    setup=async_setup_grid_signal,
+    platforms={
+        Platform.BINARY_SENSOR: async_setup_binary_sensors,
+        Platform.SENSOR: async_setup_sensors,
+        Platform.SWITCH: async_setup_switches,
+        Platform.EVENT: async_setup_events,
+        Platform.CALENDAR: async_setup_calendars,
+    },
+    options_flow=GridSignalOptionsFlow,
+    reconfigure=GridSignalFlowMixin.async_step_reconfigure_grid_signal,
+    reauth=GridSignalFlowMixin.async_step_reauth_grid_signal,
 )

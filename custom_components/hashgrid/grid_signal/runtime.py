@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from ..models import HashGridConfigEntry, KindRuntime
+from ..models import HashGridConfigEntry, KindRuntime, runtime_as
 from .coordinator import GridSignalCoordinator
 
 
@@ -26,6 +26,4 @@ class GridSignalRuntime(KindRuntime):
 
 def grid_signal_runtime(entry: HashGridConfigEntry) -> GridSignalRuntime:
     """Return the entry's grid signal runtime (the platforms' typed view)."""
-    runtime = entry.runtime_data
-    assert isinstance(runtime, GridSignalRuntime)
-    return runtime
+    return runtime_as(entry, GridSignalRuntime)

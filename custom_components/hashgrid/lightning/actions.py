@@ -27,7 +27,7 @@ from ..models import HashGridConfigEntry
 from .client import NodeClient
 from .const import CONF_DIRECTION, Direction
 from .errors import ConnectionLost, LightningError, RpcError, RuneRejected
-from .runtime import LightningRuntime
+from .runtime import LightningRuntime, lightning_runtime
 
 ATTR_AMOUNT = "amount_sat"
 ATTR_DESCRIPTION = "description"
@@ -88,9 +88,7 @@ SETTLE_NEIGHBOUR_SCHEMA = probatio.Schema(
 def _runtime(call: ServiceCall) -> tuple[HashGridConfigEntry, LightningRuntime]:
     """The loaded Lightning node entry the call names."""
     entry = called_entry(call, EntryKind.LIGHTNING_NODE)
-    runtime = entry.runtime_data
-    assert isinstance(runtime, LightningRuntime)
-    return entry, runtime
+    return entry, lightning_runtime(entry)
 
 
 # What a person may put before a neighbour's name ("neighbour Alice").

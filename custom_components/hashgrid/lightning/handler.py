@@ -10,7 +10,6 @@ from homeassistant.exceptions import ConfigEntryNotReady
 from homeassistant.helpers import device_registry as dr
 
 from ..const import DOMAIN, LOGGER, EntryKind
-from ..kinds import register
 from ..models import HashGridConfigEntry, KindHandler, KindRuntime
 from . import const
 from .const import (
@@ -27,7 +26,7 @@ from .coordinator import LightningCoordinator, make_client
 from .entity import node_device_info
 from .errors import LightningError
 from .event import async_setup_events, payment_attributes
-from .flow import NeighbourSubentryFlow
+from .flow import LightningFlowMixin, NeighbourSubentryFlow
 from .listener import InvoiceListener
 from .runtime import LightningRuntime
 from .sensor import async_setup_sensors
@@ -161,14 +160,14 @@ async def _async_offers(
             await client.call("disableoffer", {"offer_id": offer["offer_id"]})
 
 
-HANDLER = register(
-    KindHandler(
-        kind=EntryKind.LIGHTNING_NODE,
-        setup=async_setup_lightning,
-        platforms={
-            Platform.SENSOR: async_setup_sensors,
-            Platform.EVENT: async_setup_events,
-        },
-        subentry_flows={SUBENTRY_NEIGHBOUR: NeighbourSubentryFlow},
-    )
+HANDLER = KindHandler(
+    kind=EntryKind.LIGHTNING_NODE,
+    setup=async_setup_lightning,
+    platforms={
+        Platform.SENSOR: async_setup_sensors,
+        Platform.EVENT: async_setup_events,
+    },
+    subentry_flows={SUBENTRY_NEIGHBOUR: NeighbourSubentryFlow},
+    reconfigure=LightningFlowMixin.async_step_reconfigure_lightning_node,
+    reauth=LightningFlowMixin.async_step_reauth_lightning_node,
 )

@@ -8,7 +8,7 @@ import contextlib
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from ..models import HashGridConfigEntry, KindRuntime
+from ..models import HashGridConfigEntry, KindRuntime, runtime_as
 from .coordinator import LightningCoordinator
 from .listener import InvoiceListener
 from .settlement import Settler
@@ -61,6 +61,4 @@ class LightningRuntime(KindRuntime):
 
 def lightning_runtime(entry: HashGridConfigEntry) -> LightningRuntime:
     """Return the entry's Lightning runtime (the platforms' typed view)."""
-    runtime = entry.runtime_data
-    assert isinstance(runtime, LightningRuntime)
-    return runtime
+    return runtime_as(entry, LightningRuntime)

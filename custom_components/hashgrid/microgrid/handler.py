@@ -7,7 +7,6 @@ from homeassistant.core import Event, HomeAssistant
 from homeassistant.helpers import device_registry as dr
 
 from ..const import EntryKind
-from ..kinds import register
 from ..models import HashGridConfigEntry, KindHandler, KindRuntime
 from .binary_sensor import async_setup_binary_sensors
 from .button import async_setup_buttons
@@ -15,7 +14,7 @@ from .const import SETPOINT_RESEND_S
 from .control import async_setup_numbers
 from .coordinator import MicrogridCoordinator
 from .entity import microgrid_device_info
-from .flow import MicrogridOptionsFlow
+from .flow import MicrogridFlowMixin, MicrogridOptionsFlow
 from .runtime import MicrogridRuntime
 from .sensor import async_setup_sensors
 from .victron import SetpointKeeper
@@ -52,16 +51,15 @@ async def async_setup_microgrid(
     return runtime
 
 
-HANDLER = register(
-    KindHandler(
-        kind=EntryKind.MICROGRID,
-        setup=async_setup_microgrid,
-        platforms={
-            Platform.SENSOR: async_setup_sensors,
-            Platform.BINARY_SENSOR: async_setup_binary_sensors,
-            Platform.NUMBER: async_setup_numbers,
-            Platform.BUTTON: async_setup_buttons,
-        },
-        options_flow=MicrogridOptionsFlow,
-    )
+HANDLER = KindHandler(
+    kind=EntryKind.MICROGRID,
+    setup=async_setup_microgrid,
+    platforms={
+        Platform.SENSOR: async_setup_sensors,
+        Platform.BINARY_SENSOR: async_setup_binary_sensors,
+        Platform.NUMBER: async_setup_numbers,
+        Platform.BUTTON: async_setup_buttons,
+    },
+    options_flow=MicrogridOptionsFlow,
+    reconfigure=MicrogridFlowMixin.async_step_reconfigure_microgrid,
 )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from ..models import HashGridConfigEntry, KindRuntime
+from ..models import HashGridConfigEntry, KindRuntime, runtime_as
 from .coordinator import MicrogridCoordinator
 from .victron import SetpointKeeper
 
@@ -61,6 +61,4 @@ class MicrogridRuntime(KindRuntime):
 
 def microgrid_runtime(entry: HashGridConfigEntry) -> MicrogridRuntime:
     """Return the entry's microgrid runtime (the platforms' typed view)."""
-    runtime = entry.runtime_data
-    assert isinstance(runtime, MicrogridRuntime)
-    return runtime
+    return runtime_as(entry, MicrogridRuntime)

@@ -7,7 +7,6 @@ from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers import device_registry as dr
 
 from ..const import EntryKind
-from ..kinds import register
 from ..models import HashGridConfigEntry, KindHandler, KindRuntime
 from .climate import async_setup_climates
 from .const import SUBENTRY_MINER
@@ -15,7 +14,7 @@ from .control import async_setup_buttons, async_setup_numbers, async_setup_switc
 from .coordinator import MiningSiteCoordinator
 from .curtailment import Curtailer
 from .entity import site_device_info
-from .flow import MinerSubentryFlow
+from .flow import MinerSubentryFlow, MiningSiteFlowMixin
 from .runtime import MiningSiteRuntime
 from .sensor import async_setup_sensors
 from .work_mode import async_setup_selects
@@ -62,18 +61,17 @@ async def async_setup_site(
     return MiningSiteRuntime(coordinator=coordinator, curtailer=curtailer)
 
 
-HANDLER = register(
-    KindHandler(
-        kind=EntryKind.MINING_SITE,
-        setup=async_setup_site,
-        platforms={
-            Platform.SENSOR: async_setup_sensors,
-            Platform.SWITCH: async_setup_switches,
-            Platform.NUMBER: async_setup_numbers,
-            Platform.BUTTON: async_setup_buttons,
-            Platform.SELECT: async_setup_selects,
-            Platform.CLIMATE: async_setup_climates,
-        },
-        subentry_flows={SUBENTRY_MINER: MinerSubentryFlow},
-    )
+HANDLER = KindHandler(
+    kind=EntryKind.MINING_SITE,
+    setup=async_setup_site,
+    platforms={
+        Platform.SENSOR: async_setup_sensors,
+        Platform.SWITCH: async_setup_switches,
+        Platform.NUMBER: async_setup_numbers,
+        Platform.BUTTON: async_setup_buttons,
+        Platform.SELECT: async_setup_selects,
+        Platform.CLIMATE: async_setup_climates,
+    },
+    subentry_flows={SUBENTRY_MINER: MinerSubentryFlow},
+    reconfigure=MiningSiteFlowMixin.async_step_reconfigure_mining_site,
 )

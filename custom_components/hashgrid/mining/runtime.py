@@ -6,7 +6,7 @@ from dataclasses import asdict, dataclass
 import math
 from typing import Any
 
-from ..models import HashGridConfigEntry, KindRuntime
+from ..models import HashGridConfigEntry, KindRuntime, runtime_as
 from .coordinator import MiningSiteCoordinator
 from .curtailment import Curtailer
 
@@ -48,6 +48,4 @@ class MiningSiteRuntime(KindRuntime):
 
 def site_runtime(entry: HashGridConfigEntry) -> MiningSiteRuntime:
     """Return the entry's mining runtime (the platforms' typed view)."""
-    runtime = entry.runtime_data
-    assert isinstance(runtime, MiningSiteRuntime)
-    return runtime
+    return runtime_as(entry, MiningSiteRuntime)
