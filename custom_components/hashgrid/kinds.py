@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from types import MappingProxyType
 
 from homeassistant.const import Platform
 from homeassistant.core import HomeAssistant
@@ -17,12 +16,10 @@ from .microgrid.handler import HANDLER as MICROGRID
 from .mining.handler import HANDLER as MINING_SITE
 from .models import HashGridConfigEntry, KindHandler, PlatformSetup
 
-KINDS: Mapping[EntryKind, KindHandler] = MappingProxyType(
-    {
-        handler.kind: handler
-        for handler in (MINING_SITE, MICROGRID, LIGHTNING_NODE, GRID_SIGNAL)
-    }
-)
+KINDS: Mapping[EntryKind, KindHandler] = {
+    handler.kind: handler
+    for handler in (MINING_SITE, MICROGRID, LIGHTNING_NODE, GRID_SIGNAL)
+}
 
 
 def handler_for(entry: HashGridConfigEntry) -> KindHandler:
