@@ -220,6 +220,32 @@ def test_restore_is_staggered_in_priority_order() -> None:
     assert plan_curtailment(miners, math.inf, stagger_s=5.0).commands[2].delay_s == 10.0
 
 
+def test_a_stop_only_miner_yields_to_a_fuller_plan() -> None:
+    """Two 3.5 kW stop-only miners under 8.1 kW leave 1.1 kW no 1.5 kW-minimum
+    miner fits in; the lower one yields: 3.5 kW + the two targetable miners
+    fill the budget. A few watts more are not worth a stop."""
+    fleet = [
+        stop_only("s21a", priority=60, max_power_w=3500.0),
+        stop_only("s21b", priority=50, max_power_w=3500.0),
+        miner("lux1", priority=20, min_power_w=1500.0, max_power_w=3300.0),
+        miner("lux2", priority=10, min_power_w=1500.0, max_power_w=3300.0),
+    ]
+    plan = plan_curtailment(fleet, 8100.0)
+    assert plan.yielded == {"s21b"}
+    assert plan.running == {"s21a", "lux1", "lux2"}
+    assert plan.total_power_w == pytest.approx(8100.0)
+    alone = plan_curtailment(fleet, 8100.0, best_fill=False)
+    assert alone.running == {"s21a", "s21b"}
+    assert alone.total_power_w == pytest.approx(7000.0 + 2 * IDLE)
+    # 7.2 kW: the priority plan leaves 170 W, less than a tenth of an S21.
+    assert not plan_curtailment(fleet, 7200.0).yielded
+    # 4.9 kW: one S21 (3.5 kW) or both targetable miners (4.9 kW).
+    plan = plan_curtailment(fleet, 4900.0)
+    assert plan.running == {"lux1", "lux2"}
+    assert plan.yielded == {"s21a", "s21b"}
+    assert plan.total_power_w == pytest.approx(4900.0)
+
+
 def test_budget_rise_restores_highest_priority_first() -> None:
     """After a full stop, a partial budget rise restores the top priority only."""
     miners = [stop_only(n, priority=p) for n, p in (("a", 1), ("b", 3), ("c", 2))]
@@ -445,24 +471,53 @@ def test_nothing_is_stopped_that_need_not_be(
 ) -> None:
     """A stopped miner would break the budget even at its minimum, both
 
-    in the final plan (every other miner at its planned level) and in priority
-    terms (miners ranked above it running at their minimum, the rest at floor).
+    in the final plan (every other miner at its planned level) and, by
+    priority alone (``best_fill=False``), in priority terms (miners ranked
+    above it running at their minimum, the rest at floor).
     """
     miners, plan = plan_for(site)
     if not plan.fits:
         return
     levels = controllable_levels(miners, plan)
+    for m in miners:
+        if is_controllable(m) and m.miner_id not in plan.running:
+            assert total(levels | {m.miner_id: min_run(m)}, plan) > plan.budget_w
+    plan = plan_curtailment(miners, site[1], best_fill=False)
+    assert not plan.yielded
     ranked = [m for m in keep_order(miners) if is_controllable(m)]
     for i, m in enumerate(ranked):
         if m.miner_id in plan.running:
             continue
-        assert total(levels | {m.miner_id: min_run(m)}, plan) > plan.budget_w
         tight = {x.miner_id: floor(x) for x in ranked}
         for above in ranked[:i]:
             if above.miner_id in plan.running:
                 tight[above.miner_id] = min_run(above)
         tight[m.miner_id] = min_run(m)
         assert total(tight, plan) > plan.budget_w
+
+
+@PROPERTY
+@given(sites())
+def test_best_fill_draws_more_or_leaves_the_plan_by_priority(
+    site: tuple[list[MinerState], float],
+) -> None:
+    """Stop-only miners yield only for a plan that draws a tenth of their
+    power more than the plan by priority alone (never above the budget)."""
+    miners, plan = plan_for(site)
+    alone = plan_curtailment(miners, site[1], best_fill=False)
+    if not plan.yielded:
+        assert plan == alone
+        return
+    assert plan.fits
+    ran = [m for m in miners if m.miner_id in plan.yielded & alone.running]
+    assert ran, "a yield starts from a miner the priority plan ran"
+    gain = plan.planned_power_w - alone.planned_power_w
+    assert gain >= 0.1 * math.fsum(m.max_power_w for m in ran) - 1e-6
+    for m in miners:
+        if m.miner_id in plan.yielded:
+            assert m.can_stop
+            assert not is_targetable(m)
+            assert m.miner_id not in plan.running
 
 
 # Found by hypothesis: m1's tiny maximum vanishes in rounding, so it once got

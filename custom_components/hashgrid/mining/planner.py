@@ -8,7 +8,8 @@ API
 ---
 - :class:`MinerState` -- one miner as the coordinator last saw it, with its
   capabilities and its effective power limits (see :func:`with_user_limits`).
-- :func:`plan_curtailment` ``(miners, budget_w, *, stagger_s=2.0) -> Plan``.
+- :func:`plan_curtailment` ``(miners, budget_w, *, stagger_s=2.0,
+  best_fill=True) -> Plan``.
 - :func:`restore_all` -- the plan for an unlimited budget (end of a curtailment).
 - :func:`keep_order` -- the order in which miners are kept running and restored.
 
@@ -47,6 +48,18 @@ Decision (deterministic)
 3. The remaining headroom raises the power targets of the running miners, again
    in keep order, each up to its maximum. So power targets are lowered lowest
    priority first, and the budget freed by a stop goes back to the others.
+4. Best fill: a stop-only miner runs at its one power, so it can leave a gap
+   no lower-ranked miner's minimum fits in (two 3.5 kW S21s under 8 kW leave
+   1 kW; a 1.5 kW-minimum miner takes none of it). When the plan leaves
+   headroom, the lowest-ranked running stop-only miner is left stopped and
+   rules 1-3 run again (up to ``MAX_YIELDS`` miners, one more each time); the
+   fullest of these plans is taken if it draws at least ``YIELD_MIN_GAIN``
+   (a tenth) of the yielded miners' power more than the plan by priority
+   alone. The yielded miners are ``Plan.yielded``: a higher-priority miner
+   rests there while lower-priority ones mine (rule 2's guarantee in
+   priority terms holds for the plan by priority alone, ``best_fill=False``;
+   in the final plan it holds for every miner). Still deterministic and
+   state-independent: the same budget gives the same plan.
 
 Powers are bounded: a state takes finite powers in ``[0, MAX_POWER_W]``
 (a gigawatt; no miner draws one), so the sums of any fleet a state can
@@ -83,6 +96,10 @@ Action = Literal["stop", "resume", "set_power"]
 # The largest power a state takes (W): far beyond any miner, small enough that
 # the sum of any fleet's powers is a finite float.
 MAX_POWER_W = 1e9
+# Rule 4: at most this many stop-only miners yield, and only for a plan that
+# draws at least this share of their power more (no churn for a few watts).
+MAX_YIELDS = 3
+YIELD_MIN_GAIN = 0.1
 
 
 @dataclass(frozen=True, slots=True)
@@ -211,6 +228,8 @@ class Plan:
     per_miner: Mapping[str, float]
     running: frozenset[str]
     uncontrollable: frozenset[str]
+    # Stop-only miners left stopped for a fuller plan (rule 4).
+    yielded: frozenset[str] = frozenset()
 
     @property
     def total_power_w(self) -> float:
@@ -277,12 +296,17 @@ def _command(
 
 
 def plan_curtailment(
-    miners: Sequence[MinerState], budget_w: float, *, stagger_s: float = 2.0
+    miners: Sequence[MinerState],
+    budget_w: float,
+    *,
+    stagger_s: float = 2.0,
+    best_fill: bool = True,
 ) -> Plan:
     """Plan the commands that bring the miners' total draw within ``budget_w``.
 
     See the module docstring for the model, the decision rules and the
-    guarantees. Raises ValueError for a NaN budget, a negative stagger or
+    guarantees. ``best_fill=False``: priority alone decides (rule 4 is not
+    applied). Raises ValueError for a NaN budget, a negative stagger or
     duplicate miner ids.
     """
     if math.isnan(budget_w):
@@ -297,31 +321,10 @@ def plan_curtailment(
     ranked = keep_order([m for m in miners if m.controllable])
     held = {m.miner_id: m.power_w for m in miners if not m.controllable}
     held_w = math.fsum(held.values())
-    levels = {m.miner_id: m.floor_w for m in ranked}
-    running = {m.miner_id for m in ranked if not m.can_stop}
-
-    def total() -> float:
-        return math.fsum(levels.values()) + held_w
-
-    if total() <= budget:
-        # Keep as many miners running as fit, best first, each at its minimum.
-        for miner in ranked:
-            if miner.can_stop:
-                levels[miner.miner_id] = miner.min_run_w
-                if total() <= budget:
-                    running.add(miner.miner_id)
-                else:
-                    levels[miner.miner_id] = miner.floor_w
-        # Spend the headroom on power targets, best first; once a miner cannot
-        # reach its maximum the headroom is gone (to rounding): stop there.
-        # A miner with work modes takes the highest mode that fits and leaves
-        # the rest of the headroom to the next.
-        raisable = [m for m in ranked if m.miner_id in running and m.targetable]
-        for miner in raisable:
-            if miner.steps_w:
-                _raise_step(miner, levels, total, budget)
-            elif not _raise_target(miner, levels, total, budget):
-                break
+    levels, running = _fill(ranked, held_w, budget, frozenset())
+    yielded: frozenset[str] = frozenset()
+    if best_fill:
+        levels, running, yielded = _fill_better(ranked, held_w, budget, levels, running)
 
     # One command per miner at most; reductions (stop, lower) go first, all at
     # once, lowest rank first; restores (resume, raise) follow, best first.
@@ -357,7 +360,83 @@ def plan_curtailment(
         },
         running=frozenset(running),
         uncontrollable=frozenset(held),
+        yielded=yielded,
     )
+
+
+def _fill(
+    ranked: Sequence[MinerState],
+    held_w: float,
+    budget: float,
+    excluded: frozenset[str],
+) -> tuple[dict[str, float], set[str]]:
+    """Rules 1-3: the levels and running set, ``excluded`` miners kept stopped."""
+    levels = {m.miner_id: m.floor_w for m in ranked}
+    running = {m.miner_id for m in ranked if not m.can_stop}
+
+    def total() -> float:
+        return math.fsum(levels.values()) + held_w
+
+    if total() <= budget:
+        # Keep as many miners running as fit, best first, each at its minimum.
+        for miner in ranked:
+            if miner.can_stop and miner.miner_id not in excluded:
+                levels[miner.miner_id] = miner.min_run_w
+                if total() <= budget:
+                    running.add(miner.miner_id)
+                else:
+                    levels[miner.miner_id] = miner.floor_w
+        # Spend the headroom on power targets, best first; once a miner cannot
+        # reach its maximum the headroom is gone (to rounding): stop there.
+        # A miner with work modes takes the highest mode that fits and leaves
+        # the rest of the headroom to the next.
+        raisable = [m for m in ranked if m.miner_id in running and m.targetable]
+        for miner in raisable:
+            if miner.steps_w:
+                _raise_step(miner, levels, total, budget)
+            elif not _raise_target(miner, levels, total, budget):
+                break
+    return levels, running
+
+
+def _fill_better(
+    ranked: Sequence[MinerState],
+    held_w: float,
+    budget: float,
+    levels: dict[str, float],
+    running: set[str],
+) -> tuple[dict[str, float], set[str], frozenset[str]]:
+    """Rule 4: let running stop-only miners yield to a fuller plan.
+
+    The lowest-ranked running stop-only miner is left stopped and rules 1-3
+    run again, up to :data:`MAX_YIELDS` times; the fullest plan wins if it
+    draws at least :data:`YIELD_MIN_GAIN` of the yielded miners' power more
+    than the plan by priority alone (else that plan stands).
+    """
+    by_id = {m.miner_id: m for m in ranked}
+    planned = math.fsum(levels.values())
+    if planned + held_w >= budget:
+        return levels, running, frozenset()
+    best = (planned, levels, running, frozenset[str]())
+    excluded: frozenset[str] = frozenset()
+    current = running
+    for _ in range(MAX_YIELDS):
+        stop_only = [
+            m
+            for m in reversed(ranked)
+            if m.miner_id in current and m.can_stop and not m.targetable
+        ]
+        if not stop_only:
+            break
+        excluded = excluded | {stop_only[0].miner_id}
+        alt_levels, current = _fill(ranked, held_w, budget, excluded)
+        alt = math.fsum(alt_levels.values())
+        gain = YIELD_MIN_GAIN * math.fsum(
+            by_id[i].max_power_w for i in excluded if i in running
+        )
+        if alt > best[0] and alt - planned >= gain and alt + held_w <= budget:
+            best = (alt, alt_levels, current, excluded)
+    return best[1], best[2], best[3]
 
 
 def _raise_target(
