@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from homeassistant.helpers.device_registry import DeviceInfo
-from homeassistant.helpers.entity import EntityDescription
-from homeassistant.helpers.update_coordinator import CoordinatorEntity
 
 from ..const import DOMAIN
+from ..entity import HubEntity
 from .coordinator import GridSignalCoordinator
 
 
@@ -21,19 +20,10 @@ def grid_signal_device_info(coordinator: GridSignalCoordinator) -> DeviceInfo:
     )
 
 
-class GridSignalEntity(CoordinatorEntity[GridSignalCoordinator]):
+class GridSignalEntity(HubEntity[GridSignalCoordinator]):
     """An entity of the VEN; available with the known schedule, VTN or not."""
 
-    _attr_has_entity_name = True
-
-    def __init__(
-        self, coordinator: GridSignalCoordinator, description: EntityDescription
-    ) -> None:
-        """Attach to the VEN's device."""
-        super().__init__(coordinator)
-        self.entity_description = description
-        self._attr_unique_id = f"{coordinator.config_entry.entry_id}_{description.key}"
-        self._attr_device_info = grid_signal_device_info(coordinator)
+    hub_device_info = staticmethod(grid_signal_device_info)
 
     @property
     def available(self) -> bool:

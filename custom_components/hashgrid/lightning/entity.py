@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from homeassistant.config_entries import ConfigSubentry
 from homeassistant.const import CONF_URL
-from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers.device_registry import DeviceInfo
-from homeassistant.helpers.entity import Entity, EntityDescription
-from homeassistant.helpers.update_coordinator import CoordinatorEntity
+from homeassistant.helpers.entity import EntityDescription
 
 from ..const import DOMAIN
+from ..entity import HubEntity, SubentryEntity
 from .coordinator import LightningCoordinator
 
 
@@ -35,26 +34,14 @@ def node_device_info(coordinator: LightningCoordinator) -> DeviceInfo:
     return info
 
 
-class NodeEntity(CoordinatorEntity[LightningCoordinator]):
+class NodeEntity(HubEntity[LightningCoordinator]):
     """An entity of the node's device; unavailable while polls fail."""
 
-    _attr_has_entity_name = True
-
-    def __init__(
-        self, coordinator: LightningCoordinator, description: EntityDescription
-    ) -> None:
-        """Attach to the node's device."""
-        super().__init__(coordinator)
-        self.entity_description = description
-        self._attr_unique_id = f"{node_uid(coordinator)}_{description.key}"
-        self._attr_device_info = node_device_info(coordinator)
+    hub_device_info = staticmethod(node_device_info)
 
 
-class NeighbourEntity(Entity):
+class NeighbourEntity(SubentryEntity[LightningCoordinator]):
     """An entity of one neighbour's device (its settlement state, not polled)."""
-
-    _attr_has_entity_name = True
-    _attr_should_poll = False
 
     def __init__(
         self,
@@ -63,19 +50,12 @@ class NeighbourEntity(Entity):
         description: EntityDescription,
     ) -> None:
         """Attach to the neighbour's device, via the node's."""
-        self.coordinator = coordinator
         self.subentry = subentry
-        self.entity_description = description
         node = node_uid(coordinator)
-        self._attr_unique_id = f"{node}_{subentry.subentry_id}_{description.key}"
-        self._attr_device_info = DeviceInfo(
+        device = DeviceInfo(
             identifiers={(DOMAIN, f"{node}_{subentry.subentry_id}")},
             name=subentry.title,
             manufacturer="HashGrid",
             model="Neighbour",
-            via_device_id=dr.async_get_device_id_by_identifier(
-                coordinator.hass,
-                (DOMAIN, node),
-                config_entry_id=coordinator.config_entry.entry_id,
-            ),
         )
+        super().__init__(coordinator, description, device, node)

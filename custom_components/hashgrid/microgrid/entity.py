@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from homeassistant.helpers.device_registry import DeviceInfo
-from homeassistant.helpers.entity import EntityDescription
-from homeassistant.helpers.update_coordinator import CoordinatorEntity
 
 from ..const import DOMAIN
+from ..entity import HubEntity
 from .coordinator import MicrogridCoordinator
 from .detect import device_name
 
@@ -36,16 +35,7 @@ def microgrid_device_info(coordinator: MicrogridCoordinator) -> DeviceInfo:
     return info
 
 
-class MicrogridEntity(CoordinatorEntity[MicrogridCoordinator]):
+class MicrogridEntity(HubEntity[MicrogridCoordinator]):
     """An entity of the entry's device; unavailable while polls fail."""
 
-    _attr_has_entity_name = True
-
-    def __init__(
-        self, coordinator: MicrogridCoordinator, description: EntityDescription
-    ) -> None:
-        """Attach to the device."""
-        super().__init__(coordinator)
-        self.entity_description = description
-        self._attr_unique_id = f"{device_uid(coordinator)}_{description.key}"
-        self._attr_device_info = microgrid_device_info(coordinator)
+    hub_device_info = staticmethod(microgrid_device_info)

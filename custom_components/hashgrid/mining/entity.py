@@ -4,16 +4,15 @@ from __future__ import annotations
 
 from homeassistant.const import CONF_HOST
 from homeassistant.core import callback
-from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers.device_registry import (
     CONNECTION_NETWORK_MAC,
     DeviceInfo,
     format_mac,
 )
-from homeassistant.helpers.entity import Entity, EntityDescription
-from homeassistant.helpers.update_coordinator import CoordinatorEntity
+from homeassistant.helpers.entity import EntityDescription
 
 from ..const import DOMAIN
+from ..entity import HubEntity, SubentryEntity
 from .coordinator import MinerSlot, MiningSiteCoordinator
 
 
@@ -28,22 +27,31 @@ def site_device_info(coordinator: MiningSiteCoordinator) -> DeviceInfo:
     )
 
 
-class SiteEntity(CoordinatorEntity[MiningSiteCoordinator]):
+def miner_device_info(slot: MinerSlot) -> DeviceInfo:
+    """Return a miner's device, identified by serial or MAC (its subentry's
+    unique id), with what its identification told."""
+    info = DeviceInfo(
+        identifiers={(DOMAIN, slot.subentry.unique_id or slot.subentry_id)},
+        name=slot.subentry.title,
+        configuration_url=f"http://{slot.subentry.data[CONF_HOST]}",
+    )
+    if (identified := slot.info) is not None:
+        info["manufacturer"] = identified.make
+        info["model"] = identified.model
+        info["sw_version"] = identified.firmware
+        info["serial_number"] = identified.serial
+        if identified.mac:
+            info["connections"] = {(CONNECTION_NETWORK_MAC, format_mac(identified.mac))}
+    return info
+
+
+class SiteEntity(HubEntity[MiningSiteCoordinator]):
     """An entity of the site device."""
 
-    _attr_has_entity_name = True
-
-    def __init__(
-        self, coordinator: MiningSiteCoordinator, description: EntityDescription
-    ) -> None:
-        """Attach to the site's device."""
-        super().__init__(coordinator)
-        self.entity_description = description
-        self._attr_unique_id = f"{coordinator.config_entry.entry_id}_{description.key}"
-        self._attr_device_info = site_device_info(coordinator)
+    hub_device_info = staticmethod(site_device_info)
 
 
-class MinerEntity(Entity):
+class MinerEntity(SubentryEntity[MiningSiteCoordinator]):
     """An entity of one miner's device; unavailable while the miner is.
 
     Written whenever its miner is read (the slot's listeners), not at each
@@ -51,8 +59,6 @@ class MinerEntity(Entity):
     entities would be thousands of calls for nothing at every site update.
     """
 
-    _attr_has_entity_name = True
-    _attr_should_poll = False
     # Whether the entity shows what a curtailment's read-back reads (mining,
     # hashrate, power, power target): only such entities are written then.
     follows_state_read = False
@@ -63,32 +69,14 @@ class MinerEntity(Entity):
         slot: MinerSlot,
         description: EntityDescription,
     ) -> None:
-        """Attach to the miner's device (identified by serial or MAC)."""
-        self.coordinator = coordinator
+        """Attach to the miner's device, via the site's."""
         self.slot = slot
-        self.entity_description = description
-        unique = slot.subentry.unique_id or slot.subentry_id
-        self._attr_unique_id = f"{unique}_{description.key}"
-        info = slot.info
-        self._attr_device_info = DeviceInfo(
-            identifiers={(DOMAIN, unique)},
-            name=slot.subentry.title,
-            via_device_id=dr.async_get_device_id_by_identifier(
-                coordinator.hass,
-                (DOMAIN, coordinator.config_entry.entry_id),
-                config_entry_id=coordinator.config_entry.entry_id,
-            ),
-            configuration_url=f"http://{slot.subentry.data[CONF_HOST]}",
+        super().__init__(
+            coordinator,
+            description,
+            miner_device_info(slot),
+            coordinator.config_entry.entry_id,
         )
-        if info is not None:
-            self._attr_device_info["manufacturer"] = info.make
-            self._attr_device_info["model"] = info.model
-            self._attr_device_info["sw_version"] = info.firmware
-            self._attr_device_info["serial_number"] = info.serial
-            if info.mac:
-                self._attr_device_info["connections"] = {
-                    (CONNECTION_NETWORK_MAC, format_mac(info.mac))
-                }
 
     @property
     def available(self) -> bool:
