@@ -26,6 +26,7 @@ import re
 from typing import Any
 
 import aiohttp
+from grpclib import GRPCError, Status
 import pyasic
 from pyasic import APIError
 from pyasic.data import MinerData
@@ -289,13 +290,17 @@ def _apply_credentials(
 
 
 async def _check_auth(miner: BaseMiner, password: str | None) -> None:
-    """Raise AuthRequired/InvalidAuth when the web API rejects us.
+    """Raise AuthRequired/InvalidAuth when the miner's API rejects us.
 
-    Only Antminer's digest-protected web API lets pyasic's reply tell a
-    rejected login (any non-200) from a transport error.
+    Antminer's digest-protected web API: pyasic's reply tells a rejected
+    login (any non-200) from a transport error. Braiins OS+ and Whatsminer:
+    their own checks (a login, a signed read).
     """
     if isinstance(miner, BTMinerV2):
         await _check_whatsminer_password(miner, password)
+        return
+    if isinstance(miner, BOSer):
+        await _check_boser_login(miner, password)
         return
     if not isinstance(miner.web, AntminerModernWebAPI):
         return
@@ -305,6 +310,30 @@ async def _check_auth(miner: BaseMiner, password: str | None) -> None:
     if "HTTP error" in str(reply.get("message")):
         raise CannotConnect(f"{miner.ip}: web API unreachable")
     raise (InvalidAuth if password else AuthRequired)(f"{miner.ip}: web login refused")
+
+
+def _boser_login_refused(err: BaseException) -> bool:
+    """Braiins OS+ answers a refused `Login` UNAUTHENTICATED ("Bad credentials")."""
+    return isinstance(err, GRPCError) and err.status == Status.UNAUTHENTICATED
+
+
+async def _check_boser_login(miner: BaseMiner, password: str | None) -> None:
+    """Raise AuthRequired/InvalidAuth when Braiins OS+ refuses the login.
+
+    pyasic logs in (gRPC `AuthenticationService/Login`, the user and
+    password of the web UI) before its first privileged call and turns a
+    refusal into figures it does not know; this logs in the same way, first.
+    """
+    try:
+        await miner.web._get_auth()
+    except GRPCError as err:
+        if _boser_login_refused(err):
+            raise (InvalidAuth if password else AuthRequired)(
+                f"{miner.ip}: the login is refused"
+            ) from err
+        raise InvalidResponse(f"{miner.ip}: login: {err.status.name}") from err
+    except OSError as err:
+        raise CannotConnect(f"{miner.ip}: the gRPC API does not answer") from err
 
 
 async def _luxos_identity(miner: BaseMiner) -> tuple[object, object]:
@@ -398,6 +427,14 @@ def _work_modes(miner: BaseMiner) -> tuple[WorkMode, ...]:
 _WHATSMINER_TOKEN_ERRORS = ("check token err", "base64 decode error", "invalid json")
 
 
+def _whatsminer_token_refused(err: BaseException) -> bool:
+    """btminer could not read what was signed with our password."""
+    return (
+        isinstance(err, APIError)
+        and str(err.message).lower() in _WHATSMINER_TOKEN_ERRORS
+    )
+
+
 async def _check_whatsminer_password(miner: BaseMiner, password: str | None) -> None:
     """Raise AuthRequired/InvalidAuth when btminer refuses our signed commands.
 
@@ -408,12 +445,11 @@ async def _check_whatsminer_password(miner: BaseMiner, password: str | None) -> 
     try:
         await miner.rpc.send_privileged_command("get_version")
     except APIError as err:
-        if str(err.message).lower() in _WHATSMINER_TOKEN_ERRORS:
+        if _whatsminer_token_refused(err):
             refused = (InvalidAuth if password else AuthRequired)(
                 f"{miner.ip}: the API password is refused"
             )
-            if isinstance(refused, AuthRequired):
-                refused.password_only = True
+            refused.password_only = True
             raise refused from err
 
 
@@ -721,6 +757,21 @@ class MinerClient:
         # What a state-only read asks for (see _STATE_DATA_FROM_BOARDS): the
         # full list until a full poll shows the boards carry the hashrate.
         self._state_data = _STATE_DATA
+        # Credentials that stopped working after identification. pyasic
+        # turns a refused login (Braiins OS+) or signed command (Whatsminer)
+        # into a missing figure or a False: each refusal is counted here, and
+        # the poll or command it happened in raises InvalidAuth instead.
+        self._refusals = 0
+        self._refused = False
+        if isinstance(miner, BOSer):
+            self._count_refusals(miner.web, "_get_auth", _boser_login_refused)
+        elif isinstance(miner, BTMinerV2):
+            self._count_refusals(
+                miner.rpc,
+                "send_privileged_command",
+                _whatsminer_token_refused,
+                session="token",
+            )
 
     @property
     def host(self) -> str:
@@ -749,6 +800,61 @@ class MinerClient:
             return await original(**kwargs)
 
         setattr(miner, name, wrapped)
+
+    def _count_refusals(
+        self,
+        api: Any,
+        name: str,
+        refused: Callable[[BaseException], bool],
+        *,
+        session: str | None = None,
+    ) -> None:
+        """Count the calls of `api.name` that the miner refuses for our credentials.
+
+        With `session` (the attribute where pyasic keeps one: btminer's token,
+        kept 30 min, which a reboot or a new password voids on the miner), a
+        refusal under a kept session is tried once more with a new one: only
+        a refusal of a new session is one of the password.
+        """
+        original = getattr(api, name)
+
+        async def counted(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return await original(*args, **kwargs)
+            except Exception as err:
+                if not refused(err):
+                    raise
+                if session is None or getattr(api, session) is None:
+                    self._refusals += 1
+                    raise
+            setattr(api, session, None)
+            try:
+                return await original(*args, **kwargs)
+            except Exception as err:
+                if refused(err):
+                    self._refusals += 1
+                raise
+
+        setattr(api, name, counted)
+
+    def _raise_if_refused(self, refusals: int) -> None:
+        """Raise InvalidAuth when the miner refused our credentials since then."""
+        if self._refusals == refusals:
+            return
+        self._refused = True
+        err = InvalidAuth(f"{self.host}: the miner refuses HashGrid's credentials")
+        err.password_only = isinstance(self._miner, BTMinerV2)
+        raise err
+
+    async def _recheck_credentials(self) -> None:
+        """After a refusal, check again where a poll would not (Whatsminer).
+
+        btminer's reads need no password: its signed harmless read says
+        whether ours is still refused (counted like any refusal).
+        """
+        if self._refused and isinstance(self._miner, BTMinerV2):
+            with contextlib.suppress(APIError):
+                await self._miner.rpc.send_privileged_command("get_version")
 
     def _avalon_estats(self, estats: dict[str, Any]) -> None:
         """Keep the work mode and soft off state (Canaan's `MM ID0` block)."""
@@ -820,9 +926,11 @@ class MinerClient:
         """
         include = self._state_data if state_only else _POLL_DATA
         undelivered = self._delivery.undelivered
+        refusals = self._refusals
         try:
             async with asyncio.timeout(self.timeout_s):
                 try:
+                    await self._recheck_credentials()
                     data: MinerData = await self._miner.get_data(include=include)
                     if not state_only:
                         self._check_identity(data)
@@ -836,8 +944,11 @@ class MinerClient:
                         self._state_data = _STATE_DATA
                         data = await self._miner.get_data(include=_STATE_DATA)
                 except (APIError, UnicodeDecodeError) as err:
+                    self._raise_if_refused(refusals)
                     await self._raise_if_unreachable()
                     raise InvalidResponse(f"{self.host}: {err}") from err
+                self._raise_if_refused(refusals)
+                self._refused = False
                 reading = _reading(self._miner, data, self._figures, self._extra)
                 self._extra = {}
                 if self._delivery.undelivered != undelivered or _is_empty(reading):
@@ -861,11 +972,18 @@ class MinerClient:
     async def _command(
         self, send: Callable[[], Awaitable[bool]], expect_mining: bool | None = None
     ) -> bool:
-        """Send a command; retry once on a stale LuxOS session; verify if we can."""
+        """Send a command; retry once on a stale LuxOS session; verify if we can.
+
+        InvalidAuth when the miner refused our credentials (nothing was done).
+        """
         undelivered = self._delivery.undelivered
+        refusals = self._refusals
         try:
             async with asyncio.timeout(self.timeout_s):
-                ok = bool(await send())
+                try:
+                    ok = bool(await send())
+                finally:
+                    self._raise_if_refused(refusals)
                 rpc = self._miner.rpc
                 if not ok and isinstance(rpc, LUXMinerRPCAPI) and rpc.session_token:
                     rpc.session_token = None  # expired, e.g. by a reboot: log on again
@@ -981,8 +1099,8 @@ class MinerClient:
                 try:
                     reply = await self._miner.rpc.send_privileged_command(command)
                 except APIError as err:
-                    if str(err.message).lower() in _WHATSMINER_TOKEN_ERRORS:
-                        return False  # another password than ours
+                    if _whatsminer_token_refused(err):
+                        return False  # another password than ours: counted
                     raise
                 return bool(reply.get("Msg") == "API command OK")
 

@@ -27,7 +27,10 @@ class AuthRequired(MinerError):
 
 
 class InvalidAuth(MinerError):
-    """The miner rejected the credentials given."""
+    """The miner rejected the credentials given (or those it took before)."""
+
+    # As for AuthRequired: the firmware takes a password only (Whatsminer).
+    password_only: bool = False
 
 
 class InvalidResponse(MinerError):
