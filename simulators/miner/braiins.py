@@ -21,13 +21,16 @@ Built from:
   ActionsService PauseMining/ResumeMining and sets the power with
   PerformanceService SetPowerTarget (SAVE_AND_FORCE_APPLY), logging in first
   (token taken from the Login reply's initial metadata).
+- braiins/bos-plus-api issue #33 (Braiins OS 25.05): a `Login` with wrong
+  credentials is answered UNAUTHENTICATED, "Bad credentials".
 
 The protobuf messages are written and read here with a small wire codec
 (field numbers from the protos above), served by grpclib's HTTP/2 server.
 Not simulated (answered UNIMPLEMENTED, as for an unknown method): pool changes,
 the configuration, constraints other than the tuner's power target, licence,
-upgrades, the REST API on port 80. Assumed (no document says): a refused Login
-and a call without a valid token are answered UNAUTHENTICATED; the tuner's
+upgrades, the REST API on port 80. Assumed (no document says): a call without
+a valid token is answered UNAUTHENTICATED; a new password (`web_password`,
+user root) ends every session, as the reboot does; the tuner's
 power target range is [50 %, 110 %] of the nameplate (GetConstraints), a
 target outside it refused with INVALID_ARGUMENT; the web page's only needed
 fact is its title. The fault knobs `slow`, `garbage` and `flood` act on 4028
@@ -179,6 +182,7 @@ class BraiinsOS(Firmware):
         self.grpc_calls = 0  # gRPC requests, and the connections they came on
         self.grpc_connections = 0
         self.refused = 0  # calls refused for want of a valid token
+        self.refused_logins = 0
         self.locate = False
         self._grpc: Server | None = None
 
@@ -329,7 +333,8 @@ class BraiinsOS(Firmware):
         if user != "root" or not secrets.compare_digest(
             password, self.miner.web_password
         ):
-            raise GRPCError(Status.UNAUTHENTICATED, "invalid credentials")
+            self.refused_logins += 1
+            raise GRPCError(Status.UNAUTHENTICATED, "Bad credentials")
         token = secrets.token_urlsafe(12)
         self.tokens.add(token)
         self.logins += 1
@@ -497,6 +502,10 @@ class BraiinsOS(Firmware):
 
     def on_reboot(self) -> None:
         """A reboot forgets the sessions (tokens)."""
+        self.tokens.clear()
+
+    def on_password_change(self) -> None:
+        """A new password ends every session: each client logs in again."""
         self.tokens.clear()
 
     def on_stop(self) -> None:

@@ -80,6 +80,10 @@ class Firmware(ABC):
     def on_reboot(self) -> None:
         """Forget what a reboot forgets (sessions, runtime state)."""
 
+    def on_password_change(self) -> None:
+        """The miner's web password changed (`SimulatedMiner.web_password`)."""
+        return  # sessions outlive it unless a firmware says otherwise
+
     def on_stop(self) -> None:
         """The simulation ends: cancel what is still scheduled."""
         return  # most firmwares schedule nothing

@@ -60,7 +60,7 @@ class SimulatedMiner:
         self.serial = serial
         self.mac = mac
         self.hostname = f"{spec.model.split()[0].lower()}-{mac[-5:].replace(':', '')}"
-        self.web_password = web_password
+        self._web_password = web_password
         self.slow = 0.0
         self.garbage = False
         self.garbage_payload = GARBAGE
@@ -80,6 +80,17 @@ class SimulatedMiner:
         self._retired: list[asyncio.Server] = []
         self._web = web.Server(self._http, handler_cancellation=True, access_log=None)
         self._opening: set[asyncio.Task[None]] = set()
+
+    @property
+    def web_password(self) -> str:
+        """Return the password of the miner's web UI / API (user root)."""
+        return self._web_password
+
+    @web_password.setter
+    def web_password(self, value: str) -> None:
+        """Change the password, as its owner would in the web UI."""
+        self._web_password = value
+        self.personality.on_password_change()
 
     def __repr__(self) -> str:
         """Describe the miner briefly."""
