@@ -5,6 +5,9 @@ stopped and resumed (pause/resume mining), given a power target; which of
 the kept-alive transports carry it (the RPC port: yes; the gRPC API: pyasic's
 own channel, one connection per call); and a site in Home Assistant that adds
 it in the UI, switches it and curtails it to a budget by its power target.
+A password other than the default: asked for by the flow, checked by the
+gRPC login (a wrong one said so, nothing changed); one changed after setup
+ends in a repair that asks for the new one.
 """
 
 from __future__ import annotations
@@ -12,11 +15,14 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 import time
 
+from homeassistant.components.repairs import repairs_flow_manager
 from homeassistant.config_entries import SOURCE_USER
 from homeassistant.const import ATTR_ENTITY_ID, STATE_OFF, STATE_ON
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
-from homeassistant.helpers import entity_registry as er
+from homeassistant.exceptions import HomeAssistantError
+from homeassistant.helpers import entity_registry as er, issue_registry as ir
+from homeassistant.setup import async_setup_component
 from pyasic.web.braiins_os import BOSerWebAPI
 import pytest
 
@@ -25,7 +31,12 @@ from custom_components.hashgrid.mining import transport
 from custom_components.hashgrid.mining.client import (
     identify,
 )
-from custom_components.hashgrid.mining.errors import CannotConnect, InvalidResponse
+from custom_components.hashgrid.mining.errors import (
+    AuthRequired,
+    CannotConnect,
+    InvalidAuth,
+    InvalidResponse,
+)
 from simulators.miner import Fleet, SimulatedMiner, running_fleet
 from simulators.miner.braiins import BraiinsOS
 from tests.conftest import ManualClock
@@ -35,6 +46,8 @@ from .conftest import TIME_SCALE, connect, setup_site
 
 CLIENT_BASE = addr("7.170")
 SITE_BASE = addr("2.170")
+AUTH_BASE = addr("7.172")
+AUTH_SITE_BASE = addr("2.172")
 
 
 @pytest.fixture
@@ -104,6 +117,43 @@ async def test_poll_stop_resume_and_power_target(
     bos.ignore_commands = True
     assert await client.stop() is False
     assert bos.mining is True
+
+
+async def test_a_password_other_than_the_default(
+    loopback: None, clock: ManualClock
+) -> None:
+    """The login says which password works; a refused one changes nothing."""
+    async with running_fleet(
+        1, AUTH_BASE, ("braiins",), clock=clock, web_password="s3cret"
+    ) as fleet:
+        sim = fleet.miners[0]
+        bos = personality(sim)
+        with pytest.raises(AuthRequired) as required:
+            await identify(sim.ip)  # pyasic's default, root/root
+        assert required.value.password_only is False
+        with pytest.raises(InvalidAuth):
+            await identify(sim.ip, username="root", password="nope")
+        assert bos.refused_logins == 2
+        info = await identify(sim.ip, username="root", password="s3cret")
+        assert info.unique_id == sim.serial
+        assert (info.min_power_w, info.max_power_w) == (1525, 3355)
+
+        client = await connect(sim.ip, username="root", password="s3cret")
+        assert (await client.poll()).power_w == 3050
+        # The owner sets another password: every session ends.
+        sim.web_password = "changed"
+        with pytest.raises(InvalidAuth):
+            await client.poll()
+        with pytest.raises(InvalidAuth):
+            await client.stop()
+        with pytest.raises(InvalidAuth):
+            await client.set_power_target(2500)
+        assert (sim.mining, sim.power_target_w) == (True, 3050)
+        # Back to the password the client has: it works again.
+        sim.web_password = "s3cret"
+        assert (await client.poll()).power_w == 3050
+        assert await client.stop() is True
+        assert sim.mining is False
 
 
 # ---- the kept-alive transports -------------------------------------------------------
@@ -246,3 +296,83 @@ async def test_braiins_site_in_home_assistant(
     assert all(m["success"] for m in response["miners"]), response
     assert not first.mining
     assert not second.mining
+
+
+async def test_braiins_password_in_the_flow_and_its_repair(
+    hass: HomeAssistant, loopback: None
+) -> None:
+    """Asked for when not the default, checked, kept; asked again when changed."""
+    assert await async_setup_component(hass, "repairs", {})
+    async with running_fleet(
+        1, AUTH_SITE_BASE, ("braiins",), time_scale=TIME_SCALE, web_password="s3cret"
+    ) as fleet:
+        sim = fleet.miners[0]
+        site = await setup_site(hass, [], "Shed")
+        result = await hass.config_entries.subentries.async_init(
+            (site.entry_id, "miner"), context={"source": SOURCE_USER}
+        )
+        result = await hass.config_entries.subentries.async_configure(
+            result["flow_id"], {"host": sim.ip}
+        )
+        assert result["step_id"] == "credentials"
+        assert list(result["data_schema"].schema) == ["username", "password"]
+        result = await hass.config_entries.subentries.async_configure(
+            result["flow_id"], {"username": "root", "password": "nope"}
+        )
+        assert result["step_id"] == "credentials"
+        assert result["errors"] == {"base": "invalid_auth"}
+        assert site.subentries == {}
+        result = await hass.config_entries.subentries.async_configure(
+            result["flow_id"], {"username": "root", "password": "s3cret"}
+        )
+        assert result["step_id"] == "limits"
+        result = await hass.config_entries.subentries.async_configure(
+            result["flow_id"], {"priority": 50}
+        )
+        assert result["type"] is FlowResultType.CREATE_ENTRY
+        await hass.async_block_till_done()
+        subentry_id, subentry = next(iter(site.subentries.items()))
+        assert subentry.data["password"] == "s3cret"
+        coordinator = site.runtime_data.coordinator
+        assert coordinator.slots[subentry_id].reading is not None
+        switch_id = entity(hass, sim.serial or "", "switch.mining")
+
+        # The owner changes the password: a command fails and changes nothing,
+        # and a fixable repair asks for the new password.
+        sim.web_password = "n3w"
+        with pytest.raises(HomeAssistantError):
+            await hass.services.async_call(
+                "switch", "turn_off", {ATTR_ENTITY_ID: switch_id}, blocking=True
+            )
+        assert sim.mining is True
+        await coordinator.async_refresh()
+        await hass.async_block_till_done()
+        issue_id = f"miner_credentials_{subentry_id}"
+        issue = ir.async_get(hass).async_get_issue(DOMAIN, issue_id)
+        assert issue is not None
+        assert issue.is_fixable
+        assert coordinator.slots[subentry_id].reading is None
+
+        manager = repairs_flow_manager(hass)
+        assert manager is not None
+        flow = await manager.async_init(DOMAIN, data={"issue_id": issue_id})
+        assert list(flow["data_schema"].schema) == ["username", "password"]
+        flow = await manager.async_configure(
+            flow["flow_id"], {"username": "root", "password": "s3cret"}
+        )
+        assert flow["errors"] == {"base": "invalid_auth"}
+        assert site.subentries[subentry_id].data["password"] == "s3cret"
+        flow = await manager.async_configure(
+            flow["flow_id"], {"username": "root", "password": "n3w"}
+        )
+        assert flow["type"] is FlowResultType.CREATE_ENTRY
+        await hass.async_block_till_done()
+        assert site.subentries[subentry_id].data["password"] == "n3w"
+        assert ir.async_get(hass).async_get_issue(DOMAIN, issue_id) is None
+        coordinator = site.runtime_data.coordinator
+        assert coordinator.slots[subentry_id].reading is not None
+        await hass.services.async_call(
+            "switch", "turn_off", {ATTR_ENTITY_ID: switch_id}, blocking=True
+        )
+        assert sim.mining is False
+        assert await hass.config_entries.async_unload(site.entry_id)

@@ -17,7 +17,11 @@ from custom_components.hashgrid.mining import transport
 from custom_components.hashgrid.mining.client import (
     identify,
 )
-from custom_components.hashgrid.mining.errors import CannotConnect, InvalidResponse
+from custom_components.hashgrid.mining.errors import (
+    CannotConnect,
+    InvalidAuth,
+    InvalidResponse,
+)
 from simulators.miner import Fleet, running_fleet
 from tests.conftest import ManualClock
 from tests.net import addr
@@ -129,7 +133,8 @@ async def test_whatsminer_commands(home: Fleet, clock: ManualClock) -> None:
     assert (reading.power_target_w, reading.power_w) == (2500, 2500)
     # Another password (set with WhatsminerTool): our token is refused.
     sim.personality.password = "s3cret"
-    assert await client.stop() is False
+    with pytest.raises(InvalidAuth):
+        await client.stop()
     assert sim.mining is True
     other = await connect(sim.ip, password="s3cret")
     assert await other.stop() is True

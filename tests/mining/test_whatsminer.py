@@ -2,18 +2,22 @@
 
 The password is asked for when the default (admin) is refused, checked by a
 harmless signed read, kept in the miner's subentry and used for every
-token-signed write; the power modes (low, normal, high) are a select whose
-choice goes through the site's curtailer like any command to a miner.
+token-signed write; one changed on the miner after setup ends in a fixable
+repair that asks for the new one (the password only), after which commands
+work again; the power modes (low, normal, high) are a select whose choice
+goes through the site's curtailer like any command to a miner.
 """
 
 from __future__ import annotations
 
+from homeassistant.components.repairs import repairs_flow_manager
 from homeassistant.config_entries import SOURCE_USER, ConfigEntry
 from homeassistant.const import ATTR_ENTITY_ID, STATE_OFF
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
-from homeassistant.exceptions import ServiceValidationError
-from homeassistant.helpers import entity_registry as er
+from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
+from homeassistant.helpers import entity_registry as er, issue_registry as ir
+from homeassistant.setup import async_setup_component
 import pytest
 
 from custom_components.hashgrid.const import DOMAIN
@@ -23,10 +27,11 @@ from simulators.miner import running_fleet
 from tests.conftest import ManualClock
 from tests.net import addr
 
-from .conftest import TIME_SCALE, setup_site
+from .conftest import TIME_SCALE, miner_subentry, setup_site
 
 BASE = addr("2.161")
 CLIENT_BASE = addr("7.161")
+REPAIR_BASE = addr("2.162")
 
 
 async def test_password_is_checked_without_a_write(
@@ -72,10 +77,30 @@ async def test_power_modes_are_read_and_set(loopback: None, clock: ManualClock) 
             assert await client.set_power_target(2500) is True
             assert sim.personality.power_mode == "Low"
             assert (await client.poll()).power_target_w == 2500
-            # Another password than ours: the signed write is refused.
+            # Another password than ours: the signed write is refused, and
+            # every poll says so (reads need no password: it checks it) until
+            # ours works again.
             sim.personality.password = "other"
-            assert await client.set_work_mode("high") is False
+            with pytest.raises(InvalidAuth) as refused:
+                await client.set_work_mode("high")
+            assert refused.value.password_only is True
             assert sim.personality.power_mode == "Low"
+            with pytest.raises(InvalidAuth):
+                await client.stop()
+            assert sim.mining is True
+            with pytest.raises(InvalidAuth):
+                await client.poll()
+            with pytest.raises(InvalidAuth):
+                await client.poll(state_only=True)
+            sim.personality.password = "admin"
+            assert (await client.poll()).work_mode == "low"
+            assert await client.set_work_mode("high") is True
+            assert sim.personality.power_mode == "High"
+            # A reboot forgets the token pyasic keeps (30 min): a new one is
+            # taken, the password is not in doubt.
+            sim.reboot()
+            assert await client.set_work_mode("normal") is True
+            assert sim.personality.power_mode == "Normal"
         finally:
             await client.aclose()
 
@@ -156,4 +181,71 @@ async def test_add_whatsminer_with_its_password_and_use_it(
         )
         assert sim.mining is False
         assert hass.states.get(switch_id).state == STATE_OFF
+        assert await hass.config_entries.async_unload(entry.entry_id)
+
+
+async def test_changed_password_is_repaired(
+    hass: HomeAssistant, loopback: None
+) -> None:
+    """The admin password changed on the miner: a repair asks for the new one."""
+    assert await async_setup_component(hass, "repairs", {})
+    async with running_fleet(
+        1, REPAIR_BASE, ("whatsminer",), time_scale=TIME_SCALE
+    ) as f:
+        sim = f.miners[0]
+        # Added with the default password (admin): none is stored.
+        entry = await setup_site(hass, [await miner_subentry(sim.ip)], "Loft")
+        subentry_id = next(iter(entry.subentries))
+        coordinator = entry.runtime_data.coordinator
+        select_id = _entity(hass, entry, "select", "work_mode")
+        await hass.services.async_call(
+            "select",
+            "select_option",
+            {ATTR_ENTITY_ID: select_id, "option": "low"},
+            blocking=True,
+        )
+        assert sim.personality.power_mode == "Low"
+
+        # Changed with WhatsMinerTool: the next write is refused, nothing changes.
+        sim.personality.password = "n3w"
+        with pytest.raises(HomeAssistantError):
+            await hass.services.async_call(
+                "select",
+                "select_option",
+                {ATTR_ENTITY_ID: select_id, "option": "high"},
+                blocking=True,
+            )
+        assert sim.personality.power_mode == "Low"
+        await coordinator.async_refresh()
+        await hass.async_block_till_done()
+        issue_id = f"miner_credentials_{subentry_id}"
+        issue = ir.async_get(hass).async_get_issue(DOMAIN, issue_id)
+        assert issue is not None
+        assert issue.is_fixable
+        assert coordinator.slots[subentry_id].reading is None
+
+        manager = repairs_flow_manager(hass)
+        assert manager is not None
+        flow = await manager.async_init(DOMAIN, data={"issue_id": issue_id})
+        assert flow["step_id"] == "init"
+        assert list(flow["data_schema"].schema) == ["password"]  # no user name
+        flow = await manager.async_configure(flow["flow_id"], {"password": "admin"})
+        assert flow["errors"] == {"base": "invalid_auth"}
+        assert "password" not in entry.subentries[subentry_id].data
+        flow = await manager.async_configure(flow["flow_id"], {"password": "n3w"})
+        assert flow["type"] is FlowResultType.CREATE_ENTRY
+        await hass.async_block_till_done()
+
+        assert entry.subentries[subentry_id].data["password"] == "n3w"
+        assert ir.async_get(hass).async_get_issue(DOMAIN, issue_id) is None
+        coordinator = entry.runtime_data.coordinator
+        assert coordinator.slots[subentry_id].reading is not None
+        await hass.services.async_call(
+            "select",
+            "select_option",
+            {ATTR_ENTITY_ID: select_id, "option": "high"},
+            blocking=True,
+        )
+        assert sim.personality.power_mode == "High"  # signed with n3w
+        assert hass.states.get(select_id).state == "high"
         assert await hass.config_entries.async_unload(entry.entry_id)
