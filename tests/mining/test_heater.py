@@ -11,6 +11,8 @@ from homeassistant.core import HomeAssistant, State
 from homeassistant.data_entry_flow import FlowResultType
 import pytest
 
+from custom_components.hashgrid.mining.climate import settings_of
+from custom_components.hashgrid.mining.heater import Settings
 from simulators.miner import Fleet
 
 from .conftest import miner_subentry, setup_site
@@ -199,12 +201,22 @@ async def test_room_sensor_chosen_in_reconfigure(
     )
     assert result["step_id"] == "reconfigure"
     assert "room_temperature_entity" in result["data_schema"].schema
+    assert "heater_hysteresis" in result["data_schema"].schema
+    assert "heater_min_cycle_min" in result["data_schema"].schema
     result = await hass.config_entries.subentries.async_configure(
-        result["flow_id"], {"priority": 50, "room_temperature_entity": ROOM}
+        result["flow_id"],
+        {
+            "priority": 50,
+            "room_temperature_entity": ROOM,
+            "heater_hysteresis": 1.0,
+            "heater_min_cycle_min": 10,
+        },
     )
     assert result["type"] is FlowResultType.ABORT
     await hass.async_block_till_done()
-    assert site.subentries[subentry.subentry_id].data["room_temperature_entity"] == ROOM
+    data = site.subentries[subentry.subentry_id].data
+    assert data["room_temperature_entity"] == ROOM
+    assert settings_of(data) == Settings(1.0, 600.0, 600.0)
     await until(lambda: heater(hass, site).attributes["current_temperature"] == 18.5)
 
     # Cleared again: the heater has no room.
@@ -216,5 +228,8 @@ async def test_room_sensor_chosen_in_reconfigure(
         result["flow_id"], {"priority": 50}
     )
     await hass.async_block_till_done()
-    assert "room_temperature_entity" not in site.subentries[subentry.subentry_id].data
+    data = site.subentries[subentry.subentry_id].data
+    assert "room_temperature_entity" not in data
+    assert "heater_hysteresis" not in data
+    assert settings_of(data) == Settings()  # the defaults: 0.5 °C, 5 min
     await until(lambda: heater(hass, site).attributes["current_temperature"] is None)

@@ -48,6 +48,7 @@ from .errors import (
     NotAMiner,
     UnsupportedMiner,
 )
+from .heater import CONF_HYSTERESIS, CONF_MIN_CYCLE
 from .scan import MAX_SCAN_HOSTS, SCAN_TIMEOUT_S, scan_subnet
 
 _ERRORS: dict[type[MinerError], str] = {
@@ -71,6 +72,18 @@ _PRIORITY = NumberSelector(
 _ROOM_TEMPERATURE = EntitySelector(
     EntitySelectorConfig(domain="sensor", device_class="temperature")
 )
+# The heater's hysteresis (°C) and minimum on/off time (minutes).
+_HYSTERESIS = NumberSelector(
+    NumberSelectorConfig(
+        min=0.1, max=5, step=0.1, unit_of_measurement="°C", mode=NumberSelectorMode.BOX
+    )
+)
+_MIN_CYCLE = NumberSelector(
+    NumberSelectorConfig(
+        min=0, max=120, step=1, unit_of_measurement="min", mode=NumberSelectorMode.BOX
+    )
+)
+_HEATER_OPTIONS = (CONF_ROOM_TEMPERATURE, CONF_HYSTERESIS, CONF_MIN_CYCLE)
 
 
 def _site_schema(defaults: dict[str, Any]) -> probatio.Schema:
@@ -415,7 +428,7 @@ class MinerSubentryFlow(ConfigSubentryFlow):
                 data = {
                     k: v
                     for k, v in subentry.data.items()
-                    if k not in (CONF_MIN_POWER, CONF_MAX_POWER, CONF_ROOM_TEMPERATURE)
+                    if k not in (CONF_MIN_POWER, CONF_MAX_POWER, *_HEATER_OPTIONS)
                 }
                 return self.async_update_and_abort(
                     self._get_entry(), subentry, data={**data, **user_input}
@@ -434,6 +447,14 @@ class MinerSubentryFlow(ConfigSubentryFlow):
                             "suggested_value": defaults.get(CONF_ROOM_TEMPERATURE)
                         },
                     ): _ROOM_TEMPERATURE,
+                    probatio.Optional(
+                        CONF_HYSTERESIS,
+                        description={"suggested_value": defaults.get(CONF_HYSTERESIS)},
+                    ): _HYSTERESIS,
+                    probatio.Optional(
+                        CONF_MIN_CYCLE,
+                        description={"suggested_value": defaults.get(CONF_MIN_CYCLE)},
+                    ): _MIN_CYCLE,
                 }
             ),
             errors=errors,
