@@ -137,11 +137,12 @@ class MinerSlot:
         """Return the identified miner, if identified."""
         return self.client.info if self.client else None
 
-    def estimated_power_w(self) -> float:
-        """Return the miner's highest power seen, or one from its hashrate.
+    def track_peak_power_w(self) -> float:
+        """Raise the miner's peak power to its reading's, then return the peak.
 
-        Some firmwares (Antminer stock) report no power at all: the planner
-        then counts the miner at its hashrate times its model's nominal efficiency.
+        Some firmwares (Antminer stock) report no power at all: a peak of 0 is
+        then set to the hashrate times the model's nominal efficiency, so the
+        planner counts the miner at that. The peak is kept across restarts.
         """
         reading = self.reading
         if reading is not None and reading.power_w:
@@ -177,7 +178,7 @@ class MinerSlot:
         if reading.hashrate_ths:
             return reading.hashrate_ths * self.j_per_th()
         return (
-            self.estimated_power_w()
+            self.track_peak_power_w()
             or _watts(self.subentry.data.get(CONF_MAX_POWER))
             or UNKNOWN_MINER_POWER_W
         )
@@ -237,7 +238,7 @@ class MinerSlot:
         max_w = max(
             info.max_power_w
             or info.nominal_power_w
-            or self.estimated_power_w()
+            or self.track_peak_power_w()
             or _watts(data.get(CONF_MAX_POWER))
             or UNKNOWN_MINER_POWER_W,
             IDLE_POWER_W,
@@ -329,8 +330,9 @@ class MiningSiteCoordinator(DataUpdateCoordinator[SiteData]):
             hass, STORAGE_VERSION, f"{DOMAIN}.mining.{entry.entry_id}"
         )
 
-    async def async_load_energy(self) -> None:
-        """Restore the energy counters and budget (kept across restarts)."""
+    async def async_load_store(self) -> None:
+        """Restore what the site keeps across restarts: energy counters,
+        limits, each miner's peak power and identity."""
         stored = await self._store.async_load() or {}
         self.site_energy_kwh = float(stored.get("site_kwh", 0.0))
         self.limits = SiteLimits.from_dict(stored)
@@ -354,7 +356,7 @@ class MiningSiteCoordinator(DataUpdateCoordinator[SiteData]):
                 if identity.serial or identity.mac:
                     self.slots[sub_id].known = identity
 
-    def _energy_data(self) -> dict[str, Any]:
+    def _store_data(self) -> dict[str, Any]:
         return {
             **self.limits.as_dict(),
             "site_kwh": self.site_energy_kwh,
@@ -395,9 +397,10 @@ class MiningSiteCoordinator(DataUpdateCoordinator[SiteData]):
         if self._session is not None:
             await self._session.close()
 
-    async def async_save_energy(self) -> None:
-        """Write the energy counters now (at unload)."""
-        await self._store.async_save(self._energy_data())
+    async def async_save_store(self) -> None:
+        """Write the site's store now: energy counters, limits, peak powers and
+        identities (at unload, and at every change of the limits)."""
+        await self._store.async_save(self._store_data())
 
     async def _async_update_data(self) -> SiteData:
         """Poll all miners at once; a failing miner only makes itself unavailable."""
@@ -407,8 +410,9 @@ class MiningSiteCoordinator(DataUpdateCoordinator[SiteData]):
         return self.site_data()
 
     def site_data(self) -> SiteData:
-        """Sum up what the slots last read (no I/O)."""
-        self._store.async_delay_save(self._energy_data, 30)
+        """Sum up what the slots last read; schedule a store write in 30 s
+        (energy counters, peaks, identities may have changed)."""
+        self._store.async_delay_save(self._store_data, 30)
         readings = {s.subentry_id: s.reading for s in self.slots.values()}
         live = [r for r in readings.values() if r is not None]
         estimated = [s for s in self.slots.values() if s.power_estimated()]

@@ -99,7 +99,8 @@ class Curtailer:
     """
 
     def __init__(self, hass: HomeAssistant, coordinator: MiningSiteCoordinator) -> None:
-        """Enforce the limits the coordinator holds (none, or restored)."""
+        """Hold the site's coordinator; nothing is enforced until asked
+        (`async_enforce`, or a limit set or cleared)."""
         self.hass = hass
         self.coordinator = coordinator
         self._enforcing: asyncio.Task[dict[str, Any]] | None = None
@@ -182,7 +183,7 @@ class Curtailer:
     ) -> dict[str, Any]:
         """The limits changed: store them, re-arm the expiry, enforce, report."""
         self.limits.expire(now_ts())
-        await self.coordinator.async_save_energy()
+        await self.coordinator.async_save_store()
         self._arm_expiry()
         result = await self._apply(self.budget_w, stagger_s)
         result = {**result, **self._describe()}

@@ -25,7 +25,7 @@ async def async_setup_site(
 ) -> KindRuntime:
     """Identify and poll the miners once, then keep a curtailment in force."""
     coordinator = MiningSiteCoordinator(hass, entry)
-    await coordinator.async_load_energy()
+    await coordinator.async_load_store()
     await coordinator.async_config_entry_first_refresh()
     # The site's device first: every miner's device hangs off it.
     dr.async_get(hass).async_get_or_create(

@@ -19,9 +19,9 @@ class MiningSiteRuntime(KindRuntime):
     curtailer: Curtailer
 
     async def async_shutdown(self) -> None:
-        """Stop timers and keep the energy counters."""
+        """Stop timers and write the site's store (counters, limits, peaks)."""
         self.curtailer.async_shutdown()
-        await self.coordinator.async_save_energy()
+        await self.coordinator.async_save_store()
 
     def diagnostics(self) -> dict[str, Any]:
         """Return each miner's identification and last reading."""
