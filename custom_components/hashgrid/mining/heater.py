@@ -173,7 +173,9 @@ def decide(
     if room_c > target_c + h:
         if now >= (free := switched_at + settings.min_on_s):
             return Decision(None)
-        if current > 0 and now >= next_step:
+        if current == 0:
+            return Decision(current, wait_until=free)
+        if now >= next_step:
             return Decision(current - 1, wait_until=free)
         return Decision(current, wait_until=min(free, next_step))
     if room_c > target_c + h / 2 and current > 0:
