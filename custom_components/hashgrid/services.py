@@ -86,7 +86,8 @@ RESUME_SCHEMA = probatio.Schema({**_SITE, **_STAGGER})
 OPT_OUT_SCHEMA = probatio.Schema({**_SITE, probatio.Required(ATTR_EVENT_ID): cv.string})
 
 
-def _site(hass: HomeAssistant, call: ServiceCall) -> MiningSiteRuntime:
+def _site(call: ServiceCall) -> MiningSiteRuntime:
+    """The loaded mining site the call names."""
     return site_runtime(called_entry(call, EntryKind.MINING_SITE))
 
 
@@ -106,7 +107,7 @@ def _source(call: ServiceCall) -> str:
 
 
 async def _set_limit(call: ServiceCall) -> ServiceResponse:
-    site = _site(call.hass, call)
+    site = _site(call)
     source = _source(call)
     if site.coordinator.limits.get(source) is None and (
         len(site.coordinator.limits) >= MAX_LIMITS
@@ -125,14 +126,14 @@ async def _set_limit(call: ServiceCall) -> ServiceResponse:
 
 
 async def _clear_limit(call: ServiceCall) -> ServiceResponse:
-    site = _site(call.hass, call)
+    site = _site(call)
     return await site.curtailer.async_clear_limit(
         _source(call), stagger_s=call.data[ATTR_STAGGER]
     )
 
 
 async def _set_power_budget(call: ServiceCall) -> ServiceResponse:
-    site = _site(call.hass, call)
+    site = _site(call)
     return await site.curtailer.async_set_budget(
         call.data[ATTR_POWER_KW] * 1000,
         stagger_s=call.data[ATTR_STAGGER],
@@ -141,14 +142,14 @@ async def _set_power_budget(call: ServiceCall) -> ServiceResponse:
 
 
 async def _curtail(call: ServiceCall) -> ServiceResponse:
-    site = _site(call.hass, call)
+    site = _site(call)
     return await site.curtailer.async_set_limit(
         SOURCE_MANUAL, 0, duration_s=_seconds(call.data.get(ATTR_DURATION))
     )
 
 
 async def _resume(call: ServiceCall) -> ServiceResponse:
-    site = _site(call.hass, call)
+    site = _site(call)
     return await site.curtailer.async_clear_limit(
         SOURCE_MANUAL, stagger_s=call.data[ATTR_STAGGER]
     )
