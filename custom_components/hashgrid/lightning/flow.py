@@ -189,7 +189,7 @@ class LightningFlowMixin(ConfigFlow):
         """CLNRest's URL, a rune, and (for a self-signed certificate) its fingerprint."""
         return await self._lightning_create(Transport.REST, user_input, REST_SCHEMA)
 
-    async def async_step_reauth_lightning_node(
+    async def async_step_reauth_lightning(
         self, entry_data: Mapping[str, Any]
     ) -> ConfigFlowResult:
         """The node refused the rune: ask for a new one."""

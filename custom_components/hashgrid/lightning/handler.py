@@ -169,5 +169,5 @@ HANDLER = KindHandler(
     },
     subentry_flows={SUBENTRY_NEIGHBOUR: NeighbourSubentryFlow},
     reconfigure=LightningFlowMixin.async_step_reconfigure_lightning_node,
-    reauth=LightningFlowMixin.async_step_reauth_lightning_node,
+    reauth=LightningFlowMixin.async_step_reauth_lightning,
 )
