@@ -5,9 +5,9 @@ from __future__ import annotations
 from homeassistant.const import Platform
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import ConfigEntryAuthFailed
-from homeassistant.helpers import device_registry as dr
 
 from ..const import EntryKind
+from ..coordinator import async_first_refresh
 from ..models import HashGridConfigEntry, KindHandler, KindRuntime
 from .binary_sensor import async_setup_binary_sensors
 from .calendar import async_setup_calendars
@@ -32,17 +32,21 @@ async def async_setup_grid_signal(
     """
     coordinator = GridSignalCoordinator(hass, entry)
     await coordinator.async_load()
-    try:
+
+    async def _start_and_refresh() -> None:
         await coordinator.async_start_ven()
         try:
             await coordinator.async_config_entry_first_refresh()
         except ConfigEntryAuthFailed:
             entry.async_start_reauth(hass)
-    except BaseException:
-        await coordinator.async_close()
-        raise
-    dr.async_get(hass).async_get_or_create(
-        config_entry_id=entry.entry_id, **grid_signal_device_info(coordinator)
+
+    await async_first_refresh(
+        hass,
+        entry,
+        coordinator,
+        grid_signal_device_info,
+        refresh=_start_and_refresh,
+        close=coordinator.async_close,
     )
     return GridSignalRuntime(coordinator=coordinator)
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from homeassistant.const import EVENT_HOMEASSISTANT_STOP, Platform
 from homeassistant.core import Event, HomeAssistant
-from homeassistant.helpers import device_registry as dr
 
 from ..const import EntryKind
+from ..coordinator import async_first_refresh
 from ..models import HashGridConfigEntry, KindHandler, KindRuntime
 from .binary_sensor import async_setup_binary_sensors
 from .button import async_setup_buttons
@@ -26,13 +26,8 @@ async def async_setup_microgrid(
     """Identify the device and poll it once; register its device."""
     coordinator = MicrogridCoordinator(hass, entry)
     await coordinator.async_load_energy()
-    try:
-        await coordinator.async_config_entry_first_refresh()
-    except BaseException:
-        await coordinator.async_close()
-        raise
-    dr.async_get(hass).async_get_or_create(
-        config_entry_id=entry.entry_id, **microgrid_device_info(coordinator)
+    await async_first_refresh(
+        hass, entry, coordinator, microgrid_device_info, close=coordinator.async_close
     )
     keeper = (
         SetpointKeeper(coordinator.victron, SETPOINT_RESEND_S)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from homeassistant.const import Platform
 from homeassistant.core import HomeAssistant, callback
-from homeassistant.helpers import device_registry as dr
 
 from ..const import EntryKind
+from ..coordinator import async_first_refresh
 from ..models import HashGridConfigEntry, KindHandler, KindRuntime
 from .climate import async_setup_climates
 from .const import SUBENTRY_MINER
@@ -26,11 +26,8 @@ async def async_setup_site(
     """Identify and poll the miners once, then keep a curtailment in force."""
     coordinator = MiningSiteCoordinator(hass, entry)
     await coordinator.async_load_store()
-    await coordinator.async_config_entry_first_refresh()
     # The site's device first: every miner's device hangs off it.
-    dr.async_get(hass).async_get_or_create(
-        config_entry_id=entry.entry_id, **site_device_info(coordinator)
-    )
+    await async_first_refresh(hass, entry, coordinator, site_device_info)
     curtailer = Curtailer(hass, coordinator)
     if len(coordinator.limits):
         # A restart keeps the limits: enforce them again (and their expiries).
