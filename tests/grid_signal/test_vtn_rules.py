@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from freezegun.api import FrozenDateTimeFactory
 from homeassistant.config_entries import ConfigEntry
@@ -22,11 +22,20 @@ from .test_entry import eid, state, t0
 HOUR = timedelta(hours=1)
 
 
+@pytest.fixture
+def now(entry: ConfigEntry, freezer: FrozenDateTimeFactory) -> datetime:
+    """The test's start: HA's clock frozen at t0, once the entry is set up."""
+    start = t0()
+    freezer.move_to(start)
+    return start
+
+
 async def test_completed_event_kept_in_the_list(
     hass: HomeAssistant,
     entry: ConfigEntry,
     vtn: SimulatedVtn,
     freezer: FrozenDateTimeFactory,
+    now: datetime,
 ) -> None:
     """A running event the VTN lists as "completed" again and again breaks nothing.
 
@@ -34,8 +43,6 @@ async def test_completed_event_kept_in_the_list(
     next time the event is listed (KeyError): it opted out of the whole list and
     never showed HashGrid a new event in it.
     """
-    now = t0()
-    freezer.move_to(now)
     running = vtn.add_event(VEN_NAME, start=now, duration=HOUR, level=2)
     await poll(hass, entry)
     assert vtn.opts(running) == ["optIn"]
@@ -65,10 +72,9 @@ async def test_modification_keeps_the_randomised_start(
     entry: ConfigEntry,
     vtn: SimulatedVtn,
     freezer: FrozenDateTimeFactory,
+    now: datetime,
 ) -> None:
     """Modifying a running randomised event never moves its start, nor does a restart."""
-    now = t0()
-    freezer.move_to(now)
     event_id = vtn.add_event(
         VEN_NAME,
         start=now + timedelta(minutes=1),
@@ -128,11 +134,10 @@ async def test_lost_registration_registers_again(
     entry: ConfigEntry,
     vtn: SimulatedVtn,
     freezer: FrozenDateTimeFactory,
+    now: datetime,
     code: int,
 ) -> None:
     """A VTN that forgot this VEN gets it registered again; no event is missed."""
-    now = t0()
-    freezer.move_to(now)
     registrations = vtn.registrations
     vtn.lose_registration(VEN_NAME, code)
     event_id = vtn.add_event(
@@ -182,10 +187,9 @@ async def test_old_modification_never_replaces_a_newer_one(
     entry: ConfigEntry,
     vtn: SimulatedVtn,
     freezer: FrozenDateTimeFactory,
+    now: datetime,
 ) -> None:
     """A replayed modification 0 does not cut a 90-minute level-3 event short."""
-    now = t0()
-    freezer.move_to(now)
     event_id = vtn.add_event(
         VEN_NAME, start=now + timedelta(minutes=1), duration=timedelta(minutes=30)
     )
@@ -210,10 +214,9 @@ async def test_overlapping_events_deepest_level_and_priority(
     entry: ConfigEntry,
     vtn: SimulatedVtn,
     freezer: FrozenDateTimeFactory,
+    now: datetime,
 ) -> None:
     """Overlaps show the deepest level; a higher-priority event governs."""
-    now = t0()
-    freezer.move_to(now)
     shallow = vtn.add_event(
         VEN_NAME, start=now + timedelta(minutes=1), duration=HOUR, level=1
     )
@@ -262,10 +265,9 @@ async def test_response_never_required_is_never_answered(
     entry: ConfigEntry,
     vtn: SimulatedVtn,
     freezer: FrozenDateTimeFactory,
+    now: datetime,
 ) -> None:
     """responseRequired=never: no opt reaches the VTN, not even the user's."""
-    now = t0()
-    freezer.move_to(now)
     event_id = vtn.add_event(
         VEN_NAME,
         start=now + timedelta(minutes=1),
@@ -301,10 +303,9 @@ async def test_event_left_out_of_the_list_is_cancelled(
     entry: ConfigEntry,
     vtn: SimulatedVtn,
     freezer: FrozenDateTimeFactory,
+    now: datetime,
 ) -> None:
     """A full event list without a known event cancels it, the empty list too."""
-    now = t0()
-    freezer.move_to(now)
     first = vtn.add_event(VEN_NAME, start=now + timedelta(minutes=1), duration=HOUR)
     second = vtn.add_event(
         VEN_NAME, start=now + timedelta(minutes=1), duration=HOUR, level=3
@@ -339,10 +340,9 @@ async def test_completed_event_leaving_the_list_is_not_cancelled(
     entry: ConfigEntry,
     vtn: SimulatedVtn,
     freezer: FrozenDateTimeFactory,
+    now: datetime,
 ) -> None:
     """A VTN drops an event it calls completed: HashGrid's clock still ends it."""
-    now = t0()
-    freezer.move_to(now)
     running = vtn.add_event(VEN_NAME, start=now, duration=HOUR)
     vtn.wire_faults[running] = {"status": "completed"}
     await poll(hass, entry)
@@ -357,10 +357,9 @@ async def test_event_for_another_ven_is_not_acted_on(
     entry: ConfigEntry,
     vtn: SimulatedVtn,
     freezer: FrozenDateTimeFactory,
+    now: datetime,
 ) -> None:
     """An event whose targets name only other VENs is answered optOut, not acted on."""
-    now = t0()
-    freezer.move_to(now)
     start = now + timedelta(minutes=1)
     other = vtn.add_event(
         VEN_NAME, start=start, duration=HOUR, targets=[{"ven_id": "ven-neighbour"}]
@@ -397,10 +396,9 @@ async def test_test_events_are_ignored_unless_asked(
     entry: ConfigEntry,
     vtn: SimulatedVtn,
     freezer: FrozenDateTimeFactory,
+    now: datetime,
 ) -> None:
     """A test event is answered optOut and not in force; the switch makes it count."""
-    now = t0()
-    freezer.move_to(now)
     switch = eid(hass, entry, "switch", "act_on_test_events")
     assert hass.states.get(switch).state == STATE_OFF
     test = vtn.add_event(
@@ -439,10 +437,9 @@ async def test_vtn_clock_ahead_raises_a_repair_issue(
     entry: ConfigEntry,
     vtn: SimulatedVtn,
     freezer: FrozenDateTimeFactory,
+    now: datetime,
 ) -> None:
     """The VTN calls active an event that starts in 3 h here: in force now, an issue."""
-    now = t0()
-    freezer.move_to(now)
     event_id = vtn.add_event(VEN_NAME, start=now + 3 * HOUR, duration=HOUR, level=3)
     vtn.wire_faults[event_id] = {"status": "active"}
     await poll(hass, entry)
@@ -483,10 +480,9 @@ async def test_vtn_clock_behind_keeps_the_event(
     entry: ConfigEntry,
     vtn: SimulatedVtn,
     freezer: FrozenDateTimeFactory,
+    now: datetime,
 ) -> None:
     """The VTN calls "far" a running event: still in force here, and an issue."""
-    now = t0()
-    freezer.move_to(now)
     event_id = vtn.add_event(VEN_NAME, start=now + timedelta(minutes=1), duration=HOUR)
     vtn.wire_faults[event_id] = {"status": "far"}
     await move_to(hass, freezer, now + timedelta(minutes=30))
@@ -505,10 +501,9 @@ async def test_flapping_event_is_damped(
     entry: ConfigEntry,
     vtn: SimulatedVtn,
     freezer: FrozenDateTimeFactory,
+    now: datetime,
 ) -> None:
     """Cancelled and restored on every poll: in force throughout, one repair issue."""
-    now = t0()
-    freezer.move_to(now)
     event_id = vtn.add_event(VEN_NAME, start=now + timedelta(minutes=1), duration=HOUR)
     await poll(hass, entry)
     await move_to(hass, freezer, now + timedelta(minutes=2))
@@ -554,10 +549,9 @@ async def test_open_ended_event_until_cancelled(
     entry: ConfigEntry,
     vtn: SimulatedVtn,
     freezer: FrozenDateTimeFactory,
+    now: datetime,
 ) -> None:
     """An event of duration 0 is in force until the VTN cancels it."""
-    now = t0()
-    freezer.move_to(now)
     event_id = vtn.add_event(
         VEN_NAME,
         start=now + timedelta(minutes=1),
@@ -592,10 +586,9 @@ async def test_load_control_setpoint_and_capacity_are_shown(
     entry: ConfigEntry,
     vtn: SimulatedVtn,
     freezer: FrozenDateTimeFactory,
+    now: datetime,
 ) -> None:
     """x-loadControlSetpoint and x-loadControlCapacity each get a sensor."""
-    now = t0()
-    freezer.move_to(now)
     start = now + timedelta(minutes=1)
     capacity = vtn.add_event(
         VEN_NAME,
@@ -632,10 +625,9 @@ async def test_times_with_an_offset_are_converted(
     entry: ConfigEntry,
     vtn: SimulatedVtn,
     freezer: FrozenDateTimeFactory,
+    now: datetime,
 ) -> None:
     """+02:00 times (openleadr reads only Z) are the same instant; no zone: refused."""
-    now = t0()
-    freezer.move_to(now)
     start = now + timedelta(minutes=10)
     event_id = vtn.add_event(VEN_NAME, start=start, duration=HOUR, level=3)
     vtn.wire_faults[event_id] = {"offset": "+02:00"}
