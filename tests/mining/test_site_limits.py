@@ -17,6 +17,7 @@ from custom_components.hashgrid.const import DOMAIN
 from custom_components.hashgrid.mining.const import EVENT_CURTAILMENT
 from simulators.miner import Fleet
 
+from .conftest import connect
 from .test_site import entity_id, miner_uid
 
 
@@ -276,3 +277,39 @@ async def test_total_power_counts_a_miner_that_reports_none(
             await asyncio.sleep(0.1)
     state = hass.states.get(total_id)
     assert state.attributes["estimated_power"] == 15.0  # the S21, idle
+
+
+async def test_a_restart_enforces_the_stored_limits_again(
+    hass: HomeAssistant, site: ConfigEntry, fleet: Fleet
+) -> None:
+    """Home Assistant restarts with limits in force while the miners were
+    changed behind its back (the S21 woken from another tool, the LuxOS at
+    its full profile): once the site is set up again, the stored limits are
+    enforced on the miners, within a minute."""
+    lux, ant, axe = fleet.miners
+    await set_limit(hass, site, "price", 5)
+    await set_limit(hass, site, "solar", 2)  # the S21 cannot fit; the LuxOS can
+    assert not ant.mining
+    assert lux.mining
+    assert lux.power_w <= 2000
+    assert await hass.config_entries.async_unload(site.entry_id)
+    await hass.async_block_till_done()
+    # While Home Assistant is down: both at full power.
+    for host in (ant.ip, lux.ip):
+        client = await connect(host)
+        assert await client.resume()
+    assert await (await connect(lux.ip)).set_power_target(lux.spec.nominal_w)
+    await asyncio.sleep(0.1)  # their ramp (1.5 s at 100x)
+    assert ant.mining
+    assert lux.power_w + ant.power_w > 6000
+
+    assert await hass.config_entries.async_setup(site.entry_id)
+    async with asyncio.timeout(60):
+        while ant.mining or lux.power_w + ant.power_w + axe.power_w > 2000:  # noqa: ASYNC110
+            await asyncio.sleep(0.1)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    budget_kw, binding, limits = shown(hass, site)
+    assert (budget_kw, binding) == ("2.0", "solar")
+    assert set(limits) == {"price", "solar"}
+    assert lux.mining  # the budget is used, not merely everything stopped
+    assert lux.power_target_w <= 2000
