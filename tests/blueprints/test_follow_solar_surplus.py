@@ -8,17 +8,21 @@ battery) limit, and the simulated miners follow.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
+from freezegun.api import FrozenDateTimeFactory
 from homeassistant.config_entries import ConfigEntry
 from homeassistant.core import HomeAssistant
+from homeassistant.util import dt as dt_util
 import pytest
 
 from custom_components.hashgrid.microgrid.runtime import microgrid_runtime
 from simulators.microgrid import MicrogridSite
 from simulators.miner import Fleet
+from tests.grid_signal.conftest import move_to
 from tests.microgrid.conftest import INVERTER_SERIAL, add_entry, unload_all
-from tests.mining.conftest import setup_fleet_site
+from tests.mining.conftest import setup_fleet_site, setup_site
 
 from .conftest import device_of, entity_of, site_limits, use_blueprint, wait_until
 
@@ -199,3 +203,44 @@ async def test_minimum_on_time(hass: HomeAssistant, fleet: Fleet) -> None:
     await wait_until(hass, lambda: _solar(hass, site) == 0, idle=False)
     stopped_at = hass.states.get(switch).last_changed
     assert (stopped_at - on_since).total_seconds() >= 3
+
+
+async def test_once_a_minute_catches_up_what_no_reading_triggered(
+    hass: HomeAssistant, freezer: FrozenDateTimeFactory
+) -> None:
+    """With the miners' own draw added (the surplus sensor counts them as
+    load), the miners' power can change while the surplus reading does not:
+    no state trigger fires, and the once-a-minute check sets the solar limit.
+
+    A frozen clock moves to the minute, so the site has no miners here (their
+    commands need real time): the site's limits are what the blueprint sets.
+    """
+    site = await setup_site(hass, [])
+    now = dt_util.utcnow().replace(second=20, microsecond=0) + timedelta(minutes=1)
+    freezer.move_to(now)
+    mining = "sensor.mining_power"
+    watts = {"unit_of_measurement": "W", "device_class": "power"}
+    hass.states.async_set(mining, "1000", watts)
+    _set_surplus(hass, 2000)
+    automation = await _follow(hass, site, mining_power_sensor=mining, max_budget=10)
+    _set_surplus(hass, 2100)
+    await hass.async_block_till_done()
+    assert _solar(hass, site) == 3.1  # the surplus and what the miners draw
+    runs = hass.states.get(automation).attributes["last_triggered"]
+
+    # The miners draw 0.6 kW more (a restore carried out, a miner warmed up);
+    # the surplus reading stays the same: nothing runs.
+    hass.states.async_set(mining, "1600", watts)
+    await hass.async_block_till_done()
+    await move_to(hass, freezer, now + timedelta(seconds=30))
+    assert _solar(hass, site) == 3.1
+    assert hass.states.get(automation).attributes["last_triggered"] == runs
+
+    # The next full minute: the check sees the surplus the limit missed.
+    await move_to(hass, freezer, now.replace(second=0) + timedelta(minutes=1))
+    assert _solar(hass, site) == 3.7
+    runs = hass.states.get(automation).attributes["last_triggered"]
+    # Nothing more to catch up: the next checks make no call, no logbook entry.
+    await move_to(hass, freezer, now.replace(second=0) + timedelta(minutes=2))
+    assert _solar(hass, site) == 3.7
+    assert hass.states.get(automation).attributes["last_triggered"] == runs
