@@ -44,6 +44,7 @@ import pytest
 from custom_components.hashgrid.mining import curtailment
 from custom_components.hashgrid.mining.const import EVENT_CURTAILMENT
 from custom_components.hashgrid.mining.limits import SOURCE_MANUAL
+from custom_components.hashgrid.mining.planner import plan_curtailment
 from simulators.miner import Fleet, running_fleet
 from tests.mining.conftest import miner_subentry, setup_site
 from tests.net import addr
@@ -176,6 +177,10 @@ async def test_site_day(
     mined = from_surplus = available = leak = standby = 0.0
     dr_violation_s = 0.0
     grid_kwh = 0.0
+    # Where the surplus not mined went (kWh): the budget below the surplus
+    # (a limit trailing it), the plan below the budget (no miner fits the
+    # rest), the miners below the plan (not yet carried out).
+    lost = {"budget": 0.0, "plan": 0.0, "miners": 0.0}
     hours = STEP_MIN / 60
     for step in range(24 * 60 // STEP_MIN):
         minute = step * STEP_MIN
@@ -197,6 +202,7 @@ async def test_site_day(
         if allowed:
             available += max(surplus_w, 0.0) * hours / 1000
             from_surplus += min(mining_w, max(surplus_w, 0.0)) * hours / 1000
+            _lose(lost, site, max(surplus_w, 0.0), mining_w, hours, minute)
         leak += max(0.0, mining_w - allowed_w) * hours / 1000
         if os.environ.get("BENCH_TRACE") and mining_w - allowed_w > 100:
             print(
@@ -226,10 +232,40 @@ async def test_site_day(
         "standby_kwh": round(standby, 3),
         "grid_import_kwh": round(grid_kwh, 2),
         "end_soc_pct": round(soc, 1),
+        "surplus_lost_kwh": {k: round(v, 2) for k, v in lost.items()},
     }
     if path := os.environ.get("BENCH_JSON"):
         await hass.async_add_executor_job(Path(path).write_text, json.dumps(figures))
     print(json.dumps(figures))
+
+
+def _lose(
+    lost: dict[str, float],
+    site: Any,
+    surplus_w: float,
+    mining_w: float,
+    hours: float,
+    minute: int,
+) -> None:
+    """Count a step's surplus not mined by where it was lost."""
+    runtime = site.runtime_data
+    budget_w = min(runtime.curtailer.budget().power_w, surplus_w)
+    plan = plan_curtailment(runtime.coordinator.miner_states(), budget_w)
+    planned_w = min(plan.total_power_w, budget_w)
+    parts = {
+        "budget": surplus_w - budget_w,
+        "plan": budget_w - planned_w,
+        "miners": max(0.0, planned_w - mining_w),
+    }
+    for key, watts in parts.items():
+        lost[key] += watts * hours / 1000
+    if os.environ.get("BENCH_LOSS") and surplus_w - mining_w > 200:
+        print(
+            f"{minute // 60:02d}:{minute % 60:02d} surplus {surplus_w:.0f} "
+            f"budget {budget_w:.0f} planned {plan.total_power_w:.0f} "
+            f"mining {mining_w:.0f} per miner "
+            f"{ {k[-4:]: round(v) for k, v in plan.per_miner.items()} }"
+        )
 
 
 def _set(hass: HomeAssistant, minute: float, soc: float) -> None:
