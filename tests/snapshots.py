@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 import dataclasses
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -11,7 +12,10 @@ from homeassistant.const import Platform
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import device_registry as dr, entity_registry as er
 import pytest
-from pytest_homeassistant_custom_component.common import snapshot_platform
+from pytest_homeassistant_custom_component.common import (
+    MockConfigEntry,
+    snapshot_platform,
+)
 from pytest_homeassistant_custom_component.components.diagnostics import (
     get_diagnostics_for_config_entry,
 )
@@ -57,16 +61,7 @@ class CanonicalSnapshotExtension(HomeAssistantSnapshotExtension):
         )
 
 
-def only_platform(
-    monkeypatch: pytest.MonkeyPatch, kind: EntryKind, platform: Platform
-) -> None:
-    """Let entries of `kind` set up just `platform` (snapshot_platform wants one)."""
-    handler = KINDS[kind]
-    monkeypatch.setitem(
-        KINDS,
-        kind,
-        dataclasses.replace(handler, platforms={platform: handler.platforms[platform]}),
-    )
+type SetUp = Callable[[], Awaitable[ConfigEntry]]
 
 
 def platforms_of(kind: EntryKind) -> list[Platform]:
@@ -74,30 +69,60 @@ def platforms_of(kind: EntryKind) -> list[Platform]:
     return sorted(KINDS[kind].platforms)
 
 
+async def set_up(hass: HomeAssistant, entry: MockConfigEntry) -> ConfigEntry:
+    """Add `entry` and set it up."""
+    entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    return entry
+
+
+async def _unload(hass: HomeAssistant, entry: ConfigEntry) -> None:
+    await hass.config_entries.async_unload(entry.entry_id)
+    await hass.async_block_till_done()
+
+
 async def snapshot_entities(
-    hass: HomeAssistant, snapshot: SnapshotAssertion, entry: ConfigEntry
+    hass: HomeAssistant,
+    snapshot: SnapshotAssertion,
+    monkeypatch: pytest.MonkeyPatch,
+    kind: EntryKind,
+    platform: Platform,
+    entry: SetUp,
 ) -> None:
-    """HA core's snapshot_platform: each entity's registry entry and state."""
-    await snapshot_platform(hass, er.async_get(hass), snapshot, entry.entry_id)
+    """Set up the entry of `kind` with `platform` alone (snapshot_platform wants
+    one), snapshot each entity's registry entry and state as HA core's
+    snapshot_platform does, then unload it."""
+    handler = KINDS[kind]
+    monkeypatch.setitem(
+        KINDS,
+        kind,
+        dataclasses.replace(handler, platforms={platform: handler.platforms[platform]}),
+    )
+    loaded = await entry()
+    await snapshot_platform(hass, er.async_get(hass), snapshot, loaded.entry_id)
+    await _unload(hass, loaded)
 
 
 async def snapshot_devices_and_diagnostics(
     hass: HomeAssistant,
     hass_client: ClientSessionGenerator,
     snapshot: SnapshotAssertion,
-    entry: ConfigEntry,
+    entry: SetUp,
     *varying: str,
 ) -> None:
-    """The entry's devices (by identifiers) and its whole diagnostics dict.
+    """Set up the entry, snapshot its devices (by identifiers) and its whole
+    diagnostics dict, then unload it.
 
     `varying` names more diagnostics keys that differ per run (a free port).
     """
-    devices = dr.async_entries_for_config_entry(dr.async_get(hass), entry.entry_id)
+    loaded = await entry()
+    devices = dr.async_entries_for_config_entry(dr.async_get(hass), loaded.entry_id)
     assert devices
     for device in devices:
         name = ",".join(sorted(f"{domain}:{key}" for domain, key in device.identifiers))
         assert device == snapshot(name=f"device-{name}")
-    diagnostics = await get_diagnostics_for_config_entry(hass, hass_client, entry)
+    diagnostics = await get_diagnostics_for_config_entry(hass, hass_client, loaded)
     assert diagnostics == snapshot(
         name="diagnostics",
         exclude=props(
@@ -109,3 +134,4 @@ async def snapshot_devices_and_diagnostics(
             *varying,
         ),
     )
+    await _unload(hass, loaded)

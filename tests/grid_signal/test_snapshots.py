@@ -6,7 +6,7 @@ figure is the same on every run.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from functools import partial
 
 from homeassistant.config_entries import ConfigEntry
 from homeassistant.const import Platform
@@ -19,8 +19,8 @@ from syrupy.assertion import SnapshotAssertion
 from custom_components.hashgrid.const import DOMAIN, EntryKind
 from simulators.grid_signal import SimulatedVtn
 from tests.snapshots import (
-    only_platform,
     platforms_of,
+    set_up,
     snapshot_devices_and_diagnostics,
     snapshot_entities,
 )
@@ -28,7 +28,7 @@ from tests.snapshots import (
 from .conftest import VEN_NAME
 
 
-async def _entry(hass: HomeAssistant, vtn: SimulatedVtn) -> AsyncIterator[ConfigEntry]:
+async def _entry(hass: HomeAssistant, vtn: SimulatedVtn) -> ConfigEntry:
     """add_entry's entry, under a fixed entry id (the unique ids hold it)."""
     entry = MockConfigEntry(
         domain=DOMAIN,
@@ -37,12 +37,7 @@ async def _entry(hass: HomeAssistant, vtn: SimulatedVtn) -> AsyncIterator[Config
         data={"kind": "grid_signal", "vtn_url": vtn.url, "ven_name": VEN_NAME},
         unique_id=f"{vtn.url}#{VEN_NAME}",
     )
-    entry.add_to_hass(hass)
-    assert await hass.config_entries.async_setup(entry.entry_id)
-    await hass.async_block_till_done()
-    yield entry
-    await hass.config_entries.async_unload(entry.entry_id)
-    await hass.async_block_till_done()
+    return await set_up(hass, entry)
 
 
 @pytest.mark.usefixtures("entity_registry_enabled_by_default")
@@ -55,9 +50,14 @@ async def test_entities(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Each platform's entities of a VEN registered with the VTN."""
-    only_platform(monkeypatch, EntryKind.GRID_SIGNAL, platform)
-    async for entry in _entry(hass, vtn):
-        await snapshot_entities(hass, snapshot, entry)
+    await snapshot_entities(
+        hass,
+        snapshot,
+        monkeypatch,
+        EntryKind.GRID_SIGNAL,
+        platform,
+        partial(_entry, hass, vtn),
+    )
 
 
 @pytest.mark.usefixtures("entity_registry_enabled_by_default")
@@ -68,7 +68,6 @@ async def test_devices_and_diagnostics(
     snapshot: SnapshotAssertion,
 ) -> None:
     """The VEN's device and the whole diagnostics dict (the VTN's port varies)."""
-    async for entry in _entry(hass, vtn):
-        await snapshot_devices_and_diagnostics(
-            hass, hass_client, snapshot, entry, "vtn_url"
-        )
+    await snapshot_devices_and_diagnostics(
+        hass, hass_client, snapshot, partial(_entry, hass, vtn), "vtn_url"
+    )

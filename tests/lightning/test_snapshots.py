@@ -6,7 +6,7 @@ so every figure is the same on every run.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from functools import partial
 
 from homeassistant.config_entries import ConfigEntry
 from homeassistant.const import Platform
@@ -19,8 +19,8 @@ from syrupy.assertion import SnapshotAssertion
 from custom_components.hashgrid.const import DOMAIN, EntryKind
 from simulators.lightning import LightningSim
 from tests.snapshots import (
-    only_platform,
     platforms_of,
+    set_up,
     snapshot_devices_and_diagnostics,
     snapshot_entities,
 )
@@ -28,7 +28,7 @@ from tests.snapshots import (
 from .conftest import node_data
 
 
-async def _entry(hass: HomeAssistant, net: LightningSim) -> AsyncIterator[ConfigEntry]:
+async def _entry(hass: HomeAssistant, net: LightningSim) -> ConfigEntry:
     """Our node over its socket, under a fixed entry id (the unique ids hold it)."""
     entry = MockConfigEntry(
         domain=DOMAIN,
@@ -37,12 +37,7 @@ async def _entry(hass: HomeAssistant, net: LightningSim) -> AsyncIterator[Config
         data=node_data(net, "socket"),
         unique_id=net.node_id,
     )
-    entry.add_to_hass(hass)
-    assert await hass.config_entries.async_setup(entry.entry_id)
-    await hass.async_block_till_done()
-    yield entry
-    await hass.config_entries.async_unload(entry.entry_id)
-    await hass.async_block_till_done()
+    return await set_up(hass, entry)
 
 
 @pytest.mark.usefixtures("entity_registry_enabled_by_default")
@@ -55,9 +50,14 @@ async def test_entities(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Each platform's entities of our node."""
-    only_platform(monkeypatch, EntryKind.LIGHTNING_NODE, platform)
-    async for entry in _entry(hass, net):
-        await snapshot_entities(hass, snapshot, entry)
+    await snapshot_entities(
+        hass,
+        snapshot,
+        monkeypatch,
+        EntryKind.LIGHTNING_NODE,
+        platform,
+        partial(_entry, hass, net),
+    )
 
 
 @pytest.mark.usefixtures("entity_registry_enabled_by_default")
@@ -68,7 +68,12 @@ async def test_devices_and_diagnostics(
     snapshot: SnapshotAssertion,
 ) -> None:
     """The node's device and the whole diagnostics dict (its socket path and random ledger id vary)."""
-    async for entry in _entry(hass, net):
-        await snapshot_devices_and_diagnostics(
-            hass, hass_client, snapshot, entry, "socket_path", "address", "ledger_id"
-        )
+    await snapshot_devices_and_diagnostics(
+        hass,
+        hass_client,
+        snapshot,
+        partial(_entry, hass, net),
+        "socket_path",
+        "address",
+        "ledger_id",
+    )

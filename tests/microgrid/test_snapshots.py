@@ -6,9 +6,8 @@ every run.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from functools import partial
 
-from homeassistant.config_entries import ConfigEntry
 from homeassistant.const import Platform
 from homeassistant.core import HomeAssistant
 import pytest
@@ -18,22 +17,12 @@ from syrupy.assertion import SnapshotAssertion
 from custom_components.hashgrid.const import EntryKind
 from simulators.microgrid import MicrogridSite
 from tests.snapshots import (
-    only_platform,
     platforms_of,
     snapshot_devices_and_diagnostics,
     snapshot_entities,
 )
 
 from .conftest import add_entry
-
-
-async def _inverter(
-    hass: HomeAssistant, grid: MicrogridSite
-) -> AsyncIterator[ConfigEntry]:
-    entry = await add_entry(hass, grid)
-    yield entry
-    await hass.config_entries.async_unload(entry.entry_id)
-    await hass.async_block_till_done()
 
 
 @pytest.mark.usefixtures("entity_registry_enabled_by_default")
@@ -50,9 +39,14 @@ async def test_entities(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Each platform's entities of the SunSpec hybrid inverter."""
-    only_platform(monkeypatch, EntryKind.MICROGRID, platform)
-    async for entry in _inverter(hass, grid):
-        await snapshot_entities(hass, snapshot, entry)
+    await snapshot_entities(
+        hass,
+        snapshot,
+        monkeypatch,
+        EntryKind.MICROGRID,
+        platform,
+        partial(add_entry, hass, grid),
+    )
 
 
 @pytest.mark.usefixtures("entity_registry_enabled_by_default")
@@ -63,7 +57,6 @@ async def test_devices_and_diagnostics(
     snapshot: SnapshotAssertion,
 ) -> None:
     """The inverter's device and the whole diagnostics dict (port: free, varies)."""
-    async for entry in _inverter(hass, grid):
-        await snapshot_devices_and_diagnostics(
-            hass, hass_client, snapshot, entry, "port"
-        )
+    await snapshot_devices_and_diagnostics(
+        hass, hass_client, snapshot, partial(add_entry, hass, grid), "port"
+    )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
+from functools import partial
 
 from homeassistant.config_entries import ConfigEntry, ConfigSubentryData
 from homeassistant.const import Platform
@@ -23,8 +24,8 @@ from custom_components.hashgrid.const import DOMAIN, EntryKind
 from simulators.miner import Fleet, running_fleet
 from tests.conftest import ManualClock
 from tests.snapshots import (
-    only_platform,
     platforms_of,
+    set_up,
     snapshot_devices_and_diagnostics,
     snapshot_entities,
 )
@@ -53,7 +54,7 @@ async def still_fleet(loopback: None, clock: ManualClock) -> AsyncIterator[Fleet
         yield f
 
 
-async def _site(hass: HomeAssistant, fleet: Fleet) -> AsyncIterator[ConfigEntry]:
+async def _site(hass: HomeAssistant, fleet: Fleet) -> ConfigEntry:
     """ "Garage" with the three miners, under a fixed entry id (unique ids hold it)."""
     entry = MockConfigEntry(
         domain=DOMAIN,
@@ -71,12 +72,7 @@ async def _site(hass: HomeAssistant, fleet: Fleet) -> AsyncIterator[ConfigEntry]
             )
         ],
     )
-    entry.add_to_hass(hass)
-    assert await hass.config_entries.async_setup(entry.entry_id)
-    await hass.async_block_till_done()
-    yield entry
-    await hass.config_entries.async_unload(entry.entry_id)
-    await hass.async_block_till_done()
+    return await set_up(hass, entry)
 
 
 @pytest.mark.usefixtures("entity_registry_enabled_by_default")
@@ -93,9 +89,14 @@ async def test_entities(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Each platform's entities: registry entries and states."""
-    only_platform(monkeypatch, EntryKind.MINING_SITE, platform)
-    async for entry in _site(hass, still_fleet):
-        await snapshot_entities(hass, snapshot, entry)
+    await snapshot_entities(
+        hass,
+        snapshot,
+        monkeypatch,
+        EntryKind.MINING_SITE,
+        platform,
+        partial(_site, hass, still_fleet),
+    )
 
 
 @pytest.mark.usefixtures("entity_registry_enabled_by_default")
@@ -106,5 +107,6 @@ async def test_devices_and_diagnostics(
     snapshot: SnapshotAssertion,
 ) -> None:
     """The site's and its miners' devices, and the whole diagnostics dict."""
-    async for entry in _site(hass, still_fleet):
-        await snapshot_devices_and_diagnostics(hass, hass_client, snapshot, entry)
+    await snapshot_devices_and_diagnostics(
+        hass, hass_client, snapshot, partial(_site, hass, still_fleet)
+    )
