@@ -15,7 +15,7 @@ from homeassistant.config_entries import (
 from homeassistant.core import callback
 from homeassistant.data_entry_flow import UnknownHandler, UnknownStep
 
-from .const import CONF_KIND, DOMAIN, EntryKind
+from .const import DOMAIN, EntryKind
 from .grid_signal.flow import GridSignalFlowMixin
 from .kinds import KINDS, handler_for
 from .lightning.flow import LightningFlowMixin
@@ -67,21 +67,18 @@ class HashGridConfigFlow(
         cls, config_entry: ConfigEntry
     ) -> dict[str, type[ConfigSubentryFlow]]:
         """Return the subentry flows of the entry's kind (miners, neighbours)."""
-        handler = KINDS.get(EntryKind(config_entry.data[CONF_KIND]))
-        return dict(handler.subentry_flows) if handler else {}
+        return dict(handler_for(config_entry).subentry_flows)
 
     @staticmethod
     @callback
     def async_get_options_flow(config_entry: ConfigEntry) -> OptionsFlow:
         """Return the options flow of the entry's kind."""
-        handler = KINDS.get(EntryKind(config_entry.data[CONF_KIND]))
-        if handler is None or handler.options_flow is None:
+        if (options_flow := handler_for(config_entry).options_flow) is None:
             raise UnknownHandler
-        return handler.options_flow()
+        return options_flow()
 
     @classmethod
     @callback
     def async_supports_options_flow(cls, config_entry: ConfigEntry) -> bool:
         """Offer options only for kinds that have them."""
-        handler = KINDS.get(EntryKind(config_entry.data[CONF_KIND]))
-        return handler is not None and handler.options_flow is not None
+        return handler_for(config_entry).options_flow is not None
