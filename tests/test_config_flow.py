@@ -23,6 +23,12 @@ async def test_menu_lists_the_landed_kinds(hass: HomeAssistant) -> None:
     assert "mining_site" in result["menu_options"]
 
 
+def test_every_kind_has_its_handler() -> None:
+    """The registry is static: each kind's handler, under its own kind."""
+    assert set(KINDS) == set(EntryKind)
+    assert all(handler.kind is kind for kind, handler in KINDS.items())
+
+
 async def _start_site_flow(hass: HomeAssistant) -> str:
     return await open_form(hass, "mining_site")
 
