@@ -39,6 +39,7 @@ and 80 only; `unreachable` closes the gRPC port too.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Awaitable, Callable
 import secrets
 import struct
@@ -180,6 +181,7 @@ class BraiinsOS(Firmware):
         self.tokens: set[str] = set()
         self.logins = 0
         self.grpc_calls = 0  # gRPC requests, and the connections they came on
+        self.grpc_methods: Counter[str] = Counter()  # requests by method name
         self.grpc_connections = 0
         self.refused = 0  # calls refused for want of a valid token
         self.refused_logins = 0
@@ -303,7 +305,12 @@ class BraiinsOS(Firmware):
             ),
         }
         mapping = {
-            path: Handler(self._unary(method, public="ApiVersion" in path), *_UNARY)
+            path: Handler(
+                self._unary(
+                    method, public="ApiVersion" in path, name=path.rsplit("/", 1)[1]
+                ),
+                *_UNARY,
+            )
             for path, method in methods.items()
         }
         mapping["/braiins.bos.v1.AuthenticationService/Login"] = Handler(
@@ -312,11 +319,12 @@ class BraiinsOS(Firmware):
         return mapping
 
     def _unary(
-        self, method: Callable[[dict[int, Any]], Fields], *, public: bool
+        self, method: Callable[[dict[int, Any]], Fields], *, public: bool, name: str
     ) -> Callable[[Stream[Any, Any]], Awaitable[None]]:
         async def handle(stream: Stream[Any, Any]) -> None:
             request = await stream.recv_message()
             self.grpc_calls += 1
+            self.grpc_methods[name] += 1
             token = stream.metadata.get("authorization") if stream.metadata else None
             if not public and token not in self.tokens:
                 self.refused += 1
@@ -328,6 +336,7 @@ class BraiinsOS(Firmware):
     async def _login(self, stream: Stream[Any, Any]) -> None:
         request = await stream.recv_message() or {}
         self.grpc_calls += 1
+        self.grpc_methods["Login"] += 1
         user = bytes(request.get(1, b"")).decode(errors="replace")
         password = bytes(request.get(2, b"")).decode(errors="replace")
         if user != "root" or not secrets.compare_digest(

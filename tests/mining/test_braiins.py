@@ -2,8 +2,9 @@
 
 Identified (make, model, serial, the tuner's power target range), polled,
 stopped and resumed (pause/resume mining), given a power target; which of
-the kept-alive transports carry it (the RPC port: yes; the gRPC API: pyasic's
-own channel, one connection per call); and a site in Home Assistant that adds
+the kept-alive transports carry it (the RPC port: the one-exchange transport;
+the gRPC API: pyasic's calls on one HTTP/2 connection, closed when idle; a
+read-back without the hash boards); and a site in Home Assistant that adds
 it in the UI, switches it and curtails it to a budget by its power target.
 A password other than the default: asked for by the flow, checked by the
 gRPC login (a wrong one said so, nothing changed); one changed after setup
@@ -12,6 +13,7 @@ ends in a repair that asks for the new one.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 import time
 
@@ -23,7 +25,6 @@ from homeassistant.data_entry_flow import FlowResultType
 from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers import entity_registry as er, issue_registry as ir
 from homeassistant.setup import async_setup_component
-from pyasic.web.braiins_os import BOSerWebAPI
 import pytest
 
 from custom_components.hashgrid.const import DOMAIN
@@ -159,24 +160,51 @@ async def test_a_password_other_than_the_default(
 # ---- the kept-alive transports -------------------------------------------------------
 
 
-async def test_rpc_is_lean_and_grpc_is_pyasics_own(bos: SimulatedMiner) -> None:
-    """The RPC port takes the bounded one-exchange transport; the gRPC API is
-    not replaced (pyasic's grpclib channel, a new HTTP/2 connection per call)
-    and the web page is not used after identification."""
+async def test_rpc_is_lean_and_grpc_is_kept_alive(
+    bos: SimulatedMiner, clock: ManualClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The RPC port takes the bounded one-exchange transport; the gRPC API
+    (pyasic's calls and login) one HTTP/2 connection, kept while in use and
+    closed when idle; the web page is not used after identification."""
+    monkeypatch.setattr(transport, "KEEPALIVE_S", 0.2)
+    sim = personality(bos)
     client = await connect(bos.ip)
     miner = client._miner
     assert "_send_bytes" in vars(miner.rpc)  # swapped in by transport.keep_alive
-    assert type(miner.web) is BOSerWebAPI
-    assert not isinstance(miner.web, transport._KeptAliveWeb)
-    sim = personality(bos)
+    assert isinstance(miner.web, transport.KeptAliveBOSerWebAPI)
+    assert sim.grpc_connections == 1  # identification: login, details, range
     http, rpc = bos.http_requests, bos.rpc_connections
-    calls, connections = sim.grpc_calls, sim.grpc_connections
+    calls = sim.grpc_calls
     await client.poll()
     assert bos.http_requests == http
     assert bos.rpc_connections > rpc
-    grpc_calls = sim.grpc_calls - calls
-    assert grpc_calls >= 5  # details, stats, hashboards, cooling, mode, pools
-    assert sim.grpc_connections - connections == grpc_calls
+    assert sim.grpc_calls - calls >= 5  # details, stats, boards, cooling, mode, pools
+    assert sim.grpc_connections == 1
+    # Idle: closed; the next call opens one again.
+    await asyncio.sleep(0.4)
+    assert miner.web._channel is None
+    assert await client.stop() is True
+    assert sim.grpc_connections == 2
+    # Sessions gone (a reboot): pyasic's one new login, on the same connection.
+    bos.reboot()
+    logins = sim.logins
+    assert await client.stop(verify=False) is True
+    assert bos.mining is False
+    assert (sim.logins, sim.grpc_connections) == (logins + 1, 2)
+    assert await client.resume(verify=False) is True
+    clock.now += 30
+    # A read-back takes the total hashrate from the RPC port: the boards
+    # (gRPC, the costliest reply to decode) are not asked for.
+    sim.grpc_methods.clear()
+    reading = await client.poll(state_only=True)
+    assert (reading.hashrate_ths, reading.power_w) == (145.0, 3050)
+    assert reading.power_target_w == 3050
+    assert reading.is_mining is True
+    assert sim.grpc_methods["GetHashboards"] == 0
+    assert set(sim.grpc_methods) == {
+        "GetMinerStats",
+        "GetActivePerformanceMode",
+    }
     # The RPC port is bounded: a flooding miner is cut off at once.
     bos.flood = True
     started = time.monotonic()
@@ -376,3 +404,12 @@ async def test_braiins_password_in_the_flow_and_its_repair(
         )
         assert sim.mining is False
         assert await hass.config_entries.async_unload(site.entry_id)
+
+
+async def test_closing_the_client_closes_its_grpc_connection(
+    bos: SimulatedMiner,
+) -> None:
+    client = await connect(bos.ip)
+    assert client._miner.web._channel is not None
+    await client.aclose()
+    assert client._miner.web._channel is None

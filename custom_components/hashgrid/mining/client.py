@@ -78,6 +78,10 @@ _STATE_DATA = [
 # their sum and ignores the miner's own total, so it need not be read (on
 # Antminer stock firmware that saves a connection to the RPC port).
 _STATE_DATA_FROM_BOARDS = [o for o in _STATE_DATA if o is not DataOptions.HASHRATE]
+# Braiins OS+: the total on the RPC port (`summary`), not the boards: they
+# come over gRPC only, the costliest reply to decode (pyasic's betterproto
+# takes ~2 ms of the loop per miner), and a read-back needs the total alone.
+_STATE_DATA_WITHOUT_BOARDS = [o for o in _STATE_DATA if o is not DataOptions.HASHBOARDS]
 # Limits of physics for one miner: anything beyond is a lie, taken as unknown.
 MAX_POWER_W = 1e6  # no single miner draws a megawatt
 MAX_HASHRATE_THS = 1e5  # nor hashes 100 PH/s
@@ -756,7 +760,9 @@ class MinerClient:
             )
         # What a state-only read asks for (see _STATE_DATA_FROM_BOARDS): the
         # full list until a full poll shows the boards carry the hashrate.
-        self._state_data = _STATE_DATA
+        self._state_data = (
+            _STATE_DATA_WITHOUT_BOARDS if isinstance(miner, BOSer) else _STATE_DATA
+        )
         # Credentials that stopped working after identification. pyasic
         # turns a refused login (Braiins OS+) or signed command (Whatsminer)
         # into a missing figure or a False: each refusal is counted here, and
@@ -935,7 +941,9 @@ class MinerClient:
                     if not state_only:
                         self._check_identity(data)
                         self._state_data = (
-                            _STATE_DATA_FROM_BOARDS
+                            _STATE_DATA_WITHOUT_BOARDS
+                            if isinstance(self._miner, BOSer)
+                            else _STATE_DATA_FROM_BOARDS
                             if _boards_carry_hashrate(data)
                             else _STATE_DATA
                         )

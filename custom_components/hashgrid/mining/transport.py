@@ -14,6 +14,9 @@ fleet of hundreds of miners these costs dominate a poll or a curtailment.
   digest session per miner whose challenge is reused (preemptive
   authentication, RFC 7616 3.6; a stale or refused nonce is negotiated
   again);
+- for Braiins OS+'s gRPC API (pyasic opens a new HTTP/2 connection for
+  every call, its login included): the same calls, replies and errors on
+  one kept-alive grpclib channel per miner, closed after `KEEPALIVE_S` idle;
 - for every RPC API: its command list computed once, and each request
   (one TCP connection, as the protocol wants) on a bare asyncio protocol
   instead of streams and a reader task;
@@ -33,15 +36,23 @@ identification probes (which read whatever comes) talk to a miner.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
+import contextlib
+from datetime import datetime
 import json
 from typing import Any
 
 import aiohttp
+from grpclib import GRPCError, Status
+from grpclib.client import Channel
+from grpclib.const import Cardinality
 from pyasic import settings
 from pyasic.errors import APIError
 from pyasic.miners.base import BaseMiner
 from pyasic.rpc.base import BaseMinerRPCAPI
 from pyasic.web.antminer import AntminerModernWebAPI
+from pyasic.web.braiins_os.boser import BOSerWebAPI, BOSMinerGRPCStub
+from pyasic.web.braiins_os.proto.braiins.bos.v1 import LoginRequest, LoginResponse
 from pyasic.web.espminer import ESPMinerWebAPI
 
 # pyasic's timeout for GET requests (httpx's default).
@@ -256,6 +267,117 @@ class KeptAliveESPMinerWebAPI(_KeptAliveWeb, ESPMinerWebAPI):  # type: ignore[mi
         raise APIError(f"Failed to send command to miner API: {url}")
 
 
+class KeptAliveBOSerWebAPI(BOSerWebAPI):  # type: ignore[misc]
+    """pyasic's Braiins OS+ gRPC API on one kept-alive HTTP/2 connection.
+
+    pyasic opens a grpclib `Channel` (a TCP connection, the HTTP/2 preface
+    and settings) for every call and its login; here one channel per miner
+    carries them all (grpclib connects again when the miner closed it), and
+    is closed after `KEEPALIVE_S` without a call. The same calls (pyasic's
+    stubs, its token and its one new login on UNAUTHENTICATED), the same
+    replies and errors.
+    """
+
+    delivery: Delivery
+    _channel: Channel | None
+    _calls: int
+    _idle: asyncio.TimerHandle | None
+
+    def _setup_keep_alive(self, delivery: Delivery) -> None:
+        self.delivery = delivery
+        self._channel = None
+        self._calls = 0
+        self._idle = None
+
+    @contextlib.asynccontextmanager
+    async def _grpc(self) -> AsyncIterator[Channel]:
+        """The miner's channel for one call (opened if need be)."""
+        if self._idle is not None:
+            self._idle.cancel()
+            self._idle = None
+        if self._channel is None:
+            self._channel = Channel(self.ip, self.port)
+        channel = self._channel
+        self._calls += 1
+        try:
+            yield channel
+        except ConnectionError:
+            self.delivery.undelivered += 1
+            raise
+        finally:
+            self._calls -= 1
+            if not self._calls and self._channel is channel:
+                self._idle = asyncio.get_running_loop().call_later(
+                    KEEPALIVE_S, self._close_channel
+                )
+
+    def _close_channel(self) -> None:
+        self._idle = None
+        if self._channel is not None and not self._calls:
+            channel, self._channel = self._channel, None
+            channel.close()
+
+    async def send_command(
+        self,
+        command: str,
+        ignore_errors: bool = False,
+        allow_warning: bool = True,
+        privileged: bool = False,
+        **parameters: Any,
+    ) -> dict[str, Any]:
+        """Call one gRPC method, as pyasic does, on the kept channel."""
+        message = parameters["message"]
+        metadata = []
+        if privileged:
+            metadata.append(("authorization", await self.auth()))
+        endpoint: Any = None
+        try:
+            async with self._grpc() as channel:
+                endpoint = getattr(BOSMinerGRPCStub(channel), command)
+                try:
+                    reply = await endpoint(message, metadata=metadata)
+                except GRPCError as e:
+                    if e.status != Status.UNAUTHENTICATED:
+                        raise
+                    await self._get_auth()
+                    metadata = [("authorization", await self.auth())]
+                    reply = await endpoint(message, metadata=metadata)
+                return reply.to_pydict()  # type: ignore[no-any-return]
+        except (GRPCError, ConnectionError) as e:
+            raise APIError(f"gRPC command failed - {endpoint}") from e
+
+    async def _get_auth(self) -> str | None:
+        """Log in, as pyasic does (the token comes in the initial metadata)."""
+        async with self._grpc() as channel:
+            request = LoginRequest(username=self.username, password=self.pwd)
+            async with channel.request(
+                "/braiins.bos.v1.AuthenticationService/Login",
+                Cardinality.UNARY_UNARY,
+                LoginRequest,
+                LoginResponse,
+            ) as stream:
+                await stream.send_message(request, end=True)
+                await stream.recv_initial_metadata()
+                metadata = stream.initial_metadata
+                token = None if metadata is None else metadata.get("authorization")
+                await stream.recv_message()
+                await stream.recv_trailing_metadata()
+        if not isinstance(token, str):
+            return None
+        self.token = token
+        self._auth_time = datetime.now()
+        return token
+
+    async def aclose(self) -> None:
+        """Close the channel."""
+        if self._idle is not None:
+            self._idle.cancel()
+            self._idle = None
+        if self._channel is not None:
+            channel, self._channel = self._channel, None
+            channel.close()
+
+
 _KEPT_ALIVE: dict[type, type[_KeptAliveWeb]] = {
     AntminerModernWebAPI: KeptAliveAntminerWebAPI,
     ESPMinerWebAPI: KeptAliveESPMinerWebAPI,
@@ -424,6 +546,11 @@ def keep_alive(
         new_web.__dict__.update(web.__dict__)
         new_web._setup_keep_alive(delivery, session)
         miner.web = new_web
+    elif type(web) is BOSerWebAPI:
+        grpc: Any = KeptAliveBOSerWebAPI.__new__(KeptAliveBOSerWebAPI)
+        grpc.__dict__.update(web.__dict__)
+        grpc._setup_keep_alive(delivery)
+        miner.web = grpc
     rpc = getattr(miner, "rpc", None)
     if isinstance(rpc, BaseMinerRPCAPI):
         commands = _rpc_commands(rpc)
@@ -433,7 +560,7 @@ def keep_alive(
 
 
 async def aclose(miner: BaseMiner) -> None:
-    """Close what `keep_alive` opened (kept-alive HTTP connections)."""
+    """Close what `keep_alive` opened (kept-alive HTTP and gRPC connections)."""
     web = getattr(miner, "web", None)
-    if isinstance(web, _KeptAliveWeb):
+    if isinstance(web, (_KeptAliveWeb, KeptAliveBOSerWebAPI)):
         await web.aclose()
