@@ -23,6 +23,21 @@ from .const import DOMAIN
 from .models import HashGridConfigEntry
 
 
+def entry_uid(entry: HashGridConfigEntry) -> str:
+    """The entry's unique id (a device's serial, a node's id), else its entry id."""
+    return entry.unique_id or entry.entry_id
+
+
+def entry_device_info(entry: HashGridConfigEntry, model: str) -> DeviceInfo:
+    """The device HashGrid itself makes of an entry (a site, a VEN), as titled."""
+    return DeviceInfo(
+        identifiers={(DOMAIN, entry.entry_id)},
+        name=entry.title,
+        manufacturer="HashGrid",
+        model=model,
+    )
+
+
 def _unique_id(device: DeviceInfo, description: EntityDescription) -> str:
     """The device's (one) identifier, then the description's key."""
     ((_, identifier),) = device["identifiers"]

@@ -4,20 +4,13 @@ from __future__ import annotations
 
 from homeassistant.helpers.device_registry import DeviceInfo
 
-from ..const import DOMAIN
-from ..entity import HubEntity
+from ..entity import HubEntity, entry_device_info
 from .coordinator import GridSignalCoordinator
 
 
 def grid_signal_device_info(coordinator: GridSignalCoordinator) -> DeviceInfo:
     """Return the VEN's device."""
-    entry = coordinator.config_entry
-    return DeviceInfo(
-        identifiers={(DOMAIN, entry.entry_id)},
-        name=entry.title,
-        manufacturer="HashGrid",
-        model="OpenADR 2.0b VEN",
-    )
+    return entry_device_info(coordinator.config_entry, "OpenADR 2.0b VEN")
 
 
 class GridSignalEntity(HubEntity[GridSignalCoordinator]):

@@ -8,21 +8,15 @@ from homeassistant.helpers.device_registry import DeviceInfo
 from homeassistant.helpers.entity import EntityDescription
 
 from ..const import DOMAIN
-from ..entity import HubEntity, SubentryEntity
+from ..entity import HubEntity, SubentryEntity, entry_uid
 from .coordinator import LightningCoordinator
-
-
-def node_uid(coordinator: LightningCoordinator) -> str:
-    """The node's id (the entry's unique id)."""
-    entry = coordinator.config_entry
-    return entry.unique_id or entry.entry_id
 
 
 def node_device_info(coordinator: LightningCoordinator) -> DeviceInfo:
     """The node itself."""
     entry = coordinator.config_entry
     info = DeviceInfo(
-        identifiers={(DOMAIN, node_uid(coordinator))},
+        identifiers={(DOMAIN, entry_uid(entry))},  # the node id
         name=entry.title,
         manufacturer="Core Lightning",
         model="Lightning node",
@@ -51,7 +45,7 @@ class NeighbourEntity(SubentryEntity[LightningCoordinator]):
     ) -> None:
         """Attach to the neighbour's device, via the node's."""
         self.subentry = subentry
-        node = node_uid(coordinator)
+        node = entry_uid(coordinator.config_entry)
         device = DeviceInfo(
             identifiers={(DOMAIN, f"{node}_{subentry.subentry_id}")},
             name=subentry.title,

@@ -5,22 +5,16 @@ from __future__ import annotations
 from homeassistant.helpers.device_registry import DeviceInfo
 
 from ..const import DOMAIN
-from ..entity import HubEntity
+from ..entity import HubEntity, entry_uid
 from .coordinator import MicrogridCoordinator
 from .detect import device_name
-
-
-def device_uid(coordinator: MicrogridCoordinator) -> str:
-    """Return the device's unique id (its serial, as the flow found it)."""
-    entry = coordinator.config_entry
-    return entry.unique_id or entry.entry_id
 
 
 def microgrid_device_info(coordinator: MicrogridCoordinator) -> DeviceInfo:
     """Return the physical device behind the entry, named as its product."""
     device = coordinator.device
     info = DeviceInfo(
-        identifiers={(DOMAIN, device_uid(coordinator))},
+        identifiers={(DOMAIN, entry_uid(coordinator.config_entry))},  # its serial
         name=coordinator.config_entry.title if device is None else device_name(device),
     )
     if device is not None:

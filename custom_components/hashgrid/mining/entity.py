@@ -12,19 +12,13 @@ from homeassistant.helpers.device_registry import (
 from homeassistant.helpers.entity import EntityDescription
 
 from ..const import DOMAIN
-from ..entity import HubEntity, SubentryEntity
+from ..entity import HubEntity, SubentryEntity, entry_device_info
 from .coordinator import MinerSlot, MiningSiteCoordinator
 
 
 def site_device_info(coordinator: MiningSiteCoordinator) -> DeviceInfo:
     """Return the device of the site itself."""
-    entry = coordinator.config_entry
-    return DeviceInfo(
-        identifiers={(DOMAIN, entry.entry_id)},
-        name=entry.title,
-        manufacturer="HashGrid",
-        model="Mining site",
-    )
+    return entry_device_info(coordinator.config_entry, "Mining site")
 
 
 def miner_device_info(slot: MinerSlot) -> DeviceInfo:
