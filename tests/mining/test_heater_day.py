@@ -72,11 +72,12 @@ class Sim:
             },
         )
 
-    async def minute(self) -> None:
+    async def minute(self, *, room: bool = True) -> None:
         """One simulated minute passes: the room heats, HA runs its timers."""
         self.clock.now += MINUTE
-        self.room.advance()
-        self.show_room()
+        if room:
+            self.room.advance()
+            self.show_room()
         # All I/O done first: time jumping fires every timer, a request's
         # timeout too.
         await self.hass.async_block_till_done(wait_background_tasks=True)
@@ -211,3 +212,33 @@ async def test_a_day_in_the_band_and_a_dr_event(sim: Sim) -> None:
     # A cool day: the night's outside needs more heat than the afternoon's.
     assert min(outside) < 2.5
     assert max(outside) > 11.5
+
+
+async def test_minimum_on_and_off_times(sim: Sim) -> None:
+    """A stop is not followed by a start within 5 minutes, nor a start by a
+    stop: the heater waits, then acts by itself (its room unchanged)."""
+    nano = sim.fleet.miners[0]
+
+    def room(celsius: float) -> None:
+        sim.hass.states.async_set(
+            ROOM,
+            str(celsius),
+            {"unit_of_measurement": "°C", "device_class": "temperature"},
+        )
+
+    room(21.0)
+    await sim.hass.async_block_till_done(wait_background_tasks=True)
+    assert not nano.mining  # on long enough (never started by it): stops now
+    room(19.0)
+    for _ in range(4):
+        await sim.minute(room=False)
+        assert not nano.mining
+        assert sim.heater().attributes["blocked_by"] is None  # no limit: a wait
+    await sim.minute(room=False)
+    assert nano.mining
+    room(21.0)
+    for _ in range(4):
+        await sim.minute(room=False)
+        assert nano.mining
+    await sim.minute(room=False)
+    assert not nano.mining

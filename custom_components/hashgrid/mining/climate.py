@@ -20,7 +20,6 @@ restart.
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime
 import math
 from typing import Any
 
@@ -37,21 +36,11 @@ from homeassistant.const import (
     STATE_UNAVAILABLE,
     STATE_UNKNOWN,
 )
-from homeassistant.core import (
-    CALLBACK_TYPE,
-    Event,
-    EventStateChangedData,
-    HomeAssistant,
-    callback,
-)
+from homeassistant.core import Event, EventStateChangedData, HomeAssistant, callback
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
-from homeassistant.helpers.event import (
-    async_track_point_in_utc_time,
-    async_track_state_change_event,
-)
+from homeassistant.helpers.event import async_track_state_change_event
 from homeassistant.helpers.restore_state import RestoreEntity
-from homeassistant.util import dt as dt_util
 
 from ..const import LOGGER
 from ..models import HashGridConfigEntry
@@ -130,7 +119,6 @@ class MinerHeater(MinerEntity, ClimateEntity, RestoreEntity):
         self._blocked_by: str | None = None
         self._lock = asyncio.Lock()
         self._again = False
-        self._wake: CALLBACK_TYPE | None = None
         # What the heater saw of its miner: started or stopped, and its step,
         # and when each last changed (for the minimum times).
         self._was_mining: bool | None = None
@@ -213,10 +201,11 @@ class MinerHeater(MinerEntity, ClimateEntity, RestoreEntity):
         @callback
         def _forget() -> None:
             listeners.pop(self._miner_read, None)
-            self._cancel_wake()
 
         self.async_on_remove(_forget)
-        # The site's limits changed (or the site was read): act on them.
+        # The site's limits changed (or the site was read): act on them. Each
+        # poll (every 10 s) so decides again: a minimum time that has passed
+        # needs no timer of its own.
         self.async_on_remove(self.coordinator.async_add_listener(self._miner_read))
         if self._room_entity:
             self._read_room()
@@ -281,7 +270,6 @@ class MinerHeater(MinerEntity, ClimateEntity, RestoreEntity):
             self._last_step = self._resume_at = current
 
     async def _async_act_once(self) -> None:
-        self._cancel_wake()
         reading = self.slot.reading
         blocked: str | None = None
         if (
@@ -312,8 +300,6 @@ class MinerHeater(MinerEntity, ClimateEntity, RestoreEntity):
                 refused = await self._command(steps, current, decision.step)
                 blocked = refused or blocked
                 self._observe(now, self._current_step(steps))
-            elif decision.wait_until is not None:
-                self._wake_at(decision.wait_until)
         if blocked != self._blocked_by and self.entity_id:
             self._blocked_by = blocked
             self.async_write_ha_state()
@@ -381,25 +367,6 @@ class MinerHeater(MinerEntity, ClimateEntity, RestoreEntity):
         except HomeAssistantError as err:
             LOGGER.warning("Heater %s could not %s: %s", self.entity_id, action, err)
         return None
-
-    @callback
-    def _wake_at(self, when: float) -> None:
-        """Decide again when a minimum time has passed."""
-
-        @callback
-        def _woken(_: datetime) -> None:
-            self._wake = None
-            self._act_soon()
-
-        self._wake = async_track_point_in_utc_time(
-            self.hass, _woken, dt_util.utc_from_timestamp(when)
-        )
-
-    @callback
-    def _cancel_wake(self) -> None:
-        if self._wake is not None:
-            self._wake()
-            self._wake = None
 
     async def async_set_hvac_mode(self, hvac_mode: HVACMode) -> None:
         """Heat (act now) or off (no longer act)."""
