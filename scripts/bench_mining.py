@@ -6,7 +6,9 @@ Assistant's event loop is measured alone. Home Assistant is the test harness's
 a mining site holding every miner. Measured over the rounds:
 
 - curtail: from `hashgrid.set_power_budget` (0 kW) to every miner confirmed
-  stopped (the action returns only then); the fleet is resumed between rounds;
+  stopped (the action returns only then; `stopped_confirmed_min` is the
+  fewest miners read back stopped in a round, of `miners_that_can_stop`);
+  the fleet is resumed between rounds;
 - poll: one full fleet poll (the coordinator's refresh);
 - loop block: the longest one callback held the event loop, timed as
   asyncio's slow-callback monitoring (debug mode) times it, and the longest
@@ -14,6 +16,11 @@ a mining site holding every miner. Measured over the rounds:
   meanwhile, the longest, and the longest block during which none ran (a
   full collection walks the whole Home Assistant heap, whoever's objects set
   it off); and how late a 5 ms ticker ran at most.
+
+The fleet's firmwares are cycled over the miners: LuxOS, Antminer stock and
+Bitaxe by default (`--firmware` names others); `--mixed` runs every simulated
+firmware (LuxOS, Antminer stock, Bitaxe/AxeOS, Avalon Nano 3S and Q,
+Whatsminer, Braiins OS+), each identified and commanded its own way.
 
 The simulated fleet runs at a lower CPU priority (`nice`): a thousand real
 miners bring their own processors, and on a 2-core machine a simulator at the
@@ -146,7 +153,22 @@ class LoopBlockMonitor:
         gc.callbacks.remove(self._on_gc)
 
 
-async def start_fleet(count: int, base: str) -> asyncio.subprocess.Process:
+# The fleet by default, and every firmware the simulator has (`--mixed`).
+DEFAULT_FIRMWARES = ("luxos", "antminer", "bitaxe")
+MIXED_FIRMWARES = (
+    "luxos",
+    "antminer",
+    "bitaxe",
+    "avalon_nano3s",
+    "avalon_q",
+    "whatsminer",
+    "braiins",
+)
+
+
+async def start_fleet(
+    count: int, base: str, firmwares: tuple[str, ...] = DEFAULT_FIRMWARES
+) -> asyncio.subprocess.Process:
     """Start the simulated fleet in its own process; wait until it serves."""
     proc = await asyncio.create_subprocess_exec(
         "nice",
@@ -162,7 +184,7 @@ async def start_fleet(count: int, base: str) -> asyncio.subprocess.Process:
         "--time-scale",
         "100",
         "--firmware",
-        "luxos,antminer,bitaxe",
+        ",".join(firmwares),
         cwd=ROOT,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
@@ -176,8 +198,12 @@ async def start_fleet(count: int, base: str) -> asyncio.subprocess.Process:
 
 
 async def run(
-    count: int, rounds: int, base: str, gc_freeze: bool
-) -> dict[str, float | int]:
+    count: int,
+    rounds: int,
+    base: str,
+    gc_freeze: bool,
+    firmwares: tuple[str, ...] = DEFAULT_FIRMWARES,
+) -> dict[str, Any]:
     """Set up the site in HA, then measure."""
     from homeassistant import loader
     from homeassistant.config_entries import ConfigSubentryData
@@ -189,7 +215,7 @@ async def run(
     from custom_components.hashgrid.const import DOMAIN
     from custom_components.hashgrid.mining.client import MinerInfo, identify
 
-    fleet = await start_fleet(count, base)
+    fleet = await start_fleet(count, base, firmwares)
     first = ipaddress.ip_address(base)
     hosts = [str(first + i) for i in range(count)]
     try:
@@ -212,6 +238,7 @@ async def run(
                         return await identify(host)
 
                 infos = await asyncio.gather(*(_identify(h) for h in hosts))
+                stoppable = sum(info.can_stop for info in infos)
                 entry = MockConfigEntry(
                     domain=DOMAIN,
                     title="Bench",
@@ -241,6 +268,7 @@ async def run(
                 curtail_s: list[float] = []
                 poll_s: list[float] = []
                 failures = 0
+                confirmed: list[int] = []
                 for _ in range(rounds):
                     started = time.perf_counter()
                     await coordinator.async_refresh()
@@ -255,6 +283,12 @@ async def run(
                     )
                     curtail_s.append(time.perf_counter() - started)
                     failures += sum(not m["success"] for m in response["miners"])
+                    confirmed.append(
+                        sum(
+                            m["success"] and m["action"] == "stop"
+                            for m in response["miners"]
+                        )
+                    )
                     await hass.services.async_call(
                         DOMAIN,
                         "resume",
@@ -268,6 +302,7 @@ async def run(
         await fleet.wait()
     return {
         "miners": count,
+        "firmwares": ",".join(firmwares),
         "rounds": rounds,
         "setup_s": round(setup_s, 3),
         "unavailable_at_setup": unavailable,
@@ -284,6 +319,10 @@ async def run(
         "gc_full_collections": monitor.full_gcs,
         "gc_full_collection_max_ms": round(monitor.max_full_gc_s * 1000, 1),
         "command_failures": failures,
+        # Miners whose firmware stops (a Bitaxe on AxeOS before 2.14 does not),
+        # and the fewest of them read back stopped in a round.
+        "miners_that_can_stop": stoppable,
+        "stopped_confirmed_min": min(confirmed),
         "gc_freeze": gc_freeze,
     }
 
@@ -300,9 +339,26 @@ def main() -> None:
         help="move everything set up so far out of the garbage collector's "
         "reach before measuring (shows how much of the loop block is GC)",
     )
+    firmware = parser.add_mutually_exclusive_group()
+    firmware.add_argument(
+        "--firmware",
+        default=",".join(DEFAULT_FIRMWARES),
+        help="comma-separated firmwares, cycled over the miners "
+        f"(default {','.join(DEFAULT_FIRMWARES)})",
+    )
+    firmware.add_argument(
+        "--mixed",
+        action="store_true",
+        help=f"a mixed fleet of every simulated firmware ({','.join(MIXED_FIRMWARES)})",
+    )
     args = parser.parse_args()
+    firmwares = (
+        MIXED_FIRMWARES
+        if args.mixed
+        else tuple(f.strip() for f in args.firmware.split(",") if f.strip())
+    )
     figures = asyncio.run(
-        run(args.miners, args.rounds, args.base_address, args.gc_freeze)
+        run(args.miners, args.rounds, args.base_address, args.gc_freeze, firmwares)
     )
     for key, value in figures.items():
         print(f"{key:>22}: {value}")

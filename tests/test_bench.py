@@ -39,17 +39,34 @@ async def test_monitor_times_the_longest_callback_and_its_cpu() -> None:
 
 
 @pytest.mark.slow
-async def test_bench_prints_its_figures_last(socket_enabled: None) -> None:
-    """`scripts/bench mining`: the last line is one JSON object of the figures."""
+@pytest.mark.parametrize(
+    ("options", "miners", "firmwares"),
+    [
+        ((), 3, "luxos,antminer,bitaxe"),
+        # A mixed fleet: one miner of every simulated firmware.
+        (
+            ("--mixed",),
+            7,
+            "luxos,antminer,bitaxe,avalon_nano3s,avalon_q,whatsminer,braiins",
+        ),
+    ],
+    ids=["default", "mixed"],
+)
+async def test_bench_prints_its_figures_last(
+    socket_enabled: None, options: tuple[str, ...], miners: int, firmwares: str
+) -> None:
+    """`scripts/bench mining`: the last line is one JSON object of the figures;
+    every miner of the fleet was set up and confirmed stopped each round."""
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         str(ROOT / "scripts" / "bench_mining.py"),
         "--miners",
-        "3",
+        str(miners),
         "--rounds",
         "2",
         "--base-address",
         addr("21.1"),
+        *options,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
     )
@@ -58,8 +75,12 @@ async def test_bench_prints_its_figures_last(socket_enabled: None) -> None:
     assert proc.returncode == 0, out.decode()[-2000:]
     figures = json.loads(out.decode().strip().splitlines()[-1])
 
-    assert figures["miners"] == 3
+    assert figures["miners"] == miners
+    assert figures["firmwares"] == firmwares
     assert figures["command_failures"] == 0
+    # Every miner but the Bitaxe (AxeOS 2.6: no pause) confirmed stopped.
+    assert figures["miners_that_can_stop"] == miners - 1
+    assert figures["stopped_confirmed_min"] == miners - 1
     assert figures["unavailable_at_setup"] == 0
     for key in ("curtail_p50_s", "curtail_p95_s", "poll_s", "loop_block_max_ms"):
         assert figures[key] > 0, key
