@@ -168,11 +168,17 @@ async def test_a_site_limit_of_zero_wins(
 async def test_restart_keeps_target_and_mode(
     hass: HomeAssistant, heated: ConfigEntry, fleet: Fleet
 ) -> None:
-    """Mode and target are restored after a restart; the heater acts again."""
+    """Mode, preset and target are restored after a restart; it acts again."""
     lux = fleet.miners[0]
     room(hass, 23.0)
     await set_heat(hass, heated, 21.5)
     assert not lux.mining
+    await hass.services.async_call(
+        "climate",
+        "set_preset_mode",
+        {"entity_id": heater_id(hass, heated), "preset_mode": "eco"},
+        blocking=True,
+    )
 
     await hass.config_entries.async_unload(heated.entry_id)
     await hass.async_block_till_done()
@@ -183,6 +189,7 @@ async def test_restart_keeps_target_and_mode(
     state = heater(hass, heated)
     assert state.state == HVACMode.HEAT
     assert state.attributes["temperature"] == 21.5
+    assert state.attributes["preset_mode"] == "eco"
     await until(lambda: not lux.mining)  # the room is warm: it stops again
 
 
