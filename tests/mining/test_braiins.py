@@ -173,6 +173,11 @@ async def test_rpc_is_lean_and_grpc_is_kept_alive(
     assert "_send_bytes" in vars(miner.rpc)  # swapped in by transport.keep_alive
     assert isinstance(miner.web, transport.KeptAliveBOSerWebAPI)
     assert sim.grpc_connections == 1  # identification: login, details, range
+    # A read-back takes the total hashrate from the RPC port: the boards
+    # (gRPC, the costliest reply to decode) are not asked for.
+    sim.grpc_methods.clear()
+    assert (await client.poll(state_only=True)).hashrate_ths == 145.0
+    assert set(sim.grpc_methods) == {"GetMinerStats", "GetActivePerformanceMode"}
     http, rpc = bos.http_requests, bos.rpc_connections
     calls = sim.grpc_calls
     await client.poll()
@@ -193,8 +198,7 @@ async def test_rpc_is_lean_and_grpc_is_kept_alive(
     assert (sim.logins, sim.grpc_connections) == (logins + 1, 2)
     assert await client.resume(verify=False) is True
     clock.now += 30
-    # A read-back takes the total hashrate from the RPC port: the boards
-    # (gRPC, the costliest reply to decode) are not asked for.
+    # So after a full poll too.
     sim.grpc_methods.clear()
     reading = await client.poll(state_only=True)
     assert (reading.hashrate_ths, reading.power_w) == (145.0, 3050)
