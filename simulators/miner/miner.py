@@ -24,6 +24,27 @@ FLOOD_CHUNK = b'{"STATUS":[{"STATUS":"S","Msg":"flood"},' + b'{"Msg":"flood"},' 
 FLOOD_LIMIT_BYTES = 1 << 30
 
 
+def _listen(ip: str, port: int) -> socket.socket:
+    """A listening TCP socket whose connections asyncio sets TCP_NODELAY on.
+
+    asyncio sets it on a connection only when the socket says IPPROTO_TCP;
+    `socket.create_server` makes them with protocol 0, so a server that
+    writes a reply in several small writes (grpclib: HTTP/2 headers, then
+    the message) met Nagle's algorithm and the client's delayed ACK: ~40 ms
+    per gRPC call that no firmware has.
+    """
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((ip, port))
+        sock.listen(128)
+        sock.setblocking(False)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
 class SimulatedMiner:
     """A miner on its own loopback address.
 
@@ -215,8 +236,7 @@ class SimulatedMiner:
             factories.append((RPC_PORT, self._rpc_protocol))
         factories.extend(self.personality.extra_listeners())
         for port, factory in factories:
-            sock = socket.create_server((self.ip, port), backlog=128)
-            sock.setblocking(False)
+            sock = _listen(self.ip, port)
             task = loop.create_task(self._serve(factory, sock))
             self._opening.add(task)
             task.add_done_callback(self._opening.discard)
