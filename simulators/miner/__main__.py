@@ -18,9 +18,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m simulators.miner",
         description="Simulated ASIC miners (LuxOS, Antminer stock, Bitaxe, Avalon Nano 3S "
-        "and Q, Whatsminer) on "
+        "and Q, Whatsminer, Braiins OS+) on "
         "loopback addresses, speaking the protocols pyasic uses: the JSON API on "
-        "TCP 4028 and HTTP on port 80 (binding port 80 needs root).",
+        "TCP 4028, HTTP on port 80 (binding port 80 needs root) and, for Braiins "
+        "OS+, gRPC on 50051.",
     )
     parser.add_argument("--count", type=int, default=3, help="number of miners")
     parser.add_argument(
@@ -40,7 +41,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="simulated seconds per real second (power ramps, uptime, energy)",
     )
     parser.add_argument(
-        "--web-password", default="root", help="Antminer web password (user root)"
+        "--web-password",
+        default="root",
+        help="Antminer and Braiins OS+ web password (user root)",
     )
     return parser.parse_args(argv)
 
