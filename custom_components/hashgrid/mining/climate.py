@@ -38,6 +38,7 @@ from homeassistant.const import (
 )
 from homeassistant.core import Event, EventStateChangedData, HomeAssistant, callback
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
+from homeassistant.helpers.dispatcher import async_dispatcher_connect
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.helpers.event import async_track_state_change_event
 from homeassistant.helpers.restore_state import RestoreEntity
@@ -45,7 +46,7 @@ from homeassistant.helpers.restore_state import RestoreEntity
 from ..const import LOGGER
 from ..models import HashGridConfigEntry
 from .const import CONF_ROOM_TEMPERATURE
-from .coordinator import MinerSlot, MiningSiteCoordinator
+from .coordinator import MinerSlot, MiningSiteCoordinator, signal_miner_state
 from .curtailment import TARGET_TOLERANCE_W, now_ts
 from .entity import MinerEntity
 from .heater import (
@@ -194,15 +195,13 @@ class MinerHeater(MinerEntity, ClimateEntity, RestoreEntity):
             target = last.attributes.get(ATTR_TEMPERATURE)
             if isinstance(target, int | float) and math.isfinite(target):
                 self._attr_target_temperature = float(target)
-        # After the miner's own listener (the state write): act on each reading.
-        listeners = self.slot.listeners
-        listeners[self._miner_read] = True
-
-        @callback
-        def _forget() -> None:
-            listeners.pop(self._miner_read, None)
-
-        self.async_on_remove(_forget)
+        # After the heater's own state write (connected first, so called
+        # first): act on each reading of the miner, read-backs included.
+        self.async_on_remove(
+            async_dispatcher_connect(
+                self.hass, signal_miner_state(self.slot.subentry_id), self._miner_read
+            )
+        )
         # The site's limits changed (or the site was read): act on them. Each
         # poll (every 10 s) so decides again: a minimum time that has passed
         # needs no timer of its own.

@@ -13,8 +13,9 @@ from typing import Any
 import aiohttp
 from homeassistant.config_entries import ConfigSubentry
 from homeassistant.const import CONF_HOST, CONF_PASSWORD, CONF_USERNAME
-from homeassistant.core import HomeAssistant
+from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers import issue_registry as ir
+from homeassistant.helpers.dispatcher import async_dispatcher_send
 from homeassistant.helpers.storage import Store
 from homeassistant.helpers.update_coordinator import DataUpdateCoordinator
 from homeassistant.util import dt as dt_util
@@ -92,6 +93,25 @@ async def run_in_lanes[T](
         raise
 
 
+def signal_miner_read(subentry_id: str) -> str:
+    """The dispatcher signal sent when one miner is fully read or becomes
+    unavailable: every entity of the miner follows it.
+
+    A miner's entities follow their miner's signals rather than the site
+    coordinator, so a large fleet's state writes spread over the poll (each
+    miner's as soon as it is read) instead of one long block at its end.
+    """
+    return f"{DOMAIN}_miner_read_{subentry_id}"
+
+
+def signal_miner_state(subentry_id: str) -> str:
+    """The dispatcher signal sent whenever one miner is read, fully or only
+    what a command changes (a curtailment's read-back: mining, hashrate,
+    power, power target, work mode), or becomes unavailable: the entities
+    showing those follow it instead of :func:`signal_miner_read`."""
+    return f"{DOMAIN}_miner_state_{subentry_id}"
+
+
 @dataclass
 class MinerSlot:
     """One configured miner: its client (once identified) and what we know."""
@@ -114,18 +134,6 @@ class MinerSlot:
     known: Identity | None = None
     # The miner's state could not be built (logged once); it counts as unreachable.
     state_logged: bool = False
-    # The miner's entities: told as soon as this miner is read, so a large
-    # fleet's state writes spread over the poll instead of one long block.
-    # Each maps to whether it shows what a read-back after a command reads
-    # (mining, hashrate, power, target); the others are told only when the
-    # miner is fully read (or becomes unavailable).
-    listeners: dict[Callable[[], None], bool] = field(default_factory=dict)
-
-    def notify(self, *, state_only: bool = False) -> None:
-        """Tell the miner's entities that its reading changed."""
-        for listener, follows_state in tuple(self.listeners.items()):
-            if follows_state or not state_only:
-                listener()
 
     @property
     def subentry_id(self) -> str:
@@ -501,7 +509,15 @@ class MiningSiteCoordinator(DataUpdateCoordinator[SiteData]):
             LOGGER.info("Miner %s is back", data[CONF_HOST])
             slot.unavailable_logged = False
         slot.reading, slot.read_at, slot.error = reading, now, None
-        slot.notify(state_only=state_only and previous is not None)
+        self._signal_miner(slot, state_only=state_only and previous is not None)
+
+    @callback
+    def _signal_miner(self, slot: MinerSlot, *, state_only: bool = False) -> None:
+        """Tell the miner's entities that its reading changed: those showing
+        what a read-back reads always, the others only after a full read."""
+        async_dispatcher_send(self.hass, signal_miner_state(slot.subentry_id))
+        if not state_only:
+            async_dispatcher_send(self.hass, signal_miner_read(slot.subentry_id))
 
     def _identified(self, slot: MinerSlot, client: MinerClient) -> None:
         """The right miner answers: learn its serial and MAC, end a mismatch."""
@@ -568,7 +584,7 @@ class MiningSiteCoordinator(DataUpdateCoordinator[SiteData]):
         was_available = slot.reading is not None
         slot.reading, slot.error = None, str(err) or type(err).__name__
         if was_available:
-            slot.notify()
+            self._signal_miner(slot)
         if not slot.unavailable_logged:
             LOGGER.info(
                 "Miner %s is unavailable: %s", slot.subentry.data[CONF_HOST], slot.error

@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 from homeassistant.const import CONF_HOST
-from homeassistant.core import callback
 from homeassistant.helpers.device_registry import (
     CONNECTION_NETWORK_MAC,
     DeviceInfo,
     format_mac,
 )
+from homeassistant.helpers.dispatcher import async_dispatcher_connect
 from homeassistant.helpers.entity import EntityDescription
 
 from ..const import DOMAIN
 from ..entity import HubEntity, SubentryEntity, entry_device_info
-from .coordinator import MinerSlot, MiningSiteCoordinator
+from .coordinator import (
+    MinerSlot,
+    MiningSiteCoordinator,
+    signal_miner_read,
+    signal_miner_state,
+)
 
 
 def site_device_info(coordinator: MiningSiteCoordinator) -> DeviceInfo:
@@ -48,13 +53,15 @@ class SiteEntity(HubEntity[MiningSiteCoordinator]):
 class MinerEntity(SubentryEntity[MiningSiteCoordinator]):
     """An entity of one miner's device; unavailable while the miner is.
 
-    Written whenever its miner is read (the slot's listeners), not at each
-    site update: it is no coordinator listener, since a thousand miners'
-    entities would be thousands of calls for nothing at every site update.
+    Written whenever its miner is read (its miner's dispatcher signal), not
+    at each site update: it is no coordinator listener, since a thousand
+    miners' entities would be thousands of calls for nothing at every site
+    update.
     """
 
     # Whether the entity shows what a curtailment's read-back reads (mining,
-    # hashrate, power, power target): only such entities are written then.
+    # hashrate, power, power target): only such entities are written then
+    # (they follow `signal_miner_state`, the others `signal_miner_read`).
     follows_state_read = False
 
     def __init__(
@@ -80,14 +87,12 @@ class MinerEntity(SubentryEntity[MiningSiteCoordinator]):
     async def async_added_to_hass(self) -> None:
         """Write state whenever this miner is read."""
         await super().async_added_to_hass()
-        listeners = self.slot.listeners
-        listeners[self.async_write_ha_state] = self.follows_state_read
-
-        @callback
-        def _forget() -> None:
-            listeners.pop(self.async_write_ha_state, None)
-
-        self.async_on_remove(_forget)
+        signal = signal_miner_state if self.follows_state_read else signal_miner_read
+        self.async_on_remove(
+            async_dispatcher_connect(
+                self.hass, signal(self.slot.subentry_id), self.async_write_ha_state
+            )
+        )
 
     async def async_update(self) -> None:
         """Read the miner now (`homeassistant.update_entity`)."""

@@ -41,7 +41,7 @@ async def async_setup_site(
 
     # The site is polled whichever entities are enabled: the planner and the
     # energy counters live on its readings, and a miner's entities are no
-    # coordinator listeners (they are told by their miner's slot).
+    # coordinator listeners (they follow their miner's dispatcher signals).
     entry.async_on_unload(coordinator.async_add_listener(_keep_polling))
 
     unidentified = {s.subentry_id for s in coordinator.slots.values() if s.info is None}
