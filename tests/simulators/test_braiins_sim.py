@@ -9,6 +9,7 @@ import time
 
 from grpclib import GRPCError, Status
 import pyasic
+from pyasic import APIError
 from pyasic.device.algorithm import SHA256Unit
 from pyasic.miners.backends import BOSer
 from pyasic.miners.data import DataOptions
@@ -146,6 +147,24 @@ async def test_a_wrong_password_is_refused(fleet: Fleet) -> None:
     await web.get_miner_details()
     assert bos(sim).logins == logins + 1
     assert bos(sim).refused == refused + 1
+
+
+async def test_a_new_password_ends_every_session(fleet: Fleet) -> None:
+    """As Braiins' API answers a wrong login: UNAUTHENTICATED, "Bad credentials"
+    (braiins/bos-plus-api#33); a new password voids the tokens given so far."""
+    sim = fleet.miners[0]
+    web = BOSerWebAPI(sim.ip)
+    await web.get_miner_details()  # logged in with root/root
+    sim.web_password = "n3w"
+    # The token is refused, and so is the login pyasic tries again with.
+    with pytest.raises(APIError) as refused:
+        await web.get_miner_details()
+    cause = refused.value.__cause__
+    assert isinstance(cause, GRPCError)
+    assert (cause.status, cause.message) == (Status.UNAUTHENTICATED, "Bad credentials")
+    assert bos(sim).refused_logins == 1
+    web.pwd = "n3w"
+    assert (await web.get_miner_details())["serialNumber"] == sim.serial
 
 
 async def test_a_grpc_call_is_not_held_by_nagle(fleet: Fleet) -> None:
