@@ -211,6 +211,7 @@ async def test_once_a_minute_catches_up_what_no_reading_triggered(
     """With the miners' own draw added (the surplus sensor counts them as
     load), the miners' power can change while the surplus reading does not:
     no state trigger fires, and the once-a-minute check sets the solar limit.
+    It also follows a lasting rise smaller than the hysteresis.
 
     A frozen clock moves to the minute, so the site has no miners here (their
     commands need real time): the site's limits are what the blueprint sets.
@@ -244,3 +245,14 @@ async def test_once_a_minute_catches_up_what_no_reading_triggered(
     await move_to(hass, freezer, now.replace(second=0) + timedelta(minutes=2))
     assert _solar(hass, site) == 3.7
     assert hass.states.get(automation).attributes["last_triggered"] == runs
+
+    # A rise below the hysteresis (0.2 kW): not at once, but once it lasted
+    # to the next check (a quarter of the hysteresis is enough then).
+    _set_surplus(hass, 2200)
+    await hass.async_block_till_done()
+    assert _solar(hass, site) == 3.7
+    await move_to(hass, freezer, now.replace(second=0) + timedelta(minutes=3))
+    assert _solar(hass, site) == 3.8
+    _set_surplus(hass, 2230)  # less than a quarter of it: left
+    await move_to(hass, freezer, now.replace(second=0) + timedelta(minutes=4))
+    assert _solar(hass, site) == 3.8
