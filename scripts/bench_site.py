@@ -38,6 +38,7 @@ def run(naive: bool) -> dict[str, object]:
                 "-q",
                 "-p",
                 "no:cacheprovider",
+                "--timeout=1200",
                 "tests/blueprints/bench_site_day.py",
             ],
             cwd=ROOT,

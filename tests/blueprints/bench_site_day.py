@@ -6,7 +6,9 @@ blueprints configured as the demo configures them — lives one day in 2-minute
 steps. A plain physical model drives the entities the blueprints read: the sun
 (9 kW peak, 06:00-20:00), the house (0.6 kW, 2.1 kW 18:00-21:00), a 10 kWh
 battery (starts at 50 %, floor 20 %), DR events 14:00-15:00 and 19:00-19:30,
-the price above break-even 16:00-17:00. After each step has run (real time,
+the price above break-even 16:00-17:00. Home Assistant's clock moves with the
+day; its timers (the blueprints' once-a-minute checks, the site's polls) run
+once a step, a minute after each reading. After each step has run (real time,
 real commands and read-backs, the curtailment under way carried out: the
 response time) the miners' own power is sampled:
 
@@ -20,7 +22,13 @@ response time) the miners' own power is sampled:
 - ``dr_violation_s``: simulated seconds a DR event had stoppable miners
   mining after the step's response time;
 - ``budget_changes_per_min``: changes of the enforced budget per simulated
-  minute.
+  minute; ``miner_commands``: the stops, resumes and power targets sent;
+- ``surplus_lost_kwh``: the surplus not mined, by where it was lost: the
+  budget below the surplus (a limit trailing it, or below the blueprint's
+  minimum), the plan below the budget (no miner fits the rest), the miners
+  below the plan (a LuxOS runs the profile at or below its target; a miner
+  that reports no power draws less than its estimate). ``BENCH_LOSS=1``
+  prints every step that lost more than 200 W.
 
 ``BENCH_NAIVE=1`` runs the same day the old way: every blueprint writes the one
 budget (all limits are one) and a clear lifts it. ``BENCH_JSON`` names the file
@@ -31,6 +39,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from datetime import timedelta
 import json
 import math
 import os
@@ -39,7 +48,9 @@ from typing import Any
 
 from homeassistant.core import Event, HomeAssistant, callback
 from homeassistant.setup import async_setup_component
+from homeassistant.util import dt as dt_util
 import pytest
+from pytest_homeassistant_custom_component.common import async_fire_time_changed
 
 from custom_components.hashgrid.mining import curtailment
 from custom_components.hashgrid.mining.const import EVENT_CURTAILMENT
@@ -116,6 +127,15 @@ async def test_site_day(
     naive = os.environ.get("BENCH_NAIVE") == "1"
     if naive:
         _naive(monkeypatch)
+    # The miners live at 100x: so does the site's read-back once settled.
+    monkeypatch.setattr(curtailment, "SETTLE_READ_S", curtailment.SETTLE_READ_S / 100)
+    # Home Assistant's clock follows the day (its timers, the blueprints'
+    # once-a-minute checks, the site's polls), a minute at a time.
+    start = dt_util.utcnow().replace(second=0, microsecond=0)
+    clock = {"minute": 0}
+    monkeypatch.setattr(
+        dt_util, "utcnow", lambda: start + timedelta(minutes=clock["minute"])
+    )
     stoppable = [m for m in fleet.miners if m.personality.name != "bitaxe"]
     site = await setup_site(
         hass,
@@ -166,12 +186,17 @@ async def test_site_day(
     hass.bus.async_fire("automation_reloaded")
     await hass.async_block_till_done()
     budgets: list[float | None] = []
+    # The commands the miners got (stops and resumes are what wears them).
+    commands = {"stop": 0, "resume": 0, "set_power": 0}
 
     @callback
     def _enforced(event: Event) -> None:
         budget = event.data.get("budget_w")
         if not budgets or budgets[-1] != budget:
             budgets.append(budget)
+        for outcome in event.data.get("miners", ()):
+            if outcome.get("action") in commands:
+                commands[outcome["action"]] += 1
 
     hass.bus.async_listen(EVENT_CURTAILMENT, _enforced)
     mined = from_surplus = available = leak = standby = 0.0
@@ -184,6 +209,16 @@ async def test_site_day(
     hours = STEP_MIN / 60
     for step in range(24 * 60 // STEP_MIN):
         minute = step * STEP_MIN
+        # Home Assistant's timers run once between two readings (the
+        # automations' once-a-minute checks see the last reading; a timer
+        # due at the reading runs with the next), then the new one comes.
+        if minute:
+            clock["minute"] = minute - 1
+            async_fire_time_changed(hass, dt_util.utcnow())
+            # What the timers started (a poll, a check) ends before the
+            # clock moves on (a timer fired early is a timeout).
+            await hass.async_block_till_done(wait_background_tasks=True)
+        clock["minute"] = minute
         _set(hass, minute, soc)
         await asyncio.sleep(STEP_REAL_S)
         await hass.async_block_till_done()
@@ -229,6 +264,7 @@ async def test_site_day(
         "dr_violation_s": dr_violation_s,
         "budget_changes": len(budgets),
         "budget_changes_per_min": round(len(budgets) / (24 * 60), 3),
+        "miner_commands": commands,
         "standby_kwh": round(standby, 3),
         "grid_import_kwh": round(grid_kwh, 2),
         "end_soc_pct": round(soc, 1),
