@@ -239,6 +239,12 @@ def test_a_stop_only_miner_yields_to_a_fuller_plan() -> None:
     assert alone.total_power_w == pytest.approx(7000.0 + 2 * IDLE)
     # 7.2 kW: the priority plan leaves 170 W, less than a tenth of an S21.
     assert not plan_curtailment(fleet, 7200.0).yielded
+    # Stopped already, it stays stopped for any fuller plan (no start only
+    # to stop it again once the budget rises a little).
+    stopped = [replace(m, mining=False, power_w=IDLE) for m in fleet[:2]]
+    plan = plan_curtailment([*stopped, *fleet[2:]], 7200.0)
+    assert plan.yielded == {"s21b"}
+    assert plan.total_power_w == pytest.approx(7200.0)
     # 4.9 kW: one S21 (3.5 kW) or both targetable miners (4.9 kW).
     plan = plan_curtailment(fleet, 4900.0)
     assert plan.running == {"lux1", "lux2"}
@@ -501,8 +507,9 @@ def test_nothing_is_stopped_that_need_not_be(
 def test_best_fill_draws_more_or_leaves_the_plan_by_priority(
     site: tuple[list[MinerState], float],
 ) -> None:
-    """Stop-only miners yield only for a plan that draws a tenth of their
-    power more than the plan by priority alone (never above the budget)."""
+    """Stop-only miners yield only for a plan that draws more than the plan
+    by priority alone, by a tenth of the power of those mining now (never
+    above the budget)."""
     miners, plan = plan_for(site)
     alone = plan_curtailment(miners, site[1], best_fill=False)
     if not plan.yielded:
@@ -512,7 +519,9 @@ def test_best_fill_draws_more_or_leaves_the_plan_by_priority(
     ran = [m for m in miners if m.miner_id in plan.yielded & alone.running]
     assert ran, "a yield starts from a miner the priority plan ran"
     gain = plan.planned_power_w - alone.planned_power_w
-    assert gain >= 0.1 * math.fsum(m.max_power_w for m in ran) - 1e-6
+    assert gain > 0
+    stopped = [m for m in ran if m.mining]
+    assert gain >= 0.1 * math.fsum(m.max_power_w for m in stopped) - 1e-6
     for m in miners:
         if m.miner_id in plan.yielded:
             assert m.can_stop

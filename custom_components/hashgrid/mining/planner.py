@@ -53,13 +53,17 @@ Decision (deterministic)
    1 kW; a 1.5 kW-minimum miner takes none of it). When the plan leaves
    headroom, the lowest-ranked running stop-only miner is left stopped and
    rules 1-3 run again (up to ``MAX_YIELDS`` miners, one more each time); the
-   fullest of these plans is taken if it draws at least ``YIELD_MIN_GAIN``
-   (a tenth) of the yielded miners' power more than the plan by priority
-   alone. The yielded miners are ``Plan.yielded``: a higher-priority miner
-   rests there while lower-priority ones mine (rule 2's guarantee in
-   priority terms holds for the plan by priority alone, ``best_fill=False``;
-   in the final plan it holds for every miner). Still deterministic and
-   state-independent: the same budget gives the same plan.
+   fullest of these plans is taken if it draws more than the plan by
+   priority alone, by at least ``YIELD_MIN_GAIN`` (a tenth) of the power of
+   the yielded miners that are mining now: a stop must be worth it, while a
+   miner stopped already stays stopped for any fuller plan (so a budget
+   that rises past a stop-only miner's power does not start it only to stop
+   it again minutes later). The yielded miners are ``Plan.yielded``: a
+   higher-priority miner rests there while lower-priority ones mine (rule
+   2's guarantee in priority terms holds for the plan by priority alone,
+   ``best_fill=False``; in the final plan it holds for every miner). Still
+   deterministic, and planning again on the result changes nothing (a
+   yielded miner is stopped then, and stays yielded).
 
 Powers are bounded: a state takes finite powers in ``[0, MAX_POWER_W]``
 (a gigawatt; no miner draws one), so the sums of any fleet a state can
@@ -410,8 +414,10 @@ def _fill_better(
 
     The lowest-ranked running stop-only miner is left stopped and rules 1-3
     run again, up to :data:`MAX_YIELDS` times; the fullest plan wins if it
-    draws at least :data:`YIELD_MIN_GAIN` of the yielded miners' power more
-    than the plan by priority alone (else that plan stands).
+    draws at least :data:`YIELD_MIN_GAIN` of the power of the yielded miners
+    that are mining now more than the plan by priority alone (else that plan
+    stands): a stop must be worth it; a miner stopped already stays stopped
+    for any fuller plan.
     """
     by_id = {m.miner_id: m for m in ranked}
     planned = math.fsum(levels.values())
@@ -431,8 +437,9 @@ def _fill_better(
         excluded = excluded | {stop_only[0].miner_id}
         alt_levels, current = _fill(ranked, held_w, budget, excluded)
         alt = math.fsum(alt_levels.values())
+        # Only a stop costs: a miner stopped already yields for any gain.
         gain = YIELD_MIN_GAIN * math.fsum(
-            by_id[i].max_power_w for i in excluded if i in running
+            by_id[i].max_power_w for i in excluded if i in running and by_id[i].mining
         )
         if alt > best[0] and alt - planned >= gain and alt + held_w <= budget:
             best = (alt, alt_levels, current, excluded)
