@@ -403,12 +403,19 @@ async def instantiate_blueprints(api: HomeAssistantAPI, site: Any) -> None:
 
 
 async def _wait_for_miners(api: HomeAssistantAPI, count: int, limit_s: float) -> None:
-    """Wait until every miner has its entities (the site reloads as each is added)."""
-    from simulators.demo_site import miner_tiles
+    """Wait until every miner has its entities (the site reloads as each is
+    added) and the site's Total power counts them all."""
+    from simulators.demo_site import SITE, miner_tiles
 
     deadline = time.monotonic() + limit_s
     while time.monotonic() < deadline:
-        if len(miner_tiles(await api.states())) >= count:
+        states = await api.states()
+        total = states.get(f"sensor.{SITE}_total_power", {}).get("state")
+        if len(miner_tiles(states)) >= count and total not in (
+            None,
+            "unknown",
+            "unavailable",
+        ):
             return
         await asyncio.sleep(0.5)
     log("not every miner answered yet: the dashboard shows those that did")
@@ -487,7 +494,7 @@ async def set_up_views(api: HomeAssistantAPI, site: Any) -> None:
 
 async def run(args: argparse.Namespace) -> int:
     """Start the site, then Home Assistant; wait for Ctrl-C."""
-    from simulators.demo_site import running_demo_site
+    from simulators.demo_site import MINER_COUNT, running_demo_site
 
     config = args.config
     url = f"http://127.0.0.1:{args.port}"
@@ -527,6 +534,9 @@ async def run(args: argparse.Namespace) -> int:
             log("onboarding done")
         await api.login()
         await configure_entries(api, site)
+        # The solar automation adds the miners' draw (the site's Total power) to
+        # the surplus, which counts every miner: it starts once Total power does.
+        await _wait_for_miners(api, MINER_COUNT, 60)
         await instantiate_blueprints(api, site)
         await set_up_views(api, site)
         log(f"Home Assistant is up at {url} after {time.monotonic() - started:.1f} s")

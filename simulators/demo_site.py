@@ -18,6 +18,8 @@ from simulators.grid_signal import SimulatedVtn, running_vtn
 from simulators.lightning import running_lightning
 from simulators.microgrid import ModelParams, running_microgrid
 from simulators.miner import running_fleet
+from simulators.miner.antminer import WORK_MODE_SLEEP, Antminer
+from simulators.miner.miner import SimulatedMiner
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -38,6 +40,10 @@ WORKSHOP = ModelParams(
     seed=2,
     initial_soc=0.7,
 )
+# The hybrid inverter's site: the model's defaults, its battery above the
+# surplus' target state of charge (80 %) so that the miners follow the sun from
+# the start (below it, the battery takes the surplus first).
+HOME = ModelParams(initial_soc=0.85)
 SUNSPEC_PORT = 15020
 VTN_PORT = 15080
 VEN_NAME = "hashgrid-demo"
@@ -107,9 +113,9 @@ DEMO_AUTOMATIONS = (
             "soc_sensor": f"{{{{ {_HG} | select('search', 'hybrid.*state_of_charge') | first }}}}",
             "site": _SITE_DEVICE,
             "hold_entity": _DR_ACTIVE,
-            # The demo's inverter does not see the miners (they are simulated
-            # apart from its site): its surplus is what mining may take, so no
-            # mining power is added back.
+            # The miners are part of the load the hybrid inverter's meter sees,
+            # so its surplus already counts them: their own draw is added back.
+            "mining_power_sensor": f"{{{{ {_HG} | select('search', 'mining_site_total_power') | first }}}}",
         },
         {
             "min_budget": 1,
@@ -499,6 +505,19 @@ async def _issue_events(vtn: SimulatedVtn) -> None:
         await asyncio.sleep(1)
 
 
+def _asleep(miner: SimulatedMiner) -> None:
+    """Put a miner to sleep as its firmware's own sleep command does.
+
+    The demo's miners start asleep (as a curtailment left them), so the site
+    draws nothing HashGrid has not allowed: the solar automation starts them
+    once it knows the surplus. (Bitaxes cannot sleep: they mine at 15 W.)
+    """
+    if isinstance(miner.personality, Antminer):
+        miner.personality._apply_work_mode(WORK_MODE_SLEEP)
+    elif miner.firmware != "bitaxe":
+        miner.physics.set_mining(False)
+
+
 def _lightning_dir(modbus_port: int) -> Path:
     """A fresh temporary folder for the nodes' sockets, the same on every run
     (so the entry's socket path stays valid); one per demo (by its ports)."""
@@ -517,8 +536,18 @@ async def running_demo_site(
         fleet = await stack.enter_async_context(
             running_fleet(MINER_COUNT, base_address, MINER_FIRMWARES)
         )
+        for miner in fleet.miners:
+            _asleep(miner)
+        # The miners are loads of the hybrid inverter's site: what they draw is
+        # in its load and its meter, so PV + battery + grid = house + miners.
         await stack.enter_async_context(
-            running_microgrid("127.0.0.1", modbus_port, time_scale=DAY_TIME_SCALE)
+            running_microgrid(
+                "127.0.0.1",
+                modbus_port,
+                time_scale=DAY_TIME_SCALE,
+                params=HOME,
+                external_load=lambda: sum(m.power_w for m in fleet.miners),
+            )
         )
         # The Victron GX is a system of its own (the workshop's), not a second
         # view of the hybrid inverter's site: one site seen twice would count
