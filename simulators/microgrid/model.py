@@ -230,12 +230,12 @@ class MicrogridModel:
             ac_limit = min(ac_limit, c.export_limit_w)
         ac = pv - battery
         if ac > ac_limit:
-            # first curtail PV down to what the battery takes plus the limit
-            pv = max(0.0, min(pv, ac_limit + max(battery, 0.0)))
+            # The AC side is full: the battery takes the PV the AC side cannot
+            # (discharging less, or charging, up to its charge limit); only PV
+            # beyond that is curtailed.
+            battery = min(max_chg, pv - ac_limit)
+            pv = max(0.0, min(pv, ac_limit + battery))
             ac = pv - battery
-            if ac > ac_limit:  # battery discharging into a lower limit
-                battery = pv - ac_limit
-                ac = ac_limit
         if ac < -p.inverter_max_w:  # charging from AC is bounded too
             battery = pv + p.inverter_max_w
             ac = -p.inverter_max_w

@@ -366,6 +366,26 @@ async def test_an_external_load_is_part_of_the_site_load(
         assert sources == pytest.approx(m.load_w + m.battery_w)
 
 
+def test_a_full_inverter_charges_the_battery_before_curtailing_pv() -> None:
+    """Loads beyond the inverter's AC rating (the demo's miners) take its full
+    output from the grid's side; the PV it cannot deliver charges the battery
+    (up to the charge limit), and only what is left is curtailed."""
+    m = MicrogridModel(ModelParams(initial_soc=0.5, seed=3))
+    m.external_loads.append(lambda: 12_000.0)
+    m.advance(5)
+    p = m.params
+    assert m.pv_available_w > p.inverter_max_w  # sunny noon
+    assert m.inverter_ac_w == pytest.approx(p.inverter_max_w)
+    assert m.battery_w == pytest.approx(
+        min(p.battery_max_charge_w, m.pv_available_w - p.inverter_max_w)
+    )
+    assert m.curtailed_w == pytest.approx(
+        max(0.0, m.pv_available_w - p.inverter_max_w - p.battery_max_charge_w)
+    )
+    assert m.grid_w == pytest.approx(m.load_w - p.inverter_max_w)
+    assert abs(m.balance_error_w()) < 1e-6
+
+
 def vars_of(m: MicrogridModel) -> dict[str, float]:
     k = m.counters
     return {
