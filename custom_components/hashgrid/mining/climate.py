@@ -12,9 +12,12 @@ miner's Mining switch and Work mode select do, through the site's curtailer
 (the one path that commands a miner), and asks only for a step the site's
 limits leave room for -- a demand-response limit of 0 always wins. The eco
 preset heats only within the site's solar limit (none set: no solar power to
-heat with). When a limit holds it back, `blocked_by` names it. Off: it no
-longer acts (the miner is left as it is). Mode, preset and target survive a
-restart.
+heat with). When a limit holds it back, `blocked_by` names it. While it
+heats, the step it chose is a cap the site's planner honours (the slot's
+`heat_max_w`, set before each command): a limit set or cleared never raises
+the miner above it nor resumes a miner the heater stopped, while a lower limit
+still lowers or stops it. Off: it no longer acts and releases the cap (the
+miner is left as it is). Mode, preset, target and cap survive a restart.
 """
 
 from __future__ import annotations
@@ -55,6 +58,7 @@ from .heater import (
     CONF_MIN_CYCLE,
     PRESET_ECO,
     PRESET_NONE,
+    Decision,
     HeatStep,
     Settings,
     decide,
@@ -195,6 +199,9 @@ class MinerHeater(MinerEntity, ClimateEntity, RestoreEntity):
             target = last.attributes.get(ATTR_TEMPERATURE)
             if isinstance(target, int | float) and math.isfinite(target):
                 self._attr_target_temperature = float(target)
+        if self.hvac_mode is not HVACMode.HEAT:
+            # A cap kept from before (the site's store) is the heater's only.
+            self.slot.heat_max_w = None
         # After the heater's own state write (connected first, so called
         # first): act on each reading of the miner, read-backs included.
         self.async_on_remove(
@@ -281,27 +288,64 @@ class MinerHeater(MinerEntity, ClimateEntity, RestoreEntity):
             current = self._current_step(steps)
             self._observe(now, current)
             allowed, reason = self._allowed(steps)
-            decision = decide(
-                self._settings,
-                now=now,
-                room_c=self.current_temperature,
-                target_c=self.target_temperature or DEFAULT_TARGET_C,
-                current=current,
-                top=len(steps) - 1,
-                allowed=allowed,
-                resume_at=self._resume_at,
-                switched_at=self._switched_at,
-                stepped_at=self._stepped_at,
-            )
+
+            def decision_within(allowed: int) -> Decision:
+                return decide(
+                    self._settings,
+                    now=now,
+                    room_c=self.current_temperature,
+                    target_c=self.target_temperature or DEFAULT_TARGET_C,
+                    current=current,
+                    top=len(steps) - 1,
+                    allowed=allowed,
+                    resume_at=self._resume_at,
+                    switched_at=self._switched_at,
+                    stepped_at=self._stepped_at,
+                )
+
+            decision = wanted = decision_within(allowed)
             if decision.capped:
                 blocked = reason
+                if not self._eco_in_the_dark():
+                    # A site limit holds it back: the planner may give it
+                    # what the room asks for once the limit rises (a cold
+                    # room: its top step, at once, as for any miner).
+                    wanted = decision_within(len(steps) - 1)
+                    room_c = self.current_temperature
+                    target_c = self.target_temperature or DEFAULT_TARGET_C
+                    if (
+                        room_c is not None
+                        and room_c < target_c - self._settings.hysteresis_c / 2
+                    ):
+                        wanted = Decision(len(steps) - 1)
+            # The step it wants is the planner's cap for this miner (set
+            # before commanding: a limit changed meanwhile plans within it).
+            self._cap(steps, wanted.step)
             if decision.step != current:
                 refused = await self._command(steps, current, decision.step)
                 blocked = refused or blocked
-                self._observe(now, self._current_step(steps))
+                now_at = self._current_step(steps)
+                if refused:
+                    self._cap(steps, now_at)
+                self._observe(now, now_at)
+        elif self.hvac_mode is not HVACMode.HEAT:
+            # Off: the planner may raise or resume the miner again.
+            self.slot.heat_max_w = None
         if blocked != self._blocked_by and self.entity_id:
             self._blocked_by = blocked
             self.async_write_ha_state()
+
+    def _cap(self, steps: tuple[HeatStep, ...], step: int | None) -> None:
+        """Hold the site's planner to a step (None: stopped, not resumed)."""
+        self.slot.heat_max_w = 0.0 if step is None else steps[step].power_w
+
+    def _eco_in_the_dark(self) -> bool:
+        """Eco with no solar limit active (no site limit holds it: eco does)."""
+        if self.preset_mode != PRESET_ECO:
+            return False
+        curtailer = site_runtime(self.coordinator.config_entry).curtailer
+        solar = curtailer.limits.get(SOURCE_SOLAR)
+        return solar is None or not solar.active_at(now_ts())
 
     def _allowed(self, steps: tuple[HeatStep, ...]) -> tuple[int, str | None]:
         """The highest step the limits leave room for, and what binds above it."""

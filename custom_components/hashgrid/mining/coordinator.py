@@ -134,6 +134,10 @@ class MinerSlot:
     known: Identity | None = None
     # The miner's state could not be built (logged once); it counts as unreachable.
     state_logged: bool = False
+    # While its heater heats (climate.py): the power of the heater's step, a
+    # cap the site's planner honours (0: the heater stopped it, so the planner
+    # does not resume it); None while the heater is off. Kept across restarts.
+    heat_max_w: float | None = None
 
     @property
     def subentry_id(self) -> str:
@@ -221,6 +225,21 @@ class MinerSlot:
             return self._unreachable_state()
         self.state_logged = False
         return state
+
+    def planned_state(self) -> MinerState:
+        """Return the state the site's planner plans with: :meth:`state`
+        within the heater's cap (``heat_max_w``), as a user's maximum.
+
+        A miner its heater stopped (cap 0) is held as it is: the planner
+        neither resumes it nor commands it (it draws its idle power).
+        """
+        state = self.state()
+        cap = self.heat_max_w
+        if cap is None or not state.reachable:
+            return state
+        if cap <= 0 and not state.mining:
+            return replace(state, reachable=False)
+        return with_user_limits(state, None, cap)
 
     def _unreachable_state(self) -> MinerState:
         data = self.subentry.data
@@ -355,6 +374,10 @@ class MiningSiteCoordinator(DataUpdateCoordinator[SiteData]):
         for sub_id, peak in (peaks if isinstance(peaks, dict) else {}).items():
             if sub_id in self.slots:
                 self.slots[sub_id].peak_power_w = _watts(peak)
+        caps = stored.get("heat_caps")
+        for sub_id, cap in (caps if isinstance(caps, dict) else {}).items():
+            if sub_id in self.slots and isinstance(cap, int | float):
+                self.slots[sub_id].heat_max_w = _watts(cap)
         for sub_id, known in stored.get("identities", {}).items():
             if sub_id in self.slots and isinstance(known, dict):
                 identity = Identity(
@@ -378,6 +401,11 @@ class MiningSiteCoordinator(DataUpdateCoordinator[SiteData]):
                 s.subentry_id: {"serial": s.known.serial, "mac": s.known.mac}
                 for s in self.slots.values()
                 if s.known is not None
+            },
+            "heat_caps": {
+                s.subentry_id: s.heat_max_w
+                for s in self.slots.values()
+                if s.heat_max_w is not None
             },
         }
 
@@ -434,7 +462,8 @@ class MiningSiteCoordinator(DataUpdateCoordinator[SiteData]):
             mining=sum(1 for r in live if r.is_mining),
             curtailed=sum(1 for r in live if not r.is_mining),
             unavailable=len(readings) - len(live),
-            max_power_w=sum(state.max_power_w for state in self.miner_states()),
+            # What the fleet can draw, whatever its heaters ask for now.
+            max_power_w=sum(s.state().max_power_w for s in self.slots.values()),
             miners=readings,
         )
 
@@ -605,5 +634,5 @@ class MiningSiteCoordinator(DataUpdateCoordinator[SiteData]):
         self.site_energy_kwh += kwh
 
     def miner_states(self) -> list[MinerState]:
-        """Return the planner's view of every miner."""
-        return [slot.state() for slot in self.slots.values()]
+        """Return the planner's view of every miner (within its heater's cap)."""
+        return [slot.planned_state() for slot in self.slots.values()]
