@@ -10,7 +10,10 @@ from homeassistant.components.climate.const import HVACAction, HVACMode
 from homeassistant.config_entries import ConfigEntry
 from homeassistant.core import HomeAssistant
 
-from custom_components.hashgrid.mining.coordinator import MinerSlot
+from custom_components.hashgrid.mining.coordinator import (
+    MinerSlot,
+    MiningSiteCoordinator,
+)
 from simulators.miner import SimulatedMiner
 
 from .test_heater import until
@@ -107,6 +110,10 @@ async def test_restart_keeps_the_cap(
 
     await hass.config_entries.async_unload(site.entry_id)
     await hass.async_block_till_done()
+    # The site's store keeps the cap (before the heater is back).
+    kept = MiningSiteCoordinator(hass, site)
+    await kept.async_load_store()
+    assert [s.heat_max_w for s in kept.slots.values()] == [0]
     assert await hass.config_entries.async_setup(site.entry_id)
     assert slot_of(site).heat_max_w == 0
     await hass.async_block_till_done()
