@@ -317,25 +317,78 @@ class Curtailer:
         cmd = Command(slot.subentry_id, action, power_w, 0.0, work_mode)
         outcome = (await self._carry_out_all([cmd]))[0]
         self._track_obedience(slot, outcome)
-        self.coordinator.async_set_updated_data(self.coordinator.site_data())
+        self._publish()
         return outcome
+
+    @callback
+    def _publish(self) -> None:
+        """Show what the read-backs read, leaving the poll's schedule alone.
+
+        Not `async_set_updated_data`: it reschedules the next poll, and with
+        a budget changing every few seconds the miners no command reads back
+        would never be read again.
+        """
+        coordinator = self.coordinator
+        coordinator.data = coordinator.site_data()
+        coordinator.async_update_listeners()
+
+    async def _confirm_stopped(
+        self, slots: Sequence[MinerSlot]
+    ) -> tuple[list[Command], list[MinerOutcome]]:
+        """Read miners believed stopped; stop those that mine (and say so)."""
+        if not slots:
+            return [], []
+        await run_in_lanes(
+            list(slots),
+            lambda slot: self.coordinator.async_poll_miner(slot, state_only=True),
+            COMMAND_CONCURRENCY,
+        )
+        stops = [
+            Command(slot.subentry_id, "stop", None, 0.0)
+            for slot in slots
+            if slot.reading is not None and slot.reading.is_mining
+        ]
+        if stops:
+            LOGGER.info(
+                "%s: %d miner(s) believed stopped were mining: stopping",
+                self.coordinator.config_entry.title,
+                len(stops),
+            )
+        return stops, await self._carry_out_all(stops) if stops else []
 
     async def _enforce(self, budget_w: float, stagger_s: float) -> dict[str, Any]:
         coordinator = self.coordinator
         slots = coordinator.slots
-        plan = plan_curtailment(
-            coordinator.miner_states(), budget_w, stagger_s=stagger_s
-        )
+        states = coordinator.miner_states()
+        plan = plan_curtailment(states, budget_w, stagger_s=stagger_s)
         # A large fleet's plan, its commands and its report each take the
         # event loop a while: let others run in between.
         await asyncio.sleep(0)
-        outcomes = await self._carry_out_all(plan.commands)
-        for cmd, outcome in zip(plan.commands, outcomes, strict=True):
+        # Planned stopped and believed stopped, so not commanded: confirmed
+        # by reading them, meanwhile (a reading can be stale: a resume whose
+        # read-back a newer budget cancelled, a miner woken by another tool).
+        commanded = {cmd.miner_id for cmd in plan.commands}
+        believed_stopped = [
+            slots[s.miner_id]
+            for s in states
+            if s.controllable
+            and s.can_stop
+            and not s.mining
+            and s.miner_id not in plan.running
+            and s.miner_id not in commanded
+        ]
+        outcomes, (stops, stop_outcomes) = await asyncio.gather(
+            self._carry_out_all(plan.commands),
+            self._confirm_stopped(believed_stopped),
+        )
+        commands = (*plan.commands, *stops)
+        outcomes = [*outcomes, *stop_outcomes]
+        for cmd, outcome in zip(commands, outcomes, strict=True):
             self._track_obedience(slots[cmd.miner_id], outcome)
-        if plan.commands:
-            coordinator.async_set_updated_data(coordinator.site_data())
+        if commands:
+            self._publish()
             await asyncio.sleep(0)
-            self._read_again_later([slots[cmd.miner_id] for cmd in plan.commands])
+            self._read_again_later([slots[cmd.miner_id] for cmd in commands])
         data = coordinator.data
         response: dict[str, Any] = {
             "site": coordinator.config_entry.title,
@@ -393,7 +446,7 @@ class Curtailer:
                 lambda slot: self.coordinator.async_poll_miner(slot, state_only=True),
                 COMMAND_CONCURRENCY,
             )
-            self.coordinator.async_set_updated_data(self.coordinator.site_data())
+            self._publish()
 
         self.coordinator.config_entry.async_create_background_task(
             self.hass, _again(), "hashgrid_read_settled_power"
