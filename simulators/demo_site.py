@@ -121,6 +121,9 @@ DEMO_AUTOMATIONS = (
             "min_budget": 1,
             "max_budget": 15,
             "hysteresis": 0.3,
+            # The microgrid reads the inverter every 5 s: the miners' draw is
+            # added back as it was when the surplus was measured (no swing).
+            "surplus_interval": 5,
             "shortfall_delay": {"hours": 0, "minutes": 0, "seconds": 30},
             "min_on_time": {"hours": 0, "minutes": 1, "seconds": 0},
             "min_off_time": {"hours": 0, "minutes": 1, "seconds": 0},

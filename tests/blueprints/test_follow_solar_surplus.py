@@ -256,3 +256,55 @@ async def test_once_a_minute_catches_up_what_no_reading_triggered(
     _set_surplus(hass, 2230)  # less than a quarter of it: left
     await move_to(hass, freezer, now.replace(second=0) + timedelta(minutes=4))
     assert _solar(hass, site) == 3.8
+
+
+async def test_a_lagging_surplus_and_the_miners_draw_do_not_swing(
+    hass: HomeAssistant, freezer: FrozenDateTimeFactory
+) -> None:
+    """The demo's swing (issue 13's watch): the site's Total power follows the
+    limit at once, the inverter's surplus only at its next reading (every
+    5 s). Adding today's draw to the last reading's surplus mixes two
+    moments: the limit fell, overshot and swung between the minimum and the
+    maximum. With the surplus interval, the draw is added as it was when the
+    surplus was measured: the limit settles on the surplus, within the
+    hysteresis, over many readings, and follows a cloud and the sun's return
+    within two readings.
+    """
+    site = await setup_site(hass, [])
+    now = dt_util.utcnow().replace(second=3, microsecond=0) + timedelta(minutes=1)
+    freezer.move_to(now)
+    mining = "sensor.mining_power"
+    watts = {"unit_of_measurement": "W", "device_class": "power"}
+    # What the miners could use (PV less the house): a cloud, then more sun.
+    phases = (4000, 2500, 5000)
+    available = phases[0]
+    hass.states.async_set(mining, "0", watts)
+    _set_surplus(hass, available)
+    await _follow(
+        hass, site, mining_power_sensor=mining, max_budget=10, surplus_interval=5
+    )
+    await hass.async_block_till_done()
+    drawn_at_reading = 0.0
+    seen: list[float] = []
+    for step in range(36):
+        available = phases[step // 12]
+        # One second after the last reading the miners follow the limit, and
+        # the site's Total power shows it at once.
+        drawn = (_solar(hass, site) or 0) * 1000
+        now += timedelta(seconds=1)
+        await move_to(hass, freezer, now)
+        hass.states.async_set(mining, str(drawn), watts)
+        await hass.async_block_till_done()
+        # The next surplus reading was measured before the miners changed.
+        now += timedelta(seconds=4)
+        await move_to(hass, freezer, now)
+        _set_surplus(hass, available - drawn_at_reading)
+        await hass.async_block_till_done()
+        drawn_at_reading = drawn
+        seen.append(_solar(hass, site) or 0)
+    for phase, kw in enumerate(phases):
+        # Two readings to follow (the first one is taken before the miners
+        # moved); then steady on the surplus, no swing.
+        settled = seen[phase * 12 + 2 : phase * 12 + 12]
+        assert max(settled) - min(settled) <= 0.2, seen
+        assert settled[-1] == pytest.approx(kw / 1000, abs=0.2), seen
