@@ -74,3 +74,21 @@ async def test_polls_keep_their_schedule_while_the_budget_changes(
     assert slot.read_at is not None
     assert slot.read_at != read_before
     assert slot.reading.hashrate_ths < before / 2, (axe.hashrate_ths, before)
+
+
+async def test_a_miner_first_read_while_ramping_is_planned_at_its_full_draw(
+    hass: HomeAssistant, site: ConfigEntry, fleet: Fleet
+) -> None:
+    """The stock S21 reports no power: the planner counts it at its peak
+    estimate (hashrate x the model's J/TH). First read while it ramped up
+    (19 TH/s: 333 W), that peak must still rise to its full draw, or the
+    planner keeps both S21s mining under a 1.5 kW solar limit, 'at 333 W'."""
+    _lux, ant, _axe = fleet.miners
+    coordinator = site.runtime_data.coordinator
+    slot = coordinator.slots[list(site.subentries)[1]]
+    slot.peak_power_w = 333.0  # read once while ramping up (kept in the store)
+    await coordinator.async_refresh()
+    assert ant.mining
+    assert slot.state().max_power_w > 3000
+    await set_limit(hass, site, "solar", 1.5)
+    assert not ant.mining

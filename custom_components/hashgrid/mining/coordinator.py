@@ -152,17 +152,20 @@ class MinerSlot:
     def track_peak_power_w(self) -> float:
         """Raise the miner's peak power to its reading's, then return the peak.
 
-        Some firmwares (Antminer stock) report no power at all: a peak of 0 is
-        then set to the hashrate times the model's nominal efficiency, so the
-        planner counts the miner at that. The peak is kept across restarts.
+        Some firmwares (Antminer stock) report no power at all: the peak then
+        rises to the hashrate times the model's nominal efficiency, so the
+        planner counts the miner at that -- at its full hashrate, not at the
+        one it was first read at while ramping up. Kept across restarts.
         """
         reading = self.reading
         if reading is not None and reading.power_w:
             self.peak_power_w = max(self.peak_power_w, reading.power_w)
-        if self.peak_power_w:
-            return self.peak_power_w
-        if reading is not None and reading.hashrate_ths:
-            self.peak_power_w = reading.hashrate_ths * self.j_per_th()
+        elif reading is not None and reading.power_w is None and reading.hashrate_ths:
+            # Rises with the hashrate: a first reading while it ramped up
+            # (19 TH/s of 200) must not leave it planned at a tenth of its draw.
+            self.peak_power_w = max(
+                self.peak_power_w, reading.hashrate_ths * self.j_per_th()
+            )
         return self.peak_power_w
 
     def j_per_th(self) -> float:
