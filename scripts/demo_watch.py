@@ -32,11 +32,8 @@ import asyncio
 from contextlib import suppress
 from dataclasses import dataclass, field
 import json
-import os
 from pathlib import Path
-import random
 import signal
-import socket
 import sys
 import tempfile
 import time
@@ -49,6 +46,8 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scripts"))
 
 from demo import HomeAssistantAPI  # noqa: E402
+
+from simulators.launch import free_port, start_demo  # noqa: E402
 
 SITE = "demo_mining_site"
 INVERTER = "hashgrid_sim_hg_hybrid_6k"
@@ -72,21 +71,6 @@ CHOSEN = ("manual", "fleet")
 def log(message: str) -> None:
     """One line on stderr, with the wall clock."""
     print(f"{time.strftime('%H:%M:%S')} {message}", file=sys.stderr, flush=True)
-
-
-def free_port(low: int = 20000, high: int = 32000, *, pair: bool = False) -> int:
-    """A free port below the ephemeral range (and the next one, when pair)."""
-    for _ in range(200):
-        port = random.randrange(low, high)
-        try:
-            with socket.socket() as one, socket.socket() as two:
-                one.bind(("127.0.0.1", port))
-                if pair:
-                    two.bind(("127.0.0.1", port + 1))
-        except OSError:
-            continue
-        return port
-    raise RuntimeError("no free port")
 
 
 def watts(state: dict[str, Any] | None) -> float | None:
@@ -275,22 +259,7 @@ def _figures(args: argparse.Namespace) -> Figures:
 
 
 async def _start(args: argparse.Namespace, config: Path) -> asyncio.subprocess.Process:
-    return await asyncio.create_subprocess_exec(
-        str(ROOT / "scripts" / "develop"),
-        "--config",
-        str(config),
-        "--port",
-        str(args.port),
-        "--base-address",
-        args.base_address,
-        "--modbus-port",
-        str(free_port(pair=True)),
-        "--vtn-port",
-        str(free_port()),
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
+    return await start_demo(config, args.port, args.base_address)
 
 
 async def _echo_until(stream: asyncio.StreamReader, text: str) -> None:
