@@ -9,6 +9,7 @@ import asyncio
 from homeassistant.components.climate.const import HVACAction, HVACMode
 from homeassistant.config_entries import ConfigEntry
 from homeassistant.core import HomeAssistant
+from homeassistant.helpers import entity_registry as er
 
 from custom_components.hashgrid.mining.coordinator import (
     MinerSlot,
@@ -127,3 +128,23 @@ async def test_restart_keeps_the_cap(
     await hass.async_block_till_done()
     assert slot_of(site).heat_max_w is None
     await until(lambda: nano.mining)  # the solar limit is enforced again
+
+
+async def test_a_disabled_heater_releases_the_cap(
+    hass: HomeAssistant, site: ConfigEntry, nano: SimulatedMiner
+) -> None:
+    """A heater disabled while it holds its miner stopped is never added
+    again, so its stored cap no longer holds the miner back."""
+    room(hass, 25.0)
+    await call(hass, site, "set_temperature", temperature=22.0, hvac_mode="heat")
+    await until(lambda: not nano.mining)
+    await set_limit(hass, site, "solar", 0.5)
+
+    registry = er.async_get(hass)
+    registry.async_update_entity(
+        heater(hass, site).entity_id, disabled_by=er.RegistryEntryDisabler.USER
+    )
+    await hass.config_entries.async_reload(site.entry_id)
+    await hass.async_block_till_done()
+    assert slot_of(site).heat_max_w is None
+    await until(lambda: nano.mining)  # the solar limit alone decides

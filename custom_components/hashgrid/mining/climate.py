@@ -41,12 +41,13 @@ from homeassistant.const import (
 )
 from homeassistant.core import Event, EventStateChangedData, HomeAssistant, callback
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
+from homeassistant.helpers import entity_registry as er
 from homeassistant.helpers.dispatcher import async_dispatcher_connect
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.helpers.event import async_track_state_change_event
 from homeassistant.helpers.restore_state import RestoreEntity
 
-from ..const import LOGGER
+from ..const import DOMAIN, LOGGER
 from ..models import HashGridConfigEntry
 from .const import CONF_ROOM_TEMPERATURE
 from .coordinator import MinerSlot, MiningSiteCoordinator, signal_miner_state
@@ -433,6 +434,9 @@ class MinerHeater(MinerEntity, ClimateEntity, RestoreEntity):
         await self._async_act()
 
 
+HEATER = ClimateEntityDescription(key="heater", translation_key="heater")
+
+
 async def async_setup_climates(
     hass: HomeAssistant,
     entry: HashGridConfigEntry,
@@ -443,14 +447,25 @@ async def async_setup_climates(
     for slot in coordinator.slots.values():
         if slot.info is None or slot.info.can_stop:
             async_add_entities(
-                [
-                    MinerHeater(
-                        coordinator,
-                        slot,
-                        ClimateEntityDescription(
-                            key="heater", translation_key="heater"
-                        ),
-                    )
-                ],
+                [MinerHeater(coordinator, slot, HEATER)],
                 config_subentry_id=slot.subentry_id,
             )
+
+
+@callback
+def async_release_disabled_heaters(
+    hass: HomeAssistant, coordinator: MiningSiteCoordinator
+) -> None:
+    """Drop the stored cap of each heater the user disabled.
+
+    A disabled heater is never added, so its cap (kept in the site's store)
+    must not hold its miner back. Run before the limits are enforced again.
+    """
+    registry = er.async_get(hass)
+    for slot in coordinator.slots.values():
+        if slot.heat_max_w is None:
+            continue
+        unique_id = MinerHeater(coordinator, slot, HEATER).unique_id
+        entity_id = registry.async_get_entity_id("climate", DOMAIN, str(unique_id))
+        if entity_id and (found := registry.async_get(entity_id)) and found.disabled:
+            slot.heat_max_w = None

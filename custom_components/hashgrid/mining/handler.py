@@ -8,7 +8,7 @@ from homeassistant.core import HomeAssistant, callback
 from ..const import EntryKind
 from ..coordinator import async_first_refresh
 from ..models import HashGridConfigEntry, KindHandler, KindRuntime
-from .climate import async_setup_climates
+from .climate import async_release_disabled_heaters, async_setup_climates
 from .const import SUBENTRY_MINER
 from .control import async_setup_buttons, async_setup_numbers, async_setup_switches
 from .coordinator import MiningSiteCoordinator
@@ -28,6 +28,7 @@ async def async_setup_site(
     await coordinator.async_load_store()
     # The site's device first: every miner's device hangs off it.
     await async_first_refresh(hass, entry, coordinator, site_device_info)
+    async_release_disabled_heaters(hass, coordinator)
     curtailer = Curtailer(hass, coordinator)
     if len(coordinator.limits):
         # A restart keeps the limits: enforce them again (and their expiries).
