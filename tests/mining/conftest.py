@@ -6,12 +6,15 @@ from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager
 from typing import Any
 
+from homeassistant.components.repairs import repairs_flow_manager
 from homeassistant.config_entries import (
     ConfigEntry,
     ConfigEntryState,
     ConfigSubentryData,
 )
 from homeassistant.core import HomeAssistant
+from homeassistant.data_entry_flow import FlowResult
+from homeassistant.helpers import issue_registry as ir
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
@@ -21,6 +24,7 @@ from custom_components.hashgrid.mining.client import (
     connect as _connect,
     identify,
 )
+from custom_components.hashgrid.mining.coordinator import MiningSiteCoordinator
 from simulators.miner import Fleet, running_fleet
 from tests.net import addr
 
@@ -110,3 +114,21 @@ async def _close_clients() -> AsyncIterator[None]:
     yield
     while _opened:
         await _opened.pop().aclose()
+
+
+async def open_credentials_repair(
+    hass: HomeAssistant, coordinator: MiningSiteCoordinator, subentry_id: str
+) -> tuple[Any, FlowResult]:
+    """After a poll refused for the miner's password: the fixable repair is
+    raised, the miner has no reading, and its repair flow opens (the repair
+    flow manager and the flow's first form)."""
+    await coordinator.async_refresh()
+    await hass.async_block_till_done()
+    issue_id = f"miner_credentials_{subentry_id}"
+    issue = ir.async_get(hass).async_get_issue(DOMAIN, issue_id)
+    assert issue is not None
+    assert issue.is_fixable
+    assert coordinator.slots[subentry_id].reading is None
+    manager = repairs_flow_manager(hass)
+    assert manager is not None
+    return manager, await manager.async_init(DOMAIN, data={"issue_id": issue_id})

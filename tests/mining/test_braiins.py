@@ -17,7 +17,6 @@ import asyncio
 from collections.abc import AsyncIterator
 import time
 
-from homeassistant.components.repairs import repairs_flow_manager
 from homeassistant.config_entries import SOURCE_USER
 from homeassistant.const import ATTR_ENTITY_ID, STATE_OFF, STATE_ON
 from homeassistant.core import HomeAssistant
@@ -43,7 +42,7 @@ from simulators.miner.braiins import BraiinsOS
 from tests.conftest import ManualClock
 from tests.net import addr
 
-from .conftest import TIME_SCALE, connect, setup_site
+from .conftest import TIME_SCALE, connect, open_credentials_repair, setup_site
 
 CLIENT_BASE = addr("7.170")
 SITE_BASE = addr("2.170")
@@ -377,17 +376,8 @@ async def test_braiins_password_in_the_flow_and_its_repair(
                 "switch", "turn_off", {ATTR_ENTITY_ID: switch_id}, blocking=True
             )
         assert sim.mining is True
-        await coordinator.async_refresh()
-        await hass.async_block_till_done()
+        manager, flow = await open_credentials_repair(hass, coordinator, subentry_id)
         issue_id = f"miner_credentials_{subentry_id}"
-        issue = ir.async_get(hass).async_get_issue(DOMAIN, issue_id)
-        assert issue is not None
-        assert issue.is_fixable
-        assert coordinator.slots[subentry_id].reading is None
-
-        manager = repairs_flow_manager(hass)
-        assert manager is not None
-        flow = await manager.async_init(DOMAIN, data={"issue_id": issue_id})
         assert list(flow["data_schema"].schema) == ["username", "password"]
         flow = await manager.async_configure(
             flow["flow_id"], {"username": "root", "password": "s3cret"}

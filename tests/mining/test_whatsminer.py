@@ -10,7 +10,6 @@ goes through the site's curtailer like any command to a miner.
 
 from __future__ import annotations
 
-from homeassistant.components.repairs import repairs_flow_manager
 from homeassistant.config_entries import SOURCE_USER, ConfigEntry
 from homeassistant.const import ATTR_ENTITY_ID, STATE_OFF
 from homeassistant.core import HomeAssistant
@@ -27,7 +26,7 @@ from simulators.miner import running_fleet
 from tests.conftest import ManualClock
 from tests.net import addr
 
-from .conftest import TIME_SCALE, miner_subentry, setup_site
+from .conftest import TIME_SCALE, miner_subentry, open_credentials_repair, setup_site
 
 BASE = addr("2.161")
 CLIENT_BASE = addr("7.161")
@@ -216,17 +215,8 @@ async def test_changed_password_is_repaired(
                 blocking=True,
             )
         assert sim.personality.power_mode == "Low"
-        await coordinator.async_refresh()
-        await hass.async_block_till_done()
+        manager, flow = await open_credentials_repair(hass, coordinator, subentry_id)
         issue_id = f"miner_credentials_{subentry_id}"
-        issue = ir.async_get(hass).async_get_issue(DOMAIN, issue_id)
-        assert issue is not None
-        assert issue.is_fixable
-        assert coordinator.slots[subentry_id].reading is None
-
-        manager = repairs_flow_manager(hass)
-        assert manager is not None
-        flow = await manager.async_init(DOMAIN, data={"issue_id": issue_id})
         assert flow["step_id"] == "init"
         assert list(flow["data_schema"].schema) == ["password"]  # no user name
         flow = await manager.async_configure(flow["flow_id"], {"password": "admin"})
