@@ -374,7 +374,8 @@ def _fill(
     budget: float,
     excluded: frozenset[str],
 ) -> tuple[dict[str, float], set[str]]:
-    """Rules 1-3: the levels and running set, ``excluded`` miners kept stopped."""
+    """Rules 1-3: the levels and running set, ``excluded`` miners placed last
+    (a yielded miner that still fits beside the others runs)."""
     levels = {m.miner_id: m.floor_w for m in ranked}
     running = {m.miner_id for m in ranked if not m.can_stop}
 
@@ -383,8 +384,9 @@ def _fill(
 
     if total() <= budget:
         # Keep as many miners running as fit, best first, each at its minimum.
-        for miner in ranked:
-            if miner.can_stop and miner.miner_id not in excluded:
+        last = [m for m in ranked if m.miner_id in excluded]
+        for miner in [*(m for m in ranked if m.miner_id not in excluded), *last]:
+            if miner.can_stop:
                 levels[miner.miner_id] = miner.min_run_w
                 if total() <= budget:
                     running.add(miner.miner_id)
@@ -430,7 +432,10 @@ def _fill_better(
         stop_only = [
             m
             for m in reversed(ranked)
-            if m.miner_id in current and m.can_stop and not m.targetable
+            if m.miner_id in current
+            and m.miner_id not in excluded
+            and m.can_stop
+            and not m.targetable
         ]
         if not stop_only:
             break
@@ -442,7 +447,7 @@ def _fill_better(
             by_id[i].max_power_w for i in excluded if i in running and by_id[i].mining
         )
         if alt > best[0] and alt - planned >= gain and alt + held_w <= budget:
-            best = (alt, alt_levels, current, excluded)
+            best = (alt, alt_levels, current, excluded - current)
     return best[1], best[2], best[3]
 
 
