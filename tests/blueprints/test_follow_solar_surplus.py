@@ -308,3 +308,55 @@ async def test_a_lagging_surplus_and_the_miners_draw_do_not_swing(
         settled = seen[phase * 12 + 2 : phase * 12 + 12]
         assert max(settled) - min(settled) <= 0.2, seen
         assert settled[-1] == pytest.approx(kw / 1000, abs=0.2), seen
+
+
+async def test_a_setting_sun_is_followed_not_trailed(
+    hass: HomeAssistant, freezer: FrozenDateTimeFactory
+) -> None:
+    """The demo's dusk (issue 13's last watch): the surplus falls at every
+    reading and the limit, set to a reading, trailed it by two (a reading
+    taken before the miners moved is not used): the miners drew up to
+    1.3 kW from the battery for 45 s. A fall that continues a recent one
+    goes as far again: the miners trail the sun by at most one reading's
+    fall, half as much on average, and use most of the surplus.
+    """
+    site = await setup_site(hass, [])
+    now = dt_util.utcnow().replace(second=3, microsecond=0) + timedelta(minutes=1)
+    freezer.move_to(now)
+    mining = "sensor.mining_power"
+    watts = {"unit_of_measurement": "W", "device_class": "power"}
+    available = 6300.0
+    hass.states.async_set(mining, "0", watts)
+    _set_surplus(hass, available)
+    await _follow(
+        hass,
+        site,
+        mining_power_sensor=mining,
+        max_budget=10,
+        hysteresis=0.3,
+        surplus_interval=5,
+    )
+    await hass.async_block_till_done()
+    drawn_at_reading = 0.0
+    over: list[float] = []
+    for _ in range(24):
+        available -= 300  # 60 W a second: the demo's dusk at 144x
+        drawn = (_solar(hass, site) or 0) * 1000
+        now += timedelta(seconds=1)
+        await move_to(hass, freezer, now)
+        hass.states.async_set(mining, str(drawn), watts)
+        await hass.async_block_till_done()
+        # What the miners draw beyond the surplus until the next reading.
+        over.append(drawn - available)
+        # The reading is measured before the miners moved.
+        now += timedelta(seconds=4)
+        await move_to(hass, freezer, now)
+        _set_surplus(hass, available - drawn_at_reading)
+        await hass.async_block_till_done()
+        drawn_at_reading = drawn
+    # From the third reading (the first two start mining) until 1 kW is left.
+    falling = over[3:20]
+    # Without the lead: 300 and 600 W over by turns (mean 450 W).
+    assert max(falling) <= 300, over
+    assert sum(falling) / len(falling) <= 200, over
+    assert min(falling) >= -400, over
