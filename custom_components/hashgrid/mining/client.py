@@ -127,6 +127,11 @@ class MinerInfo:
     # out as the highest mode at or below it. Otherwise (Whatsminer) the
     # firmware takes a power limit beside its mode and draws the lower.
     power_by_mode: bool = False
+    # The powers a power target is carried out at, when the firmware runs
+    # discrete steps (LuxOS: its frequency profiles; Avalon: its work modes):
+    # a target becomes the highest step at or below it. Empty: any target in
+    # its range.
+    power_steps_w: tuple[float, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -548,6 +553,9 @@ async def _identify_miner(
         nominal_power_w=nominal or None,
         work_modes=modes,
         power_by_mode=isinstance(miner, AvalonMiner) and bool(modes),
+        power_steps_w=tuple(sorted(set(powers)))
+        if sets_power and (miner.supports_presets or isinstance(miner, AvalonMiner))
+        else (),
     )
     return info, identity
 
@@ -1093,7 +1101,9 @@ class MinerClient:
             if not fitting:
                 return False
             return await self.set_work_mode(max(fitting, key=lambda m: m.power_w).name)
-        return await self._command(lambda: self._miner.set_power_limit(int(watts)))
+        # A step's power itself selects that step (int() would fall below it).
+        target = round(watts) if self.info.power_steps_w else int(watts)
+        return await self._command(lambda: self._miner.set_power_limit(target))
 
     async def set_work_mode(self, name: str) -> bool:
         """Switch to one of the firmware's work modes (see `MinerInfo.work_modes`)."""

@@ -287,9 +287,7 @@ class MinerSlot:
             max_power_w=max_w,
             idle_power_w=min(IDLE_POWER_W, info.min_power_w or IDLE_POWER_W),
             power_target_w=self.power_target_w or reading.power_target_w,
-            steps_w=tuple(m.power_w for m in info.work_modes)
-            if info.power_by_mode
-            else (),
+            steps_w=info.power_steps_w,
         )
         return with_user_limits(
             state, data.get(CONF_MIN_POWER), data.get(CONF_MAX_POWER)

@@ -27,9 +27,10 @@ Model
   - running with a power target: any target in ``[min_power_w, max_power_w]``;
   - running without one (stop-only firmware): draws ``max_power_w``, its nominal
     power;
-  - running in one of its discrete work modes (``steps_w``: Avalon's low,
-    medium, high), when its only power target is a mode: exactly one of the
-    mode powers within its limits, never a power between two modes.
+  - running at one of its discrete power steps (``steps_w``: Avalon's work
+    modes low, medium, high; LuxOS's frequency profiles), when a power target
+    is carried out as the highest step at or below it: exactly one of the
+    step powers within its limits, never a power between two steps.
 
   Its *floor* is the lowest level: stopped if it can stop, otherwise (a
   Bitaxe-like device) its minimum power target.
@@ -128,8 +129,9 @@ class MinerState:
     min_power_w: float | None = None
     idle_power_w: float = 15.0
     power_target_w: float | None = None
-    # The powers of its discrete work modes when those are its only power
-    # targets (Avalon); empty when it takes any target in its range.
+    # The powers of its discrete steps when a power target is carried out as
+    # one of them (Avalon's modes, LuxOS's profiles); empty when it takes any
+    # target in its range.
     steps_w: tuple[float, ...] = ()
 
     def __post_init__(self) -> None:
