@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+from collections.abc import Callable
 from contextlib import AsyncExitStack
 from datetime import UTC, datetime
 import json
@@ -291,13 +292,23 @@ class HomeAssistantAPI:
         return result
 
     async def subentry_flow(
-        self, entry_id: str, subentry_type: str, steps: list[dict[str, Any]]
+        self,
+        entry_id: str,
+        subentry_type: str,
+        steps: list[dict[str, Any]],
+        *,
+        subentry_id: str | None = None,
     ) -> dict[str, Any]:
-        """Run a subentry flow (e.g. add a miner) through the given steps."""
+        """Run a subentry flow (e.g. add a miner) through the given steps; with
+        a subentry_id, that subentry's reconfigure flow."""
         result: dict[str, Any] = await self._json(
             "POST",
             "/api/config/config_entries/subentries/flow",
-            json={"handler": [entry_id, subentry_type], "show_advanced_options": False},
+            json={
+                "handler": [entry_id, subentry_type],
+                "show_advanced_options": False,
+                **({"subentry_id": subentry_id} if subentry_id else {}),
+            },
         )
         for step in steps:
             result = await self._json(
@@ -361,6 +372,37 @@ class HomeAssistantAPI:
         """Return every entity's state, by entity id."""
         return {s["entity_id"]: s for s in await self._json("GET", "/api/states")}
 
+    async def set_state(self, entity_id: str, state: dict[str, Any]) -> None:
+        """Set a state as a sensor outside HA does (POST /api/states/<id>);
+        logs in again if the token has expired (after 30 minutes)."""
+        for attempt in (1, 2):
+            try:
+                await self._json("POST", f"/api/states/{entity_id}", json=state)
+                return
+            except RuntimeError as err:
+                if attempt == 2 or ": 401 " not in str(err):
+                    raise
+                await self.login()
+
+    async def call_service(
+        self, domain: str, service: str, data: dict[str, Any]
+    ) -> None:
+        """Call a service (an action) as the UI does."""
+        await self._json("POST", f"/api/services/{domain}/{service}", json=data)
+
+    async def wait_for_entity(
+        self, match: Callable[[dict[str, Any]], bool], limit_s: float
+    ) -> str:
+        """Wait until an entity's state matches; return its entity id."""
+        deadline = time.monotonic() + limit_s
+        while True:
+            for state in (await self.states()).values():
+                if match(state):
+                    return str(state["entity_id"])
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"no entity matched in {limit_s} s")
+            await asyncio.sleep(0.5)
+
     async def components(self) -> list[str]:
         """Return the components HA has loaded."""
         components: list[str] = (await self._json("GET", "/api/config"))["components"]
@@ -375,6 +417,25 @@ async def configure_entries(api: HomeAssistantAPI, site: Any) -> None:
     for setup in site.entry_setups:
         await setup.run(api)
         log(f"configured: {setup.title}")
+
+
+async def post_rooms(api: HomeAssistantAPI, site: Any) -> None:
+    """Post each simulated room's temperature to HA, every few seconds, for as
+    long as the demo runs (REST-posted states are not restored when HA
+    restarts: the next post brings them back)."""
+    from simulators.demo_site import ROOM_POST_EVERY_S
+
+    failing = False
+    while True:
+        for room in site.rooms:
+            try:
+                await api.set_state(room.sensor, room.state())
+                failing = False
+            except (aiohttp.ClientError, RuntimeError, TimeoutError, OSError) as err:
+                if not failing:
+                    log(f"could not post {room.sensor} (tried again): {err}")
+                failing = True
+        await asyncio.sleep(ROOM_POST_EVERY_S)
 
 
 async def instantiate_blueprints(api: HomeAssistantAPI, site: Any) -> None:
@@ -533,6 +594,8 @@ async def run(args: argparse.Namespace) -> int:
             await api.onboard()
             log("onboarding done")
         await api.login()
+        rooms = asyncio.create_task(post_rooms(api, site), name="demo rooms")
+        stack.push_async_callback(_cancel, rooms)
         await configure_entries(api, site)
         # The solar automation adds the miners' draw (the site's Total power) to
         # the surplus, which counts every miner: it starts once Total power does.
@@ -552,6 +615,11 @@ async def run(args: argparse.Namespace) -> int:
         for hook in site.stop_hooks:
             hook()
     return 0
+
+
+async def _cancel(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
 
 
 async def _stop_process(proc: asyncio.subprocess.Process) -> None:

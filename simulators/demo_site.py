@@ -19,12 +19,17 @@ from simulators.lightning import running_lightning
 from simulators.microgrid import ModelParams, running_microgrid
 from simulators.miner import running_fleet
 from simulators.miner.antminer import WORK_MODE_SLEEP, Antminer
+from simulators.miner.avalon import SOFT_OFF, Avalon
 from simulators.miner.miner import SimulatedMiner
+from simulators.room import HeatedRoom, Room, daily_outside
 
 _LOGGER = logging.getLogger(__name__)
 
-MINER_COUNT = 6
+# Two miners of each firmware, then an Avalon Nano 3S that heats the office.
 MINER_FIRMWARES = ("luxos", "antminer", "bitaxe")
+HEATER_FIRMWARE = "avalon_nano3s"
+FLEET_FIRMWARES = (*MINER_FIRMWARES, *MINER_FIRMWARES, HEATER_FIRMWARE)
+MINER_COUNT = len(FLEET_FIRMWARES)
 # A simulated day passes in 10 minutes.
 DAY_TIME_SCALE = 144.0
 # Fixed ports, so the entries stay valid from one run of the demo to the next.
@@ -392,6 +397,8 @@ class DemoSite:
     notifications: tuple[tuple[str, dict[str, Any]], ...] = DEMO_NOTIFICATIONS
     #: Called when the demo starts to stop, before Home Assistant is stopped.
     stop_hooks: list[Callable[[], None]] = field(default_factory=list)
+    #: The rooms whose temperature the demo posts to HA (the office).
+    rooms: list[DemoRoom] = field(default_factory=list)
 
 
 def _created(result: dict[str, Any], what: str) -> None:
@@ -399,8 +406,11 @@ def _created(result: dict[str, Any], what: str) -> None:
         raise RuntimeError(f"{what}: {result}")
 
 
+SITE_TITLE = "Demo mining site"
+
+
 def _mining_site(hosts: list[str]) -> EntrySetup:
-    title = "Demo mining site"
+    title = SITE_TITLE
 
     async def run(api: Any) -> None:
         _created(
@@ -511,6 +521,132 @@ async def _issue_events(vtn: SimulatedVtn) -> None:
         await asyncio.sleep(1)
 
 
+# --- the office: a room the Avalon Nano 3S heats -------------------------------
+
+ROOM_NAME = "Office"
+ROOM_SENSOR = "sensor.office_room_temperature"
+#: The Nano's thermostat (HashGrid's climate entity, given this id by the demo).
+HEATER_CLIMATE = "climate.office_heater"
+ROOM_START_C = 18.0
+HEATER_TARGET_C = 20.0
+HEATER_HYSTERESIS_C = 0.5
+#: No minimum on/off time: the room's hours pass in seconds (a 10-minute day).
+HEATER_MIN_CYCLE_MIN = 0
+#: How often (real seconds) the demo posts the room's temperature to HA.
+ROOM_POST_EVERY_S = 10.0
+
+
+@dataclass
+class DemoRoom:
+    """A simulated room a miner heats, and the sensor that shows it in HA.
+
+    The room is `simulators/room.py`'s one-node model (its default small room:
+    loss 7 W/K, heat capacity 250 kJ/K, so a 10-hour time constant), heated
+    by all the miner draws, losing heat to an outside that follows
+    `daily_outside`. It lives on the hybrid inverter's day (the sun's clock,
+    `DAY_TIME_SCALE` times real time), so its nights are the site's.
+    """
+
+    heated: HeatedRoom
+    miner: SimulatedMiner
+    sensor: str = ROOM_SENSOR
+    name: str = ROOM_NAME
+
+    def state(self) -> dict[str, Any]:
+        """The room sensor's state now (the room stepped to its clock's now)."""
+        return {
+            "state": f"{self.heated.advance():.1f}",
+            "attributes": {
+                "friendly_name": f"{self.name} room temperature",
+                "device_class": "temperature",
+                "unit_of_measurement": "°C",
+                "state_class": "measurement",
+            },
+        }
+
+
+def _office(miner: SimulatedMiner, day_clock: Callable[[], float]) -> DemoRoom:
+    """The office, heated by `miner`, on the site's day clock (simulated s)."""
+    return DemoRoom(
+        HeatedRoom(
+            Room(ROOM_START_C, outside_c=daily_outside(day_clock())),
+            # The miner meters real time; the room's seconds are simulated,
+            # DAY_TIME_SCALE to a real one: scaled so, the mean power the room
+            # takes is what the miner draws.
+            lambda: miner.energy_wh * DAY_TIME_SCALE,
+            day_clock,
+            daily_outside,
+        ),
+        miner,
+    )
+
+
+def _heater(room: DemoRoom, site_title: str, priority: int) -> EntrySetup:
+    """The miner's options name the room's sensor (its reconfigure step); its
+    heater gets a plain id and heats to the target."""
+    title = f"{room.name} heater"
+    miner = room.miner
+
+    async def run(api: Any) -> None:
+        # A reading first, so the heater has one when it starts.
+        await api.set_state(room.sensor, room.state())
+        entry_id = next(
+            e["entry_id"] for e in await api.entries() if e["title"] == site_title
+        )
+        subentries = await api.ws_call(
+            {"type": "config_entries/subentries/list", "entry_id": entry_id}
+        )
+        ids = {str(miner.serial).upper(), miner.mac}
+        subentry_id = next(
+            (s["subentry_id"] for s in subentries if s["unique_id"] in ids), None
+        )
+        if subentry_id is None:
+            raise RuntimeError(f"{title}: no miner {ids} in {subentries}")
+        result = await api.subentry_flow(
+            entry_id,
+            "miner",
+            [
+                {
+                    "priority": priority,
+                    "room_temperature_entity": room.sensor,
+                    "heater_hysteresis": HEATER_HYSTERESIS_C,
+                    "heater_min_cycle_min": HEATER_MIN_CYCLE_MIN,
+                }
+            ],
+            subentry_id=subentry_id,
+        )
+        if result.get("reason") != "reconfigure_successful":
+            raise RuntimeError(f"{title}: {result}")
+        # The site reloads with the new options: its heater names the room.
+        heater = await api.wait_for_entity(
+            lambda s: (
+                s["entity_id"].startswith("climate.")
+                and s["attributes"].get("room_temperature_entity") == room.sensor
+            ),
+            60,
+        )
+        if heater != HEATER_CLIMATE:
+            await api.ws_call(
+                {
+                    "type": "config/entity_registry/update",
+                    "entity_id": heater,
+                    "new_entity_id": HEATER_CLIMATE,
+                }
+            )
+            await api.wait_for_entity(lambda s: s["entity_id"] == HEATER_CLIMATE, 30)
+        await api.call_service(
+            "climate",
+            "set_temperature",
+            {
+                "entity_id": HEATER_CLIMATE,
+                "temperature": HEATER_TARGET_C,
+                "hvac_mode": "heat",
+            },
+        )
+
+    return EntrySetup(title, run)
+
+
 def _asleep(miner: SimulatedMiner) -> None:
     """Put a miner to sleep as its firmware's own sleep command does.
 
@@ -520,6 +656,8 @@ def _asleep(miner: SimulatedMiner) -> None:
     """
     if isinstance(miner.personality, Antminer):
         miner.personality._apply_work_mode(WORK_MODE_SLEEP)
+    elif isinstance(miner.personality, Avalon):
+        miner.personality._apply_soft(SOFT_OFF)  # its estats say SoftOFF too
     elif miner.firmware != "bitaxe":
         miner.physics.set_mining(False)
 
@@ -540,13 +678,13 @@ async def running_demo_site(
     """Run every simulator of the demo for as long as the context lasts."""
     async with AsyncExitStack() as stack:
         fleet = await stack.enter_async_context(
-            running_fleet(MINER_COUNT, base_address, MINER_FIRMWARES)
+            running_fleet(MINER_COUNT, base_address, FLEET_FIRMWARES)
         )
         for miner in fleet.miners:
             _asleep(miner)
         # The miners are loads of the hybrid inverter's site: what they draw is
         # in its load and its meter, so PV + battery + grid = house + miners.
-        await stack.enter_async_context(
+        home = await stack.enter_async_context(
             running_microgrid(
                 "127.0.0.1",
                 modbus_port,
@@ -591,15 +729,24 @@ async def running_demo_site(
 
         stack.callback(cancel_tasks)
         hosts = [miner.ip for miner in fleet.miners]
+        # The Nano (the last miner) heats the office, whose day is the
+        # hybrid inverter's (its outside coldest at the site's 05:00).
+        model = home.model
+        office = _office(
+            fleet.miners[-1],
+            lambda: model.params.start_time_of_day_s + model.sim_time_s,
+        )
         alice, bob = net.neighbours
         site = DemoSite(
             summary=(
-                f"{len(hosts)} miners ({', '.join(MINER_FIRMWARES)}) on "
+                f"{len(hosts)} miners ({', '.join(MINER_FIRMWARES)}, and an "
+                f"Avalon Nano 3S heating the {office.name.lower()}) on "
                 f"{hosts[0]}…{hosts[-1]}; SunSpec hybrid inverter on "
                 f"127.0.0.1:{modbus_port}, the workshop's Victron GX on "
                 f"127.0.0.1:{modbus_port + 1} (a day every 10 minutes); Lightning node HASHGRID on "
                 f"{net.rpc_socket} with two neighbours; OpenADR VTN at {vtn.url}"
-            )
+            ),
+            rooms=[office],
         )
 
         def node_away() -> None:
@@ -611,6 +758,8 @@ async def running_demo_site(
         site.stop_hooks.append(node_away)
         site.entry_setups += [
             _mining_site(hosts),
+            # The Nano was added last: the highest priority (10 per miner).
+            _heater(office, SITE_TITLE, len(hosts) * 10),
             _microgrid("SunSpec hybrid inverter", modbus_port, 1),
             _microgrid("Victron GX", modbus_port + 1, 100),
             _lightning_node(net.rpc_socket, alice.offer),
@@ -639,6 +788,11 @@ async def running_demo_site(
             "mining stops (Binding limit: price)",
             "Assist (the chat icon): 'turn off mining', 'what is the surplus power', "
             "'resume mining', 'how much did we pay Alice today'",
+            f"Heating: the Avalon Nano 3S heats the {office.name.lower()} (its "
+            f"thermostat, {HEATER_CLIMATE}: heat to {HEATER_TARGET_C:g} °C; "
+            f"{office.sensor}, a simulated room warmed by what the Nano draws and "
+            "cooled by the outside) within the site's limits: Held off by says "
+            "what stops it (at night: solar; DR events)",
             "Settings → Automations: five automations from HashGrid's blueprints "
             "and three that notify; the log: INFO (a line per payment; "
             "--debug for every poll)",

@@ -19,7 +19,14 @@ sys.path.insert(0, str(ROOT / "scripts"))
 
 from demo import DASHBOARD_PATH, HomeAssistantAPI  # noqa: E402
 
-from simulators.demo_site import dashboard_entities, load_dashboard  # noqa: E402
+from simulators.demo_site import (  # noqa: E402
+    HEATER_CLIMATE,
+    HEATER_TARGET_C,
+    MINER_COUNT,
+    ROOM_SENSOR,
+    dashboard_entities,
+    load_dashboard,
+)
 from tests.demo_process import free_port, start_demo, wait_for_line  # noqa: E402
 
 pytestmark = pytest.mark.slow
@@ -38,7 +45,7 @@ async def _no_address_in_names(api: HomeAssistantAPI, entries: list[dict]) -> No
             " | unique | map('device_attr', 'name') | list | tojson }}"
         )
     )
-    assert len(names) >= 10, names  # site, 6 miners, 2 microgrid, node, 2, DR
+    assert len(names) >= 11, names  # site, 7 miners, 2 microgrid, node, 2, DR
     entities = json.loads(
         await api.template(
             "{{ integration_entities('hashgrid') | map('state_attr', "
@@ -102,6 +109,8 @@ async def _views_set_up(api: HomeAssistantAPI, states: dict[str, Any]) -> None:
         "sensor.alice_last_settlement",
     ):
         assert entity_id in shown, entity_id
+    # The office heater's thermostat and its room.
+    assert {HEATER_CLIMATE, ROOM_SENSOR} <= shown
     core = await api.ws_call({"type": "frontend/get_system_data", "key": "core"})
     assert core["value"]["default_panel"] == DASHBOARD_PATH
 
@@ -214,6 +223,27 @@ def _balance_adds_up(states: States) -> str | None:
     return None
 
 
+def _office_heated(states: States) -> str | None:
+    """None when the Nano's thermostat heats the office as a user would see it:
+    in heat mode, at its target, showing the room sensor's temperature."""
+    room = states[ROOM_SENSOR]
+    heater = states[HEATER_CLIMATE]
+    attributes = heater["attributes"]
+    seen = f"room {room}, heater {heater}"
+    assert room["attributes"]["device_class"] == "temperature", seen
+    assert room["attributes"]["unit_of_measurement"] == "°C", seen
+    assert room["attributes"]["state_class"] == "measurement", seen
+    # The room starts at 18 °C, with the Nano's 140 W at most it settles 20 K
+    # above an outside of 2-10 °C; without heat it cools toward that outside.
+    assert 0 < float(room["state"]) < 35, seen
+    assert attributes["room_temperature_entity"] == ROOM_SENSOR, seen
+    if heater["state"] != "heat" or attributes["temperature"] != HEATER_TARGET_C:
+        return f"not heating to {HEATER_TARGET_C}: {seen}"
+    if abs(attributes["current_temperature"] - float(room["state"])) > 0.01:
+        return f"the heater does not show the room's temperature: {seen}"
+    return None
+
+
 def _no_negative_zero(states: States) -> None:
     """No HashGrid power shows as "-0 W" (a reading of -0.0, or -0.4 at no decimals)."""
     for entity_id, state in states.items():
@@ -282,7 +312,7 @@ async def test_develop_boots_home_assistant(
                         and e.endswith("_hashrate")
                         and "mining_site" not in e
                     ]
-                    if len(miners) == 6:
+                    if len(miners) == MINER_COUNT:  # six and the Nano
                         break
                     await asyncio.sleep(0.5)
             # The Lightning node and its neighbours; the VEN registered with the VTN.
@@ -311,6 +341,9 @@ async def test_develop_boots_home_assistant(
             # the budget. (Whether mining is on at boot depends on the
             # simulated sun, clouds and battery: not asserted.)
             states = await _until(api, "the site consistent", _site_consistent)
+            # The office heater: its thermostat heats to the target and shows
+            # the room's temperature (posted by the demo every 10 s).
+            states = await _until(api, "the office heated", _office_heated)
             # (Mining may be off for a DR event by now: the balance is watched
             # from the start.)
             states = await balance

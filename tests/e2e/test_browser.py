@@ -37,6 +37,7 @@ import time
 import aiohttp
 import pytest
 
+from simulators.demo_site import MINER_COUNT
 from simulators.miner import running_fleet
 from tests.demo_process import free_port, start_demo, wait_for_line
 
@@ -81,12 +82,12 @@ pytestmark = [
 
 
 def _free_subnet() -> int:
-    """Return N such that 127.0.N.1-6 (the demo's miners) and .100 are free on :80."""
+    """Return N such that 127.0.N.1-7 (the demo's miners) and .100 are free on :80."""
     for _ in range(100):
         subnet = random.randrange(150, 250)
         try:
             with contextlib.ExitStack() as stack:
-                for host in (*range(1, 7), 100):
+                for host in (*range(1, MINER_COUNT + 1), 100):
                     sock = stack.enter_context(socket.socket())
                     sock.bind((f"127.0.{subnet}.{host}", 80))
         except OSError:
@@ -377,8 +378,14 @@ async def test_hashgrid_dashboard_and_energy(demo: Demo) -> None:
                 "Neighbours",
                 "Alice (we pay)",
                 "Bob (pays us)",
+                "Heating",
+                "Held off by",
             ):
                 await page.get_by_text(text, exact=True).first.wait_for()
+            # The office heater's thermostat, in heat mode at its target.
+            thermostat = page.locator("hui-thermostat-card").first
+            await expect_text(thermostat, re.compile(r"Office"))
+            await expect_text(thermostat, re.compile(r"20(\.0)?\s*°C"))
             # Power, effective budget and surplus in one unit, on one graph.
             graph = page.locator("hui-history-graph-card")
             await graph.get_by_text(
