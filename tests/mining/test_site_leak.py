@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from datetime import timedelta
 
 from homeassistant.config_entries import ConfigEntry
 from homeassistant.core import HomeAssistant
 from homeassistant.util import dt as dt_util
+import pytest
 from pytest_homeassistant_custom_component.common import async_fire_time_changed
 
 from simulators.miner import Fleet
@@ -92,3 +94,25 @@ async def test_a_miner_first_read_while_ramping_is_planned_at_its_full_draw(
     assert slot.state().max_power_w > 3000
     await set_limit(hass, site, "solar", 1.5)
     assert not ant.mining
+
+
+async def test_a_miner_seen_first_while_ramping_is_planned_at_its_rated_draw(
+    hass: HomeAssistant, site: ConfigEntry, fleet: Fleet
+) -> None:
+    """The demo at boot: two stock S21s first read while ramping up (15 TH/s,
+    planned at 262 W each) drew 3.5 kW each, 3 kW past a 6.9 kW solar limit,
+    until the next poll. With no peak known yet, a miner that reports no
+    power counts at its rated hashrate (the firmware's ideal rate) times its
+    model's J/TH."""
+    _lux, ant, _axe = fleet.miners
+    coordinator = site.runtime_data.coordinator
+    slot = coordinator.slots[list(site.subentries)[1]]
+    assert slot.info is not None
+    expected = slot.info.expected_hashrate_ths
+    assert expected == pytest.approx(ant.spec.nominal_ths, rel=0.05)
+    rated = expected * slot.j_per_th()
+    assert slot.reading is not None
+    slot.peak_power_w = 0.0
+    slot.reading = dataclasses.replace(slot.reading, hashrate_ths=15.0)
+    assert slot.state().max_power_w == pytest.approx(rated)
+    assert rated >= 0.95 * ant.spec.nominal_w

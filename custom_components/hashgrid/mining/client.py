@@ -65,6 +65,7 @@ _IDENTITY_DATA = [
     DataOptions.SERIAL_NUMBER,
     DataOptions.FW_VERSION,
     DataOptions.WATTAGE_LIMIT,
+    DataOptions.EXPECTED_HASHRATE,
 ]
 # What a read-back after a command needs: is it mining, at what power and target.
 _STATE_DATA = [
@@ -132,6 +133,9 @@ class MinerInfo:
     # a target becomes the highest step at or below it. Empty: any target in
     # its range.
     power_steps_w: tuple[float, ...] = ()
+    # The hashrate the firmware says the machine is built for (Antminer
+    # stock: its boards' ideal rate), TH/s; None if it does not say.
+    expected_hashrate_ths: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -556,6 +560,7 @@ async def _identify_miner(
         power_steps_w=tuple(sorted(set(powers)))
         if sets_power and (miner.supports_presets or isinstance(miner, AvalonMiner))
         else (),
+        expected_hashrate_ths=_hashrate_ths(data, figures, expected=True) or None,
     )
     return info, identity
 
@@ -620,14 +625,18 @@ async def identify(
     return client.info
 
 
-def _hashrate_ths(data: MinerData, figures: _Figures) -> float | None:
-    if data.hashrate is None:
+def _hashrate_ths(
+    data: MinerData, figures: _Figures, *, expected: bool = False
+) -> float | None:
+    rate = data.expected_hashrate if expected else data.hashrate
+    if rate is None:
         return None
     try:
-        value: object = data.hashrate.into(SHA256Unit.TH)
+        value: object = rate.into(SHA256Unit.TH)
     except Exception:  # a rate pyasic cannot convert
-        value = data.hashrate
-    return figures.number("hashrate", value, MAX_HASHRATE_THS)
+        value = rate
+    name = "expected hashrate" if expected else "hashrate"
+    return figures.number(name, value, MAX_HASHRATE_THS)
 
 
 def _text(value: object) -> str | None:

@@ -168,6 +168,23 @@ class MinerSlot:
             )
         return self.peak_power_w
 
+    def rated_power_w(self) -> float:
+        """Return what a miner that reports no power draws at its rated
+        hashrate (0 if unknown or it reports power).
+
+        Its peak follows its readings, and a miner first read while ramping
+        up (15 TH/s of 206 in the demo) was planned at a tenth of its draw
+        until a later poll: two S21s ran 3 kW past the budget.
+        """
+        info = self.info
+        if (
+            info is None
+            or info.expected_hashrate_ths is None
+            or not self.power_estimated()
+        ):
+            return 0.0
+        return info.expected_hashrate_ths * self.j_per_th()
+
     def j_per_th(self) -> float:
         """Return the miner's nominal efficiency (its model's, else typical)."""
         return j_per_th(self.info.model if self.info else None)
@@ -268,7 +285,7 @@ class MinerSlot:
         max_w = max(
             info.max_power_w
             or info.nominal_power_w
-            or self.track_peak_power_w()
+            or max(self.track_peak_power_w(), self.rated_power_w())
             or _watts(data.get(CONF_MAX_POWER))
             or UNKNOWN_MINER_POWER_W,
             IDLE_POWER_W,
