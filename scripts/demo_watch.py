@@ -50,6 +50,14 @@ from demo import HomeAssistantAPI  # noqa: E402
 from simulators.launch import free_port, start_demo  # noqa: E402
 
 SITE = "demo_mining_site"
+#: The office heater's own site (the Avalon Nano 3S alone): not the main
+#: site's; its draw is in the inverter's load (the house's, to the main site).
+OFFICE_SITE = "office_site"
+OFFICE = {
+    "office_w": f"sensor.{OFFICE_SITE}_total_power",
+    "room_c": "sensor.office_room_temperature",
+}
+HEATER = "climate.office_heater"
 INVERTER = "hashgrid_sim_hg_hybrid_6k"
 DR = "binary_sensor.demand_response_hashgrid_demo_dr_event_active"
 POWER = {
@@ -101,6 +109,15 @@ def sample(states: dict[str, dict[str, Any]], t: float) -> dict[str, Any]:
     row["dr"] = (states.get(DR) or {}).get("state")
     soc = states.get(SOC)
     row["soc"] = None if soc is None else soc["state"]
+    # The office: its site's draw (W), the room (°C), what holds its heater off.
+    office_w = watts(states.get(OFFICE["office_w"]))
+    row["office_w"] = None if office_w is None else round(office_w, 1)
+    try:
+        row["room_c"] = float(states[OFFICE["room_c"]]["state"])
+    except KeyError, TypeError, ValueError:
+        row["room_c"] = None
+    heater = states.get(HEATER) or {"state": None, "attributes": {}}
+    row["heater"] = [heater["state"], heater["attributes"].get("blocked_by")]
     # Each miner as HA shows it: mining (its switch; Bitaxes by hashrate),
     # power (W), hashrate (TH/s).
     row["miners"] = {
@@ -112,7 +129,7 @@ def sample(states: dict[str, dict[str, Any]], t: float) -> dict[str, Any]:
         for entity_id, state in sorted(states.items())
         if entity_id.startswith("sensor.")
         and entity_id.endswith("_hashrate")
-        and not entity_id.startswith(f"sensor.{SITE}")
+        and not entity_id.startswith((f"sensor.{SITE}_", f"sensor.{OFFICE_SITE}_"))
         for switch in [
             "switch."
             + entity_id.removeprefix("sensor.").removesuffix("_hashrate")

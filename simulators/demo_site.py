@@ -95,20 +95,27 @@ class DemoAutomation:
 
 
 _HG = "integration_entities('hashgrid')"
-_SITE_DEVICE = f"{{{{ {_HG} | select('search', 'mining_site_power_budget') | map('device_id') | first }}}}"
-_SITE_ENTRY = f"{{{{ {_HG} | select('search', 'mining_site_power_budget') | map('config_entry_id') | first }}}}"
+# The main site's entities are demo_mining_site_…, the office's office_site_…:
+# each selector finds one site.
+_SITE_DEVICE = f"{{{{ {_HG} | select('search', 'demo_mining_site_power_budget') | map('device_id') | first }}}}"
+_SITE_ENTRY = f"{{{{ {_HG} | select('search', 'demo_mining_site_power_budget') | map('config_entry_id') | first }}}}"
+_OFFICE_DEVICE = f"{{{{ {_HG} | select('search', 'office_site_power_budget') | map('device_id') | first }}}}"
+#: Both sites (the main one and the office's), for the automations that stop
+#: every miner: a DR event and expensive power stop the heater too. (A config
+#: folder from before the office had its own site has only the main one.)
+_BOTH_SITES = (
+    f"{{{{ [{_SITE_DEVICE[3:-3]}, {_OFFICE_DEVICE[3:-3]}] | select | list | tojson }}}}"
+)
 _DR_ACTIVE = f"{{{{ {_HG} | select('search', 'dr_event_active') | first }}}}"
 
 DEMO_AUTOMATIONS = (
     DemoAutomation(
         "hashgrid_demo_dr",
         "Demo: curtail mining during DR events",
-        "The grid signal's DR event stops every miner; its end restores them.",
+        "The grid signal's DR event stops every miner (both sites: the office "
+        "heater too); its end restores them.",
         "curtail_on_dr_event",
-        {
-            "dr_source": _DR_ACTIVE,
-            "sites": f"{{{{ [{_SITE_DEVICE[3:-3]}] | tojson }}}}",
-        },
+        {"dr_source": _DR_ACTIVE, "sites": _BOTH_SITES},
         {"event_budget": 0, "stagger": 2},
     ),
     DemoAutomation(
@@ -152,9 +159,10 @@ DEMO_AUTOMATIONS = (
     DemoAutomation(
         "hashgrid_demo_expensive",
         "Demo: stop mining when power is expensive",
-        "Move the Electricity price slider above 0.25 EUR/kWh to stop mining.",
+        "Move the Electricity price slider above 0.25 EUR/kWh to stop mining "
+        "(both sites: the office heater too).",
         "curtail_when_expensive",
-        {"sites": f"{{{{ [{_SITE_DEVICE[3:-3]}] | tojson }}}}"},
+        {"sites": _BOTH_SITES},
         {
             "price_sensor": "input_number.electricity_price",
             "break_even": 0.25,
@@ -179,6 +187,14 @@ DEMO_AUTOMATIONS = (
 
 DASHBOARD_YAML = Path(__file__).resolve().parent.parent / "dashboards" / "hashgrid.yaml"
 SITE = "demo_mining_site"
+#: The office's site (the Nano heater's alone: no solar limit).
+OFFICE_SITE = "office_site"
+#: Entity id prefixes of the sites' own entities (not a miner's).
+SITE_PREFIXES = tuple(
+    f"{domain}.{site}_"
+    for site in (SITE, OFFICE_SITE)
+    for domain in ("sensor", "switch")
+)
 INVERTER = "hashgrid_sim_hg_hybrid_6k"
 # Shown in kW, so that the history graph puts them beside the effective budget.
 KILOWATT_SENSORS = (f"sensor.{SITE}_total_power", f"sensor.{INVERTER}_surplus_power")
@@ -197,7 +213,7 @@ def miner_tiles(states: dict[str, dict[str, Any]]) -> list[tuple[str, str]]:
     cannot stop) its hashrate; named as its device."""
     tiles: dict[str, tuple[str, str]] = {}
     for entity_id, state in sorted(states.items()):
-        if entity_id.startswith((f"sensor.{SITE}", f"switch.{SITE}")):
+        if entity_id.startswith(SITE_PREFIXES):
             continue
         for domain, suffix, label in (
             ("switch", "_mining", " Mining"),
@@ -267,7 +283,7 @@ def energy_prefs(states: dict[str, dict[str, Any]]) -> dict[str, Any]:
         if entity_id.startswith("sensor.")
         and entity_id.endswith("_energy")
         and state["attributes"].get("device_class") == "energy"
-        and not entity_id.startswith(f"sensor.{SITE}")
+        and not entity_id.startswith(SITE_PREFIXES)
         and entity_id.removesuffix("_energy") + "_hashrate" in states
     ]
     return {
@@ -407,10 +423,14 @@ def _created(result: dict[str, Any], what: str) -> None:
 
 
 SITE_TITLE = "Demo mining site"
+#: The office heater's own site: its entities are office_site_… (the flow
+#: keeps a name that ends in "site" as it is).
+OFFICE_SITE_TITLE = "Office site"
 
 
-def _mining_site(hosts: list[str]) -> EntrySetup:
-    title = SITE_TITLE
+def _mining_site(hosts: list[str], title: str = SITE_TITLE) -> EntrySetup:
+    """A mining site entry named `title`, the miners at `hosts` its subentries
+    (priorities 10, 20, …)."""
 
     async def run(api: Any) -> None:
         _created(
@@ -730,7 +750,11 @@ async def running_demo_site(
         stack.callback(cancel_tasks)
         hosts = [miner.ip for miner in fleet.miners]
         # The Nano (the last miner) heats the office, whose day is the
-        # hybrid inverter's (its outside coldest at the site's 05:00).
+        # hybrid inverter's (its outside coldest at the site's 05:00). It is
+        # the office site's only miner: that site has the DR and price limits
+        # but no solar limit, so it heats from the battery or the grid at
+        # night too (in the main site the solar limit would stop it from dusk).
+        # Its draw is still in the hybrid inverter's load (the same house).
         model = home.model
         office = _office(
             fleet.miners[-1],
@@ -757,9 +781,10 @@ async def running_demo_site(
 
         site.stop_hooks.append(node_away)
         site.entry_setups += [
-            _mining_site(hosts),
-            # The Nano was added last: the highest priority (10 per miner).
-            _heater(office, SITE_TITLE, len(hosts) * 10),
+            _mining_site(hosts[:-1]),
+            _mining_site(hosts[-1:], OFFICE_SITE_TITLE),
+            # The office site's only miner (priority 10).
+            _heater(office, OFFICE_SITE_TITLE, 10),
             _microgrid("SunSpec hybrid inverter", modbus_port, 1),
             _microgrid("Victron GX", modbus_port + 1, 100),
             _lightning_node(net.rpc_socket, alice.offer),
@@ -791,8 +816,10 @@ async def running_demo_site(
             f"Heating: the Avalon Nano 3S heats the {office.name.lower()} (its "
             f"thermostat, {HEATER_CLIMATE}: heat to {HEATER_TARGET_C:g} °C; "
             f"{office.sensor}, a simulated room warmed by what the Nano draws and "
-            "cooled by the outside) within the site's limits: Held off by says "
-            "what stops it (at night: solar; DR events)",
+            "cooled by the outside) within its own site's limits (Office site: "
+            "DR and price, no solar limit, so it heats from the battery or the "
+            "grid at night): Held off by says what stops it (DR events, an "
+            "expensive price)",
             "Settings → Automations: five automations from HashGrid's blueprints "
             "and three that notify; the log: INFO (a line per payment; "
             "--debug for every poll)",

@@ -45,7 +45,7 @@ async def _no_address_in_names(api: HomeAssistantAPI, entries: list[dict]) -> No
             " | unique | map('device_attr', 'name') | list | tojson }}"
         )
     )
-    assert len(names) >= 11, names  # site, 7 miners, 2 microgrid, node, 2, DR
+    assert len(names) >= 12, names  # 2 sites, 7 miners, 2 microgrid, node, 2, DR
     entities = json.loads(
         await api.template(
             "{{ integration_entities('hashgrid') | map('state_attr', "
@@ -90,7 +90,7 @@ async def _views_set_up(api: HomeAssistantAPI, states: dict[str, Any]) -> None:
     saved = await api.ws_call({"type": "lovelace/config", "url_path": DASHBOARD_PATH})
     shown = dashboard_entities(saved)
     assert not shown - set(states)
-    miners = [e for e in shown if e.startswith("switch.") and "mining_site" not in e]
+    miners = [e for e in shown if e.startswith("switch.") and not _of_a_site(e)]
     assert len(miners) >= 4  # the miners that can stop; Bitaxes by hashrate
     for entity_id in (
         "sensor.demo_mining_site_total_power",
@@ -126,12 +126,19 @@ async def _views_set_up(api: HomeAssistantAPI, states: dict[str, Any]) -> None:
 
 
 SITE = "demo_mining_site"
+#: The office heater's own site (the Nano alone; DR and price, no solar limit).
+OFFICE_SITE = "office_site"
 INVERTER = "hashgrid_sim_hg_hybrid_6k"
 DR_ACTIVE = "binary_sensor.demand_response_hashgrid_demo_dr_event_active"
 #: The solar automation's minimum and maximum limit in the demo (kW).
 SOLAR_MIN_KW, SOLAR_MAX_KW = 1.0, 15.0
 
 States = dict[str, dict[str, Any]]
+
+
+def _of_a_site(entity_id: str) -> bool:
+    """Whether an entity is one of a site's own (not a miner's)."""
+    return entity_id.split(".", 1)[-1].startswith((f"{SITE}_", f"{OFFICE_SITE}_"))
 
 
 def _kw(states: States, entity_id: str) -> float:
@@ -207,8 +214,10 @@ def _balance_adds_up(states: States) -> str | None:
         _kw(states, f"sensor.{INVERTER}_{name}_power")
         for name in ("pv", "load", "battery", "grid")
     )
+    # Both sites' miners are loads of the hybrid inverter (the same house).
     mining = _kw(states, f"sensor.{SITE}_total_power")
-    seen = f"PV {pv}, grid {grid}, battery {battery} (> 0 charging), load {load}, miners {mining} kW"
+    office = _kw(states, f"sensor.{OFFICE_SITE}_total_power")
+    seen = f"PV {pv}, grid {grid}, battery {battery} (> 0 charging), load {load}, miners {mining} + office {office} kW"
     # One poll of the inverter: exact up to the registers' rounding.
     if abs(pv + grid - battery - load) > 0.005:
         return f"PV + grid != load + battery: {seen}"
@@ -217,7 +226,7 @@ def _balance_adds_up(states: States) -> str | None:
     # The load is the house plus the miners (read in another poll: a little
     # slack). In the demo's first minutes (early afternoon) the house draws
     # 0.35 kW, and an appliance at most 2 kW more.
-    house = load - mining
+    house = load - mining - office
     if not 0.1 <= house <= 2.6:
         return f"load - miners is no house load: {seen}"
     return None
@@ -242,6 +251,63 @@ def _office_heated(states: States) -> str | None:
     if abs(attributes["current_temperature"] - float(room["state"])) > 0.01:
         return f"the heater does not show the room's temperature: {seen}"
     return None
+
+
+#: What HA shows of the office's site: its device, its entry and the main
+#: site's, the heater's entry and device, the miners (hashrate sensors) of it.
+_OFFICE_TEMPLATE = (
+    f"{{% set office = config_entry_id('sensor.{OFFICE_SITE}_total_power') %}}"
+    "{% set ns = namespace(miners=[]) %}"
+    "{% for e in integration_entities('hashgrid') if e.endswith('_hashrate') "
+    f"and not e.startswith('sensor.{OFFICE_SITE}_') and config_entry_id(e) == office %}}"
+    "{% set ns.miners = ns.miners + [e] %}{% endfor %}"
+    "{{ {"
+    f"'device': device_attr(device_id('sensor.{OFFICE_SITE}_total_power'), 'name'), "
+    "'entry': office, "
+    f"'main': config_entry_id('sensor.{SITE}_total_power'), "
+    f"'heater_entry': config_entry_id('{HEATER_CLIMATE}'), "
+    f"'heater_device': device_id('{HEATER_CLIMATE}'), "
+    "'miners': ns.miners, 'miner_devices': ns.miners | map('device_id') | list"
+    "} | tojson }}"
+)
+
+
+async def _office_site(api: HomeAssistantAPI) -> None:
+    """The office heater has a site of its own, as a user sees it: a device
+    "Office site" (not the main site's entry), the Nano its only miner (the
+    heater's device), no solar limit (it may heat at night from the battery or
+    the grid), its Total power what the Nano draws, within its budget."""
+    found = json.loads(await api.template(_OFFICE_TEMPLATE))
+    assert found["device"] == "Office site", found
+    assert found["entry"], found
+    assert found["entry"] != found["main"], found
+    assert found["heater_entry"] == found["entry"], found
+    assert len(found["miners"]) == 1, found
+    assert found["miner_devices"] == [found["heater_device"]], found
+
+    def agrees(states: States) -> str | None:
+        binding = states[f"sensor.{OFFICE_SITE}_binding_limit"]
+        limits = {
+            source: limit["power_kw"]
+            for source, limit in binding["attributes"]["limits"].items()
+        }
+        budget = _kw(states, f"sensor.{OFFICE_SITE}_effective_budget")
+        power = _kw(states, f"sensor.{OFFICE_SITE}_total_power")
+        nano = found["miners"][0].removesuffix("_hashrate") + "_power"
+        drawn = _kw(states, nano)
+        switch = states[f"switch.{OFFICE_SITE}_mining"]["state"]
+        seen = f"limits {limits}, budget {budget}, {binding['state']}, switch {switch}, total {power}, Nano {drawn} kW"
+        assert "solar" not in limits, seen
+        if switch != ("on" if budget > 0 else "off"):
+            return f"Mining switch disagrees with the budget: {seen}"
+        # One miner of at most 140 W: the site's total is its draw (another poll).
+        if not 0 <= power <= 0.2 or abs(power - drawn) > 0.05:
+            return f"Total power is not the Nano's: {seen}"
+        if power > budget + 0.05:
+            return f"the Nano draws more than the budget: {seen}"
+        return None
+
+    await _until(api, "the office site consistent", agrees)
 
 
 def _no_negative_zero(states: States) -> None:
@@ -286,15 +352,18 @@ async def test_develop_boots_home_assistant(
             assert "hashgrid" in await api.components()
             entries = await api.entries()
             assert {e["state"] for e in entries} == {"loaded"}
-            # The mining site, two microgrid devices, the Lightning node and the
-            # grid signal.
-            assert len(entries) >= 5
+            # The two mining sites, two microgrid devices, the Lightning node
+            # and the grid signal.
+            assert len(entries) >= 6
             by_title = {e["title"]: e for e in entries}
             assert (
                 by_title["Lightning node HASHGRID"]["num_subentries"] == 2
             )  # neighbours
             assert "Demand response hashgrid-demo" in by_title
             assert "Demo mining site" in by_title
+            # The office heater's own site: the Nano its only miner.
+            assert by_title["Office site"]["num_subentries"] == 1
+            assert by_title["Demo mining site"]["num_subentries"] == MINER_COUNT - 1
             # What HA shows of the hybrid inverter's site adds up: PV + grid =
             # load + battery, and the load counts the miners (seen while they
             # mine, before the first DR event or after it).
@@ -310,9 +379,9 @@ async def test_develop_boots_home_assistant(
                         for e in states
                         if e.startswith("sensor.")
                         and e.endswith("_hashrate")
-                        and "mining_site" not in e
+                        and not _of_a_site(e)
                     ]
-                    if len(miners) == MINER_COUNT:  # six and the Nano
+                    if len(miners) == MINER_COUNT:  # six, and the Nano (the office's)
                         break
                     await asyncio.sleep(0.5)
             # The Lightning node and its neighbours; the VEN registered with the VTN.
@@ -344,6 +413,8 @@ async def test_develop_boots_home_assistant(
             # The office heater: its thermostat heats to the target and shows
             # the room's temperature (posted by the demo every 10 s).
             states = await _until(api, "the office heated", _office_heated)
+            # ... in a site of its own (DR and price limits, no solar limit).
+            await _office_site(api)
             # (Mining may be off for a DR event by now: the balance is watched
             # from the start.)
             states = await balance

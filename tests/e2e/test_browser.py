@@ -2,15 +2,16 @@
 
 Headless Chromium (Debian's `chromium`, driven by Playwright from PyPI; no browser
 is ever downloaded) logs in to the demo (`scripts/develop`) as demo/demo, opens
-Settings → Devices & services → HashGrid, uses the mining site's "Add miner"
-(the miner subentry flow: host, then curtailment options) for a simulated miner
+Settings → Devices & services → HashGrid, uses "Add miner" on the demo's main
+mining site (HA asks which: the office heater has a site of its own; then the
+miner subentry flow: host, then curtailment options) for a simulated miner
 the demo has not added, and checks the miner's device appears on the entry and
 has its own device page.
 
 Screenshots of every step are saved to `.artifacts/e2e/` (git-ignored; emptied
 at the start of each run): 01-login.png, 02-logged-in.png, 03-integration.png,
-04-add-miner-host.png, 05-curtailment-options.png, 06-created.png,
-07-device-on-entry.png, 08-device-page.png, and failure.png
+04-add-miner-site.png, 05-add-miner-host.png, 06-curtailment-options.png,
+07-created.png, 08-device-on-entry.png, 09-device-page.png, and failure.png
 when a step fails.
 
 Skipped when /usr/bin/chromium (or Playwright) is not installed; `.ci/run`
@@ -142,6 +143,7 @@ async def demo(loopback: None) -> AsyncIterator[Demo]:
         shutil.rmtree(config, ignore_errors=True)
 
 
+#: The demo's main site (the office heater has a site of its own).
 SITE = "Demo mining site"
 
 
@@ -233,8 +235,13 @@ async def test_add_miner_through_the_ui(demo: Demo) -> None:
             await page.get_by_text(SITE).first.wait_for()
             await shot("integration")
 
-            # Add miner: the subentry flow's host step…
+            # Add miner: HA asks to which site (the main one; the office
+            # heater's is the other), then the subentry flow's host step…
             await page.get_by_role("button", name="Add miner").click()
+            picker = page.locator("dialog-pick-config-entry")
+            await picker.get_by_text(SITE, exact=True).wait_for()
+            await shot("add-miner-site")
+            await picker.get_by_text(SITE, exact=True).click()
             flow = page.locator("dialog-data-entry-flow")
             await flow.get_by_text("HashGrid asks the miner what it is").wait_for()
             await flow.locator("input[name=host]").fill(host)
