@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from dataclasses import dataclass
 import json
 from pathlib import Path
 import re
@@ -172,18 +173,37 @@ async def _until(
         raise AssertionError(f"not {what} in {limit_s} s: {wrong[-5:]}") from None
 
 
+@dataclass(frozen=True)
+class _SiteView:
+    """What a mining site shows: its binding limit, limits, budget, switch, power."""
+
+    binding: str
+    limits: dict[str, float]
+    budget: float
+    switch: str
+    power: float
+
+
+def _site_view(states: States, site: str) -> _SiteView:
+    binding = states[f"sensor.{site}_binding_limit"]
+    return _SiteView(
+        binding=binding["state"],
+        limits={
+            source: limit["power_kw"]
+            for source, limit in binding["attributes"]["limits"].items()
+        },
+        budget=_kw(states, f"sensor.{site}_effective_budget"),
+        switch=states[f"switch.{site}_mining"]["state"],
+        power=_kw(states, f"sensor.{site}_total_power"),
+    )
+
+
 def _site_consistent(states: States) -> str | None:
     """None when the site's limits, budget, switch and draw agree (else why not)."""
-    binding = states[f"sensor.{SITE}_binding_limit"]
-    limits = {
-        source: limit["power_kw"]
-        for source, limit in binding["attributes"]["limits"].items()
-    }
-    budget = _kw(states, f"sensor.{SITE}_effective_budget")
-    switch = states[f"switch.{SITE}_mining"]["state"]
-    mining = _kw(states, f"sensor.{SITE}_total_power")
+    view = _site_view(states, SITE)
+    limits, budget, switch, mining = view.limits, view.budget, view.switch, view.power
     surplus = _kw(states, f"sensor.{INVERTER}_surplus_power")
-    seen = f"limits {limits}, budget {budget}, {binding['state']}, switch {switch}, mining {mining}, surplus {surplus}"
+    seen = f"limits {limits}, budget {budget}, {view.binding}, switch {switch}, mining {mining}, surplus {surplus}"
     if "solar" not in limits:
         return f"no solar limit yet: {seen}"
     if states[DR_ACTIVE]["state"] != "on":
@@ -199,7 +219,7 @@ def _site_consistent(states: States) -> str | None:
     smallest = min(limits.values())
     if abs(budget - smallest) > 0.01 and budget > smallest:
         return f"effective budget above a limit: {seen}"
-    if binding["state"] not in {s for s, kw in limits.items() if kw == smallest}:
+    if view.binding not in {s for s, kw in limits.items() if kw == smallest}:
         return f"binding limit not the smallest: {seen}"
     if switch != ("on" if budget > 0 else "off"):
         return f"Mining switch disagrees with the budget: {seen}"
@@ -286,17 +306,16 @@ async def _office_site(api: HomeAssistantAPI) -> None:
     assert found["miner_devices"] == [found["heater_device"]], found
 
     def agrees(states: States) -> str | None:
-        binding = states[f"sensor.{OFFICE_SITE}_binding_limit"]
-        limits = {
-            source: limit["power_kw"]
-            for source, limit in binding["attributes"]["limits"].items()
-        }
-        budget = _kw(states, f"sensor.{OFFICE_SITE}_effective_budget")
-        power = _kw(states, f"sensor.{OFFICE_SITE}_total_power")
+        view = _site_view(states, OFFICE_SITE)
+        limits, budget, switch, power = (
+            view.limits,
+            view.budget,
+            view.switch,
+            view.power,
+        )
         nano = found["miners"][0].removesuffix("_hashrate") + "_power"
         drawn = _kw(states, nano)
-        switch = states[f"switch.{OFFICE_SITE}_mining"]["state"]
-        seen = f"limits {limits}, budget {budget}, {binding['state']}, switch {switch}, total {power}, Nano {drawn} kW"
+        seen = f"limits {limits}, budget {budget}, {view.binding}, switch {switch}, total {power}, Nano {drawn} kW"
         assert "solar" not in limits, seen
         if switch != ("on" if budget > 0 else "off"):
             return f"Mining switch disagrees with the budget: {seen}"

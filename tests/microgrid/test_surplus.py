@@ -92,6 +92,7 @@ def test_surplus_properties(
         assert 0 <= s.battery_w <= max_chg
         assert s.battery_w <= max(s.net_w, 0)
         assert s.surplus_w + s.battery_w == pytest.approx(s.net_w, abs=1e-6)
+        assert s.ac_limited_w == 0
         assert s.surplus_w <= s.net_w
         if s.net_w < 0:
             assert s.surplus_w == s.net_w  # the battery never creates a deficit
@@ -237,3 +238,49 @@ def test_changes_are_separated_by_the_delays(
                 assert surplus >= hysteresis
             last_change = now
             state = new
+
+
+def test_an_inverter_serves_ac_loads_up_to_its_rating() -> None:
+    """8 kW of PV on a 6 kW hybrid inverter, 0.8 kW of house load, the battery
+    full: the miners can take 5.2 kW, not 7.2 kW (the rest would come from
+    the grid: the demo's miners drew 1.6 kW from it at noon)."""
+    s = compute_surplus(8000, 800, battery_soc_pct=100, ac_headroom_w=6000 - 800)
+    assert (s.surplus_w, s.ac_limited_w, s.battery_w) == (5200, 2000, 0)
+    # Charging below the target SoC, the battery takes the DC side first.
+    s = compute_surplus(
+        8000,
+        800,
+        battery_soc_pct=50,
+        target_soc_pct=80,
+        battery_max_charge_w=5000,
+        ac_headroom_w=5200,
+    )
+    assert (s.surplus_w, s.battery_w, s.ac_limited_w) == (2200, 5000, 0)
+    # Above its rating the inverter already imports: any more load is a deficit.
+    s = compute_surplus(8000, 6500, battery_soc_pct=100, ac_headroom_w=-500)
+    assert s.surplus_w == -500
+
+
+@given(
+    gen=positive,
+    load=positive,
+    soc=soc,
+    max_chg=positive,
+    headroom=st.floats(-1e5, 1e5),
+)
+def test_the_ac_rating_only_lowers_the_surplus(
+    gen: float, load: float, soc: float | None, max_chg: float, headroom: float
+) -> None:
+    free = compute_surplus(gen, load, battery_soc_pct=soc, battery_max_charge_w=max_chg)
+    rated = compute_surplus(
+        gen,
+        load,
+        battery_soc_pct=soc,
+        battery_max_charge_w=max_chg,
+        ac_headroom_w=headroom,
+    )
+    assert rated.surplus_w == pytest.approx(min(free.surplus_w, headroom))
+    assert rated.battery_w == free.battery_w
+    assert rated.surplus_w + rated.battery_w + rated.ac_limited_w == pytest.approx(
+        rated.net_w, abs=1e-6
+    )

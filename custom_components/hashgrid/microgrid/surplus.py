@@ -11,6 +11,11 @@ takes only out of a positive balance (it never makes the site import):
   whatever mining leaves.
 
 A negative surplus is a deficit: the loads need more than generation gives.
+
+An inverter serves its AC loads up to its rated AC power: generation beyond
+what its AC side can still deliver (a DC-coupled hybrid with more PV than its
+rating) is no surplus for an AC load such as a miner, which would draw that
+much from the grid instead (the demo's inverter: 8 kW of PV, 6 kW AC).
 """
 
 from __future__ import annotations
@@ -29,11 +34,13 @@ class BatteryPolicy(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class Surplus:
-    """Result of :func:`compute_surplus`; ``surplus_w + battery_w == net_w``."""
+    """Result of :func:`compute_surplus`;
+    ``surplus_w + battery_w + ac_limited_w == net_w``."""
 
     net_w: float  # generation - load
     battery_w: float  # reserved for battery charging (>= 0)
     surplus_w: float  # left for mining; < 0 is a deficit
+    ac_limited_w: float = 0.0  # beyond what the inverter's AC side can deliver
 
 
 def battery_reservation_w(
@@ -62,13 +69,19 @@ def compute_surplus(
     battery_soc_pct: float | None = None,
     target_soc_pct: float = 100.0,
     battery_max_charge_w: float = 0.0,
+    ac_headroom_w: float | None = None,
 ) -> Surplus:
-    """Surplus for mining from generation (PV + genset) and the other loads."""
+    """Surplus for mining from generation (PV + genset) and the other loads.
+
+    ``ac_headroom_w``: what the inverter's AC side can still deliver (its rated
+    AC power less the AC load it serves); None: not limited.
+    """
     for name, value in (
         ("generation_w", generation_w),
         ("load_w", load_w),
         ("battery_max_charge_w", battery_max_charge_w),
         ("target_soc_pct", target_soc_pct),
+        ("ac_headroom_w", 0.0 if ac_headroom_w is None else ac_headroom_w),
     ):
         if not math.isfinite(value):
             raise ValueError(f"{name} must be finite, got {value}")
@@ -79,7 +92,15 @@ def compute_surplus(
         policy, battery_soc_pct, target_soc_pct, battery_max_charge_w
     )
     battery = min(max(net, 0.0), reserve)
-    return Surplus(net_w=net, battery_w=battery, surplus_w=net - battery)
+    surplus = net - battery
+    if ac_headroom_w is not None and surplus > ac_headroom_w:
+        return Surplus(
+            net_w=net,
+            battery_w=battery,
+            surplus_w=ac_headroom_w,
+            ac_limited_w=surplus - ac_headroom_w,
+        )
+    return Surplus(net_w=net, battery_w=battery, surplus_w=surplus)
 
 
 class ShortfallDetector:
