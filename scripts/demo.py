@@ -201,13 +201,20 @@ class HomeAssistantAPI:
         return {"Authorization": f"Bearer {self.token}"} if self.token else {}
 
     async def _json(self, method: str, path: str, **kwargs: Any) -> Any:
+        status, body = await self._request(method, path, **kwargs)
+        if status == 401 and self.token and not path.startswith("/auth/"):
+            # An access token lasts 30 minutes: log in again, once.
+            await self.login()
+            status, body = await self._request(method, path, **kwargs)
+        if status >= 400:
+            raise RuntimeError(f"{method} {path}: {status} {body}")
+        return json.loads(body) if body else None
+
+    async def _request(self, method: str, path: str, **kwargs: Any) -> tuple[int, str]:
         async with self.session.request(
             method, f"{self.url}{path}", headers=self._headers, **kwargs
         ) as resp:
-            body = await resp.text()
-            if resp.status >= 400:
-                raise RuntimeError(f"{method} {path}: {resp.status} {body}")
-            return json.loads(body) if body else None
+            return resp.status, await resp.text()
 
     async def onboarding_needed(self) -> bool:
         """Return True while the owner user still has to be created."""
@@ -373,16 +380,8 @@ class HomeAssistantAPI:
         return {s["entity_id"]: s for s in await self._json("GET", "/api/states")}
 
     async def set_state(self, entity_id: str, state: dict[str, Any]) -> None:
-        """Set a state as a sensor outside HA does (POST /api/states/<id>);
-        logs in again if the token has expired (after 30 minutes)."""
-        for attempt in (1, 2):
-            try:
-                await self._json("POST", f"/api/states/{entity_id}", json=state)
-                return
-            except RuntimeError as err:
-                if attempt == 2 or ": 401 " not in str(err):
-                    raise
-                await self.login()
+        """Set a state as a sensor outside HA does (POST /api/states/<id>)."""
+        await self._json("POST", f"/api/states/{entity_id}", json=state)
 
     async def call_service(
         self, domain: str, service: str, data: dict[str, Any]

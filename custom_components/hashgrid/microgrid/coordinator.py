@@ -426,9 +426,7 @@ class MicrogridCoordinator(DataUpdateCoordinator[MicrogridData]):
             target_soc_pct=self.target_soc_pct,
             battery_max_charge_w=reserve,
             # An inverter (SunSpec 702 WMax) serves its AC load up to its rating.
-            ac_headroom_w=None
-            if data.max_power_w is None or data.inverter_power_w is None
-            else data.max_power_w - load,
+            ac_headroom_w=None if data.max_power_w is None else data.max_power_w - load,
         )
         return replace(
             data,

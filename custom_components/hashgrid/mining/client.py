@@ -31,6 +31,7 @@ import pyasic
 from pyasic import APIError
 from pyasic.data import MinerData
 from pyasic.device.algorithm import SHA256Unit
+from pyasic.device.algorithm.hashrate import AlgoHashRateType
 from pyasic.miners.backends.avalonminer import AvalonMiner
 from pyasic.miners.backends.braiins_os import BOSer
 from pyasic.miners.backends.btminer import BTMinerV2
@@ -560,7 +561,10 @@ async def _identify_miner(
         power_steps_w=tuple(sorted(set(powers)))
         if sets_power and (miner.supports_presets or isinstance(miner, AvalonMiner))
         else (),
-        expected_hashrate_ths=_hashrate_ths(data, figures, expected=True) or None,
+        expected_hashrate_ths=_hashrate_ths(
+            data.expected_hashrate, figures, "expected hashrate"
+        )
+        or None,
     )
     return info, identity
 
@@ -626,16 +630,14 @@ async def identify(
 
 
 def _hashrate_ths(
-    data: MinerData, figures: _Figures, *, expected: bool = False
+    rate: AlgoHashRateType | None, figures: _Figures, name: str = "hashrate"
 ) -> float | None:
-    rate = data.expected_hashrate if expected else data.hashrate
     if rate is None:
         return None
     try:
         value: object = rate.into(SHA256Unit.TH)
     except Exception:  # a rate pyasic cannot convert
         value = rate
-    name = "expected hashrate" if expected else "hashrate"
     return figures.number(name, value, MAX_HASHRATE_THS)
 
 
@@ -650,7 +652,7 @@ def _reading(
     extra: dict[str, Any] | None = None,
 ) -> MinerReading:
     extra = extra or {}
-    hashrate = _hashrate_ths(data, figures)
+    hashrate = _hashrate_ths(data.hashrate, figures)
     power = figures.number("power", data.wattage, MAX_POWER_W)
     pool = next(
         (p for p in data.pools if p.active), data.pools[0] if data.pools else None
